@@ -1,0 +1,215 @@
+"""The ``itbot`` command line.
+
+    itbot run            the Slack app in Socket Mode
+    itbot chat           talk to the bot in the terminal (same pipeline as Slack)
+    itbot ask TEXT       one question, one answer (--json for machines)
+    itbot eval           measure the answer engine on the held-out test split
+    itbot train          fine-tune a LoRA adapter
+    itbot model fetch    materialise the embedded model
+    itbot db upgrade     apply database migrations
+    itbot digest --now   run the nightly evaluation and digest once
+
+Domain errors become one line on standard error and a non-zero exit code;
+heavy libraries are imported inside commands so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import typer
+
+from bot.errors import ConfigError, ItbotError, NotYetAvailable
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from llm.engine import AnswerEngine
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="itbot",
+    help="A Level 0 IT helpdesk bot for Slack.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+model_app = typer.Typer(help="Manage the local language model.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the database.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+app.add_typer(db_app, name="db")
+
+
+class Mode(str, Enum):
+    kb = "kb"
+    llm = "llm"
+    hybrid = "hybrid"
+
+
+def _settings(**overrides) -> "Settings":
+    from bot.logs import configure_logging
+    from bot.settings import load_settings
+
+    settings = load_settings(**overrides)
+    configure_logging(level=settings.log_level, json_lines=settings.log_json, secrets=settings.secrets())
+    return settings
+
+
+def _engine(settings: "Settings", mode: Mode | None) -> "AnswerEngine":
+    from llm.engine import build_engine
+
+    answer_mode = mode.value if mode else settings.answer_mode
+    if answer_mode != "kb":
+        _require_model(settings)
+        raise NotYetAvailable(
+            f"answer mode '{answer_mode}' needs the local model service, which is not built yet; "
+            "use ITBOT_ANSWER_MODE=kb (or --mode kb) for now"
+        )
+    return build_engine(settings.engine_config())
+
+
+def _require_model(settings: "Settings") -> None:
+    """Fail with one line when the configured model files are missing."""
+    model = settings.model
+    if model.startswith(("/", "./", "../", "~")) or Path(model).expanduser().exists():
+        path = Path(model).expanduser()
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"ITBOT_MODEL: no model at {path} (expected a folder with config.json); "
+                              "run `itbot model fetch` for the embedded model or point it at a downloaded model")
+
+
+def _check_database(settings: "Settings") -> None:
+    from storage.db import check_database, make_engine
+    from storage.errors import DatabaseUnavailable
+
+    try:
+        check_database(make_engine(settings.database_url))
+    except DatabaseUnavailable as error:
+        raise ConfigError(f"ITBOT_DATABASE_URL: {error}") from None
+
+
+@app.command()
+def run(
+    chat_if_unconfigured: bool = typer.Option(
+        False, "--chat-if-unconfigured", help="Open the console chat when no Slack tokens are set (used by make run)."
+    ),
+) -> None:
+    """Run the Slack app in Socket Mode."""
+    settings = _settings()
+    if not settings.slack_configured and chat_if_unconfigured:
+        typer.echo("No Slack tokens configured (SLACK_BOT_TOKEN, SLACK_APP_TOKEN in .env): opening the console chat. "
+                   "See README 'Connect Slack' to go live.", err=True)
+        return chat(mode=None)
+    settings.require_slack()
+    _check_database(settings)
+    raise NotYetAvailable("the Slack app is not built yet; try the bot with `itbot chat`")
+
+
+@app.command()
+def chat(mode: Optional[Mode] = typer.Option(None, "--mode", help="Answer mode (default: ITBOT_ANSWER_MODE).")) -> None:
+    """Talk to the bot in the terminal, through the same answer pipeline as Slack."""
+    from bot.console import run_console_chat
+
+    settings = _settings()
+    engine = _engine(settings, mode)
+    run_console_chat(engine, stdin=sys.stdin, stdout=sys.stdout, interactive=sys.stdin.isatty())
+
+
+@app.command()
+def ask(
+    text: str = typer.Argument(..., help="The question, as an employee would type it."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    mode: Optional[Mode] = typer.Option(None, "--mode", help="Answer mode (default: ITBOT_ANSWER_MODE)."),
+) -> None:
+    """Ask one question and print the answer."""
+    settings = _settings()
+    answer = _engine(settings, mode).answer(text)
+    if as_json:
+        typer.echo(json.dumps(answer.public(), ensure_ascii=False))
+        return
+    from bot.console import format_answer
+
+    typer.echo(format_answer(answer))
+
+
+@app.command("eval")
+def evaluate(
+    queries: Optional[Path] = typer.Option(None, "--queries", help="JSONL with 'text' (and optional 'intent', 'action'); default: the held-out test split."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write one result per query (JSONL, input order)."),
+    mode: Optional[Mode] = typer.Option(None, "--mode", help="Answer mode (default: ITBOT_ANSWER_MODE)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Measure routing, scope and actions on labelled questions."""
+    from data import SPLITS_DIR
+    from data.utterances import read_jsonl, write_jsonl
+    from llm.evaluation import evaluate_engine, render_report
+
+    settings = _settings()
+    engine = _engine(settings, mode)
+    rows = read_jsonl(queries or SPLITS_DIR / "test.jsonl")
+    bad = [i + 1 for i, row in enumerate(rows) if not isinstance(row.get("text"), str)]
+    if bad:
+        raise ItbotError(f"{queries}: line {bad[0]} has no 'text' string")
+    report, results = evaluate_engine(engine, rows, progress=not as_json and sys.stderr.isatty())
+    if out:
+        write_jsonl(out, results)
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        render_report(report)
+
+
+@app.command()
+def train() -> None:
+    """Fine-tune a LoRA adapter on the project's dataset."""
+    _settings()
+    raise NotYetAvailable("fine-tuning is not built yet")
+
+
+@model_app.command("fetch")
+def model_fetch() -> None:
+    """Fetch the embedded SmolLM2 model and convert it for fast loading."""
+    _settings()
+    raise NotYetAvailable("the local model service is not built yet")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending database migrations."""
+    settings = _settings()
+    _check_database(settings)
+    raise NotYetAvailable("database migrations are not built yet")
+
+
+@app.command()
+def digest(now: bool = typer.Option(False, "--now", help="Run the nightly evaluation and digest once, now.")) -> None:
+    """Post the nightly quality digest."""
+    _settings()
+    if not now:
+        raise ItbotError("the digest runs on schedule inside `itbot run`; use `itbot digest --now` to run it once")
+    raise NotYetAvailable("the nightly digest is not built yet")
+
+
+def main() -> None:
+    """Console entry point: run the app, turning domain errors into one line."""
+    from llm.errors import LLMError
+    from storage.errors import StorageError
+
+    try:
+        app()
+    except ItbotError as error:
+        typer.echo(f"itbot: {error}", err=True)
+        raise SystemExit(error.exit_code) from None
+    except (LLMError, StorageError) as error:
+        typer.echo(f"itbot: {error}", err=True)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

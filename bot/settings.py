@@ -1,0 +1,259 @@
+"""One typed settings object, read once from the environment and ``.env``.
+
+Every setting is documented with its default in ``.env.example``. Build it
+with :func:`load_settings` (which turns validation errors into one-line
+:class:`~bot.errors.ConfigError` messages) and pass it down; nothing else in
+the code base reads environment variables.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.errors import ConfigError
+from llm.org import OrgProfile
+
+if TYPE_CHECKING:
+    from llm.engine import EngineConfig
+
+__all__ = ["Settings", "RateLimit", "load_settings", "REPO_ROOT", "env_name"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+_ORG = OrgProfile()
+EMBEDDED_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``count`` questions per user in ``period_s`` seconds."""
+
+    count: int
+    period_s: int
+
+    @classmethod
+    def parse(cls, text: str) -> "RateLimit":
+        match = _RATE.match(text.lower())
+        if not match or int(match.group(1)) < 1:
+            raise ValueError(f"{text!r} is not a rate such as '10/minute' (per second, minute, hour or day)")
+        return cls(count=int(match.group(1)), period_s=_PERIODS[match.group(2)])
+
+    def __str__(self) -> str:
+        unit = next(name for name, seconds in _PERIODS.items() if seconds == self.period_s)
+        return f"{self.count}/{unit}"
+
+
+_UNPREFIXED = {"slack_bot_token": "SLACK_BOT_TOKEN", "slack_app_token": "SLACK_APP_TOKEN", "slack_api_url": "SLACK_API_URL"}
+
+
+def _slack(field: str) -> Any:
+    return Field(default=None, validation_alias=AliasChoices(_UNPREFIXED[field], field))
+
+
+class Settings(BaseSettings):
+    """Everything the bot can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ITBOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        validate_default=True,
+    )
+
+    # Slack
+    slack_bot_token: SecretStr | None = _slack("slack_bot_token")
+    slack_app_token: SecretStr | None = _slack("slack_app_token")
+    slack_api_url: str | None = _slack("slack_api_url")
+
+    # Storage
+    database_url: str = "sqlite:///itbot.db"
+    retention_days: int = Field(default=90, ge=1)
+
+    # Answer engine and model
+    answer_mode: Literal["kb", "llm", "hybrid"] = "kb"
+    model: str = EMBEDDED_MODEL
+    adapter: str | None = None
+    quantization: Literal["4bit", "8bit", "none"] = "none"
+    kb_dir: Path = REPO_ROOT / "data" / "kb"
+    cache_dir: Path = Path.home() / ".cache" / "itbot"
+
+    # Helpdesk workflow
+    escalation_channel: str | None = None
+    digest_channel: str | None = None
+    digest_cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+    agent_user_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    rate_limit: Annotated[RateLimit, NoDecode] = RateLimit(count=10, period_s=60)
+
+    # Logging
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = False
+
+    # Organisation profile, quoted in answers
+    helpdesk_name: str = _ORG.helpdesk_name
+    portal_url: str = _ORG.portal_url
+    helpdesk_phone: str = _ORG.helpdesk_phone
+    helpdesk_email: str = _ORG.helpdesk_email
+    hr_portal_url: str = _ORG.hr_portal_url
+    password_min_length: int = Field(default=_ORG.password_min_length, ge=4, le=128)
+    wifi_ssid: str = _ORG.wifi_ssid
+    guest_wifi_ssid: str = _ORG.guest_wifi_ssid
+    vpn_address: str = _ORG.vpn_address
+    software_catalog: str = _ORG.software_catalog
+    phishing_report_email: str = _ORG.phishing_report_email
+
+    @field_validator("slack_bot_token", "slack_app_token", "adapter", "slack_api_url",
+                     "escalation_channel", "digest_channel", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token_prefix(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with 'xoxb-' (Slack app > OAuth & Permissions)")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token_prefix(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError(
+                "must be an app-level token starting with 'xapp-' "
+                "(Slack app > Basic Information > App-Level Tokens, scope connections:write)"
+            )
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL such as 'https://slack.com/api/'")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not re.match(r"^[a-z][a-z0-9+]*://", value.strip()):
+            raise ValueError(
+                f"{value!r} is not a database URL such as 'sqlite:///itbot.db' "
+                "or 'postgresql+psycopg://user:pass@host/db'"
+            )
+        return value.strip()
+
+    @field_validator("digest_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as error:
+            raise ValueError(
+                f"{value!r} is not a cron expression with 5 fields "
+                f"(minute hour day month weekday), e.g. '0 2 * * *' ({error})"
+            ) from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as 'Europe/Berlin' or 'UTC'") from None
+        return value
+
+    @field_validator("agent_user_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for user_id in value:
+            if not re.fullmatch(r"[UW][A-Z0-9]{2,}", user_id):
+                raise ValueError(f"{user_id!r} is not a Slack user id such as 'U012ABCDEF'")
+        return tuple(value)
+
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _rate(cls, value: Any) -> Any:
+        return RateLimit.parse(value) if isinstance(value, str) else value
+
+    # Views handed to the packages that need them -------------------------------
+
+    def org_profile(self) -> OrgProfile:
+        """The organisation profile the answer engine fills articles with."""
+        return OrgProfile(**{name: getattr(self, name) for name in OrgProfile.__dataclass_fields__})
+
+    def engine_config(self) -> "EngineConfig":
+        """What the answer engine needs."""
+        from data import SPLITS_DIR
+        from llm.engine import EngineConfig
+
+        return EngineConfig(
+            kb_dir=self.kb_dir,
+            train_file=SPLITS_DIR / "train.jsonl",
+            cache_dir=self.cache_dir,
+            org=self.org_profile(),
+            answer_mode=self.answer_mode,
+        )
+
+    @property
+    def slack_configured(self) -> bool:
+        """True when both Slack tokens are set."""
+        return self.slack_bot_token is not None and self.slack_app_token is not None
+
+    def secrets(self) -> list[str]:
+        """Configured secret values, so logging can mask them wherever they appear."""
+        found = [s.get_secret_value() for s in (self.slack_bot_token, self.slack_app_token) if s]
+        password = re.search(r"://[^:/@]+:([^@]+)@", self.database_url)
+        if password:
+            found.append(password.group(1))
+        return found
+
+    def require_slack(self) -> None:
+        """Raise :class:`ConfigError` unless both Slack tokens are configured."""
+        for name, value, where in (
+            ("SLACK_BOT_TOKEN", self.slack_bot_token, "OAuth & Permissions > Bot User OAuth Token (xoxb-…)"),
+            ("SLACK_APP_TOKEN", self.slack_app_token, "Basic Information > App-Level Tokens (xapp-…)"),
+        ):
+            if value is None:
+                raise ConfigError(f"{name} is not set: copy it from your Slack app's {where} into .env")
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    if field in _UNPREFIXED.values():
+        return field
+    return _UNPREFIXED.get(field, f"ITBOT_{field.upper()}")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment and ``.env``; raise one clear :class:`ConfigError`.
+
+    Args:
+        **overrides: Values that win over the environment (used by tests and the CLI).
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{env_name(field)}: {message}") from None

@@ -1,0 +1,115 @@
+"""Split the utterances into train / validation / test, stratified by label.
+
+Near-duplicates (token-set Jaccard >= 0.6, or character 4-gram Jaccard >= 0.75)
+are grouped first and every group goes to one split whole, so the held-out
+test never contains a reworded copy of a training line.
+
+Usage::
+
+    python -m data.splits            # rewrite data/splits/*.jsonl
+    python -m data.splits --check    # exit 1 if the committed splits are stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from data import INTENTS_DIR, SPLITS_DIR
+from data.utterances import Utterance, load_utterances, read_jsonl, tokens, write_jsonl
+
+__all__ = ["SPLIT_NAMES", "RATIOS", "near_duplicate", "group_near_duplicates", "make_splits", "load_split"]
+
+SPLIT_NAMES = ("train", "validation", "test")
+RATIOS = (0.7, 0.1, 0.2)
+SEED = 20261124
+
+
+def _grams(text: str, n: int = 4) -> frozenset[str]:
+    squashed = " ".join(sorted(tokens(text)))
+    return frozenset(squashed[i : i + n] for i in range(max(1, len(squashed) - n + 1)))
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+def near_duplicate(a: str, b: str) -> bool:
+    """True when two utterances are the same question reworded only slightly."""
+    return _jaccard(tokens(a), tokens(b)) >= 0.6 or _jaccard(_grams(a), _grams(b)) >= 0.75
+
+
+def group_near_duplicates(texts: list[str]) -> list[list[int]]:
+    """Indices grouped so near-duplicates share a group (union-find over all pairs)."""
+    parent = list(range(len(texts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    token_sets = [tokens(t) for t in texts]
+    gram_sets = [_grams(t) for t in texts]
+    for i in range(len(texts)):
+        for j in range(i + 1, len(texts)):
+            if _jaccard(token_sets[i], token_sets[j]) >= 0.6 or _jaccard(gram_sets[i], gram_sets[j]) >= 0.75:
+                parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(texts)):
+        groups[find(i)].append(i)
+    return list(groups.values())
+
+
+def make_splits(utterances: list[Utterance], *, seed: int = SEED) -> dict[str, list[Utterance]]:
+    """Assign near-duplicate groups to splits, label by label, in the ratios of :data:`RATIOS`."""
+    rng = random.Random(seed)
+    # Group across all labels, so a reworded line can never straddle two splits.
+    groups = group_near_duplicates([u.text for u in utterances])
+    by_label: dict[str, list[list[int]]] = defaultdict(list)
+    for group in groups:
+        by_label[utterances[group[0]].label].append(group)
+    splits: dict[str, list[Utterance]] = {name: [] for name in SPLIT_NAMES}
+    for label in sorted(by_label):
+        label_groups = sorted(by_label[label], key=lambda g: min(g))
+        rng.shuffle(label_groups)
+        total = sum(len(g) for g in label_groups)
+        targets = [round(total * r) for r in RATIOS]
+        filled = [0, 0, 0]
+        for group in label_groups:
+            # Put the group where it leaves the largest relative shortfall, test first on ties.
+            shortfall = [(targets[k] - filled[k]) / max(targets[k], 1) for k in range(3)]
+            k = max((2, 1, 0), key=lambda idx: shortfall[idx])
+            filled[k] += len(group)
+            splits[SPLIT_NAMES[k]].extend(utterances[i] for i in sorted(group))
+    return splits
+
+
+def load_split(name: str, directory: Path = SPLITS_DIR) -> list[dict]:
+    """Rows of one committed split (``train``, ``validation`` or ``test``)."""
+    return read_jsonl(directory / f"{name}.jsonl")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if the committed splits are out of date")
+    args = parser.parse_args(argv)
+    splits = make_splits(load_utterances(INTENTS_DIR))
+    if args.check:
+        stale = [n for n in SPLIT_NAMES if load_split(n) != [u.to_dict() for u in splits[n]]]
+        if stale:
+            print(f"stale splits: {', '.join(stale)}; run python -m data.splits", file=sys.stderr)
+            return 1
+        print("splits are up to date")
+        return 0
+    for name in SPLIT_NAMES:
+        write_jsonl(SPLITS_DIR / f"{name}.jsonl", [u.to_dict() for u in splits[name]])
+        print(f"{name}: {len(splits[name])} utterances")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

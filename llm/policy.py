@@ -1,0 +1,121 @@
+"""Decide what to do with a routed question: answer, clarify, reject or escalate.
+
+Pure functions over plain data, so every rule is easy to test.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+from llm.platforms import detect_platform
+from llm.router import Route
+from llm.taxonomy import IT_INTENTS, Action, default_action
+
+__all__ = ["Turn", "Decision", "decide", "looks_like_injection", "CLARIFY_THRESHOLD"]
+
+CLARIFY_THRESHOLD = 0.40
+MAX_ANSWERS_BEFORE_ESCALATION = 2
+
+_INJECTION = re.compile(
+    r"(?i)("
+    r"\b(ignore|disregard|forget|override|bypass)\b[^.?!\n]{0,40}\b(instructions?|rules|guidelines|prompts?|polic(y|ies)|guardrails|restrictions)\b"
+    r"|\bsystem prompt\b|\bhidden (prompt|instructions)\b|\byour (initial |original )?(prompt|instructions|configuration)\b"
+    r"|\byou are now\b|\bdeveloper mode\b|\bjailbr[eo]ak|\bDAN\b|\bno (filters?|restrictions)\b"
+    r"|\bpretend (you are|to be|you're)\b|\brole-?play as\b"
+    r"|\b(other|another|all|every) (users?|employees?|people|person)'?s? (data|conversations?|messages|chats?|passwords?|tickets?|history)"
+    r"|\b(everyone|everybody)'?s (passwords?|data|conversations?)"
+    r"|^\s*(system|assistant)\s*:|\[/?INST\]|<\|im_start\|>|<\|system\|>"
+    r")"
+)
+_FAILED = re.compile(
+    r"(?i)\b(still|didn'?t|did not|doesn'?t|does not|not work\w*|no luck|same (problem|issue|error|thing)|"
+    r"tried (that|this|it|those|everything|all)|no change|nope|not (fixed|solved|helping|helpful)|isn'?t working|"
+    r"no difference|nothing changed|keeps? happening|again)\b"
+)
+_SOLVED = re.compile(
+    r"(?i)\b(that (fixed|solved|worked|did) it|it'?s? (fixed|working|sorted|solved)( now)?|works now|working now|"
+    r"all good( now)?|problem solved|sorted,? thanks?|that worked|fixed it)\b"
+)
+_PLATFORM_ONLY = re.compile(r"(?i)^\W*(i'?m|i am|it'?s|its|im|on|using|i use|i have|i've got)?\s*(on |using |an? |my )*")
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One earlier turn of a conversation, as the engine needs it."""
+
+    role: str  # "user" or "assistant"
+    text: str
+    intent: str | None = None
+    action: str | None = None
+    sources: tuple[str, ...] = ()  # article ids shown
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the engine will do, and why."""
+
+    action: Action
+    intent: str
+    confidence: float
+    reason: str
+    platform: str | None = None
+    follow_up: bool = False
+    exclude: frozenset[str] = frozenset()
+
+
+def looks_like_injection(text: str) -> bool:
+    """True for attempts to change the assistant's rules or reach other people's data."""
+    return bool(_INJECTION.search(text))
+
+
+def _current_topic(history: Sequence[Turn]) -> tuple[str | None, int, frozenset[str], str | None]:
+    """The IT intent the conversation is about, answers given on it, articles shown, platform named."""
+    topic, answers, shown, platform = None, 0, set(), None
+    for turn in history:
+        if turn.role == "user":
+            platform = detect_platform(turn.text) or platform
+            continue
+        if turn.intent in IT_INTENTS and turn.action in (Action.ANSWER, Action.ESCALATE):
+            if turn.intent != topic:
+                topic, answers, shown = turn.intent, 0, set()
+            answers += turn.action == Action.ANSWER
+            shown.update(turn.sources)
+    return topic, answers, frozenset(shown), platform
+
+
+def decide(text: str, route: Route, history: Sequence[Turn] = (), *, threshold: float = CLARIFY_THRESHOLD) -> Decision:
+    """Choose the action for ``text`` given its route and the conversation so far.
+
+    Args:
+        text: The user's normalised, redacted message.
+        route: The router's verdict.
+        history: Earlier turns of this conversation, oldest first.
+        threshold: Below this confidence an IT intent is clarified, not answered.
+    """
+    if looks_like_injection(text):
+        return Decision(Action.REJECT, "out_of_scope", max(route.confidence, 0.99), "prompt injection")
+
+    platform = detect_platform(text)
+    topic, answers, shown, history_platform = _current_topic(history)
+    if topic is not None:
+        new_topic = route.intent in IT_INTENTS and route.intent != topic and route.confidence >= threshold
+        words = len(text.split())
+        if _SOLVED.search(text) and not new_topic:
+            return Decision(Action.CLARIFY, "greeting", route.confidence, "solved", follow_up=True)
+        if platform and words <= 8 and not new_topic:
+            return Decision(Action.ANSWER, topic, route.confidence, "platform follow-up", platform=platform,
+                            follow_up=True)
+        if _FAILED.search(text) and not new_topic and route.intent not in ("human_request", "out_of_scope"):
+            if answers >= MAX_ANSWERS_BEFORE_ESCALATION:
+                return Decision(Action.ESCALATE, topic, route.confidence, "repeated failure", follow_up=True)
+            return Decision(Action.ANSWER, topic, route.confidence, "next steps", follow_up=True,
+                            platform=platform or history_platform, exclude=shown)
+
+    if route.urgent:
+        return Decision(Action.ESCALATE, route.intent, route.confidence, "needs a human now", platform=platform)
+    action = default_action(route.intent)
+    if action is Action.ANSWER and route.confidence < threshold:
+        return Decision(Action.CLARIFY, route.intent, route.confidence, "low confidence", platform=platform)
+    return Decision(action, route.intent, route.confidence, route.intent, platform=platform or history_platform)

@@ -1,0 +1,145 @@
+"""Find and mask secrets that people paste into chat.
+
+Runs on every message before anything is stored, logged or sent to a model:
+passwords typed in plain words ("my password is Summer2024!"), API keys and
+tokens, private keys, one-time codes and card numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+__all__ = ["Redaction", "redact", "mask_known"]
+
+MASK = "[REDACTED]"
+
+# (kind, pattern): the whole match is masked.
+_TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("private_key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S)),
+    ("slack_token", re.compile(r"\bx(?:ox[abposre]|app)-[A-Za-z0-9-]{6,}")),
+    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    ("aws_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("github_token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b")),
+    ("google_key", re.compile(r"\bAIza[0-9A-Za-z_-]{30,}\b")),
+    ("openai_key", re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}\b")),
+    ("bearer", re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{16,}")),
+    ("url_credentials", re.compile(r"(?<=://)[^\s:/@]+:[^\s@/]+(?=@)")),
+)
+
+# "password is X", "pwd: X", "passcode = X": only the value (group "secret") is masked.
+_PASSWORD_WORDS = r"(?:pass(?:word|wd|code|phrase)?|pwd|pw|pin|passwort|mot de passe|contraseña)"
+_ASSIGNED = re.compile(
+    rf"(?i)\b{_PASSWORD_WORDS}\s*(?:[:=]|\bis\b|\bwas\b|\bto\b|\bshould be\b)\s*"
+    r"(?P<secret>\"[^\"]{1,80}\"|'[^']{1,80}'|`[^`]{1,80}`|\S{1,80})"
+)
+_API_ASSIGNED = re.compile(
+    r"(?i)\b(?:api[_ -]?key|secret|token|client[_ -]?secret|access[_ -]?key)\s*(?:[:=]|\bis\b)\s*(?P<secret>\S{8,200})"
+)
+_OTP = re.compile(r"(?i)\b(?:mfa|otp|2fa|verification|authenticator|security|one[- ]time|sms)\s+code\s*(?:is|was|:|=)?\s*(?P<secret>\d{6,8})\b")
+_CARD = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
+
+_PLAIN_WORDS = frozenset(
+    "expired expiring wrong incorrect correct not no the a my too reset changed locked working fine ok okay same "
+    "invalid required needed asked rejected accepted different new old".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Redaction:
+    """Masked text and what was found in it."""
+
+    text: str
+    kinds: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.kinds)
+
+    @property
+    def password_shared(self) -> bool:
+        """True when the user typed a password or one-time code (worth a gentle warning)."""
+        return any(kind in ("password", "one_time_code") for kind in self.kinds)
+
+
+def _looks_secret(value: str, explicit: bool) -> bool:
+    """Decide whether the word after "password is" is a password or ordinary prose."""
+    if value[:1] in "\"'`":
+        return True
+    bare = value.rstrip(".,;)")
+    if not bare or bare.lower() in _PLAIN_WORDS:
+        return False
+    if explicit:  # "password: x" / "pwd=x" is an assignment whatever x is
+        return True
+    has_digit = any(c.isdigit() for c in bare)
+    has_symbol = any(not c.isalnum() for c in bare)
+    mixed_case = any(c.isupper() for c in bare[1:]) and any(c.islower() for c in bare)
+    return has_digit or has_symbol or mixed_case
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def redact(text: str) -> Redaction:
+    """Mask every secret found in ``text``.
+
+    Args:
+        text: Raw user text (already normalised or not).
+
+    Returns:
+        The masked text and the kinds of secret found, in order of discovery.
+    """
+    kinds: list[str] = []
+    for kind, pattern in _TOKEN_PATTERNS:
+        text, count = pattern.subn(MASK, text)
+        kinds.extend([kind] * min(count, 1))
+
+    def _mask_group(kind: str, pattern: re.Pattern[str], text: str) -> str:
+        out, last = [], 0
+        for match in pattern.finditer(text):
+            secret = match.group("secret")
+            if secret == MASK or secret.startswith(MASK):
+                continue
+            explicit = bool(re.search(r"[:=]\s*$", text[match.start():match.start("secret")]))
+            if kind == "password" and not _looks_secret(secret, explicit):
+                continue
+            trailing = ""
+            if kind == "password" and secret[:1] not in "\"'`":
+                stripped = secret.rstrip(".,;)")
+                trailing = secret[len(stripped):]
+            out.append(text[last:match.start("secret")] + MASK + trailing)
+            last = match.end("secret")
+            if kind not in kinds:
+                kinds.append(kind)
+        out.append(text[last:])
+        return "".join(out)
+
+    text = _mask_group("password", _ASSIGNED, text)
+    text = _mask_group("api_key", _API_ASSIGNED, text)
+    text = _mask_group("one_time_code", _OTP, text)
+
+    def _card(match: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", match.group(0))
+        if 13 <= len(digits) <= 19 and _luhn(digits):
+            if "card_number" not in kinds:
+                kinds.append("card_number")
+            return MASK
+        return match.group(0)
+
+    text = _CARD.sub(_card, text)
+    return Redaction(text=text, kinds=tuple(kinds))
+
+
+def mask_known(text: str, secrets: list[str] | tuple[str, ...]) -> str:
+    """Mask exact occurrences of configured secrets (tokens, database password) and any pattern match."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, MASK)
+    return redact(text).text

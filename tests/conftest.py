@@ -1,0 +1,52 @@
+"""Shared fixtures: a scrubbed environment, a shared router cache, the engine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache for the whole run, so the router is trained once."""
+    return tmp_path_factory.mktemp("itbot-cache")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cache_dir: Path) -> None:
+    """No real SLACK_*/ITBOT_* variables or .env file leak into a test."""
+    for name in list(os.environ):
+        if name.startswith(("SLACK_", "ITBOT_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ITBOT_CACHE_DIR", str(cache_dir))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def engine(cache_dir: Path):
+    """The real answer engine with the default organisation profile, in kb mode."""
+    from bot.settings import Settings
+
+    from llm.engine import build_engine
+
+    settings = Settings(_env_file=None, cache_dir=cache_dir)
+    return build_engine(settings.engine_config())
+
+
+def run_itbot(*args: str, stdin: str = "", env: dict[str, str] | None = None, cwd: Path | None = None,
+              timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real ``itbot`` entry point in a subprocess."""
+    script = Path(sys.executable).with_name("itbot")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "bot"]
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ITBOT_"))}
+    full_env["ITBOT_CACHE_DIR"] = os.environ.get("ITBOT_CACHE_DIR", "")
+    full_env["PYTHONPATH"] = str(REPO)
+    full_env.update(env or {})
+    return subprocess.run(command + list(args), input=stdin, capture_output=True, text=True, env=full_env,
+                          cwd=cwd, timeout=timeout)

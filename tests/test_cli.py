@@ -1,0 +1,90 @@
+"""The `itbot` command line, through its real entry point in a subprocess."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_itbot
+
+SUBCOMMANDS = ("run", "chat", "ask", "eval", "train", "model", "db", "digest")
+
+
+def test_help_lists_every_subcommand():
+    result = run_itbot("--help")
+    assert result.returncode == 0
+    for name in SUBCOMMANDS:
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize("command", [["run"], ["chat"], ["ask"], ["eval"], ["train"], ["model", "fetch"],
+                                     ["db", "upgrade"], ["digest"]])
+def test_each_subcommand_has_help(command):
+    result = run_itbot(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout
+
+
+def test_piped_chat_prints_a_reply_and_exits_cleanly():
+    result = run_itbot("chat", stdin="hi\n")
+    assert result.returncode == 0, result.stderr
+    assert "I can help with" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_forgotten_password_gets_numbered_reset_steps_with_the_portal(tmp_path):
+    (tmp_path / ".env").write_text("ITBOT_PORTAL_URL=https://password.acme.test\n", encoding="utf-8")
+    result = run_itbot("chat", stdin="i forgot my pasword\n", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1. " in result.stdout and "2. " in result.stdout
+    assert "https://password.acme.test" in result.stdout
+
+
+def test_ask_json_prints_one_object_with_the_documented_fields():
+    result = run_itbot("ask", "my vpn keeps disconnecting", "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert set(payload) == {"text", "intent", "confidence", "action", "answer", "sources", "latency_ms"}
+    assert payload["intent"] == "vpn" and payload["action"] == "answer"
+    assert payload["sources"]
+
+
+@pytest.mark.parametrize(
+    ("env", "command", "expected"),
+    [
+        ({"SLACK_BOT_TOKEN": "xoxp-user"}, ["chat"], "SLACK_BOT_TOKEN: must be a bot token"),
+        ({"SLACK_APP_TOKEN": "oops"}, ["ask", "hi"], "SLACK_APP_TOKEN: must be an app-level token"),
+        ({"ITBOT_DIGEST_CRON": "0 0 0"}, ["ask", "hi"], "ITBOT_DIGEST_CRON:"),
+        ({}, ["run"], "SLACK_BOT_TOKEN is not set"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1-2-3", "SLACK_APP_TOKEN": "xapp-1-2-3",
+          "ITBOT_DATABASE_URL": "sqlite:////nonexistent-dir/sub/itbot.db"}, ["run"], "ITBOT_DATABASE_URL: cannot reach"),
+        ({"ITBOT_DATABASE_URL": "postgresql+psycopg://itbot:pw@127.0.0.1:1/itbot"}, ["db", "upgrade"],
+         "ITBOT_DATABASE_URL: cannot reach the database at postgresql+psycopg://itbot:***@127.0.0.1:1/itbot"),
+        ({"ITBOT_ANSWER_MODE": "llm", "ITBOT_MODEL": "/nonexistent/model"}, ["ask", "hi"],
+         "ITBOT_MODEL: no model at /nonexistent/model"),
+    ],
+)
+def test_misconfiguration_gives_one_line_and_exit_code_2(env, command, expected):
+    result = run_itbot(*command, env=env)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["train"], ["model", "fetch"], ["digest", "--now"]])
+def test_commands_not_built_yet_exit_non_zero_with_one_line(command):
+    result = run_itbot(*command)
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "not built yet" in result.stderr
+
+
+def test_eval_rejects_a_malformed_queries_file(tmp_path):
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"text": "hi"}\nnot json\n', encoding="utf-8")
+    result = run_itbot("eval", "--queries", str(queries))
+    assert result.returncode == 1
+    assert "q.jsonl:2: not valid JSON" in result.stderr
