@@ -208,7 +208,7 @@ class Settings(BaseSettings):
 
         return EngineConfig(
             kb_dir=self.kb_dir,
-            train_file=SPLITS_DIR / "train.jsonl",
+            train_files=(SPLITS_DIR / "train.jsonl", SPLITS_DIR / "validation.jsonl"),
             cache_dir=self.cache_dir,
             org=self.org_profile(),
             answer_mode=self.answer_mode,

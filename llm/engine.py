@@ -42,7 +42,7 @@ class EngineConfig:
     """What the engine needs from the settings."""
 
     kb_dir: Path
-    train_file: Path
+    train_files: tuple[Path, ...]
     cache_dir: Path | None
     org: OrgProfile = field(default_factory=OrgProfile)
     answer_mode: str = "kb"
@@ -234,9 +234,11 @@ class AnswerEngine:
 def build_engine(config: EngineConfig, *, generator: Generator | None = None) -> AnswerEngine:
     """Load the knowledge base and the (cached) router, and assemble the engine."""
     from data.utterances import read_jsonl
+    from llm.embedder import SentenceEmbedder
 
     kb = load_kb(config.kb_dir)
-    router = load_or_train_router(read_jsonl(config.train_file), cache_dir=config.cache_dir)
+    rows = [row for path in config.train_files for row in read_jsonl(path)]
+    router = load_or_train_router(rows, cache_dir=config.cache_dir, embedder=SentenceEmbedder())
     return AnswerEngine(
         kb=kb, router=router, org=config.org, answer_mode=config.answer_mode, generator=generator,
         clarify_threshold=config.clarify_threshold, hybrid_min_retrieval=config.hybrid_min_retrieval,

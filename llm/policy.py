@@ -15,7 +15,7 @@ from llm.taxonomy import IT_INTENTS, Action, default_action
 
 __all__ = ["Turn", "Decision", "decide", "looks_like_injection", "CLARIFY_THRESHOLD"]
 
-CLARIFY_THRESHOLD = 0.40
+CLARIFY_THRESHOLD = 0.25
 MAX_ANSWERS_BEFORE_ESCALATION = 2
 
 _INJECTION = re.compile(
@@ -26,7 +26,7 @@ _INJECTION = re.compile(
     r"|\bpretend (you are|to be|you're)\b|\brole-?play as\b"
     r"|\b(other|another|all|every) (users?|employees?|people|person)'?s? (data|conversations?|messages|chats?|passwords?|tickets?|history)"
     r"|\b(everyone|everybody)'?s (passwords?|data|conversations?)"
-    r"|^\s*(system|assistant)\s*:|\[/?INST\]|<\|im_start\|>|<\|system\|>"
+    r"|^\s*(system|assistant)\s*:|(?-i:\bSYSTEM\s*:)|\[/?INST\]|<\|im_start\|>|<\|system\|>|new[_ ]instructions"
     r")"
 )
 _FAILED = re.compile(
@@ -38,7 +38,28 @@ _SOLVED = re.compile(
     r"(?i)\b(that (fixed|solved|worked|did) it|it'?s? (fixed|working|sorted|solved)( now)?|works now|working now|"
     r"all good( now)?|problem solved|sorted,? thanks?|that worked|fixed it)\b"
 )
-_PLATFORM_ONLY = re.compile(r"(?i)^\W*(i'?m|i am|it'?s|its|im|on|using|i use|i have|i've got)?\s*(on |using |an? |my )*")
+# Safety net for "needs a human now": a missed escalation costs far more than an extra one.
+_COMPROMISE = (
+    re.compile(r"(?i)\b(entered|typed|put in|gave|given|submitted|shared|told|sent|read out)\b(?![^.!?]{0,40}\b(wrong|incorrect|too many|mistyped)\b)"
+               r"[^.!?]{0,40}\b(password|credentials?|creds|login details|verification code|mfa code|one[- ]time code|"
+               r"codes?|otp|bank details)\b"),
+    re.compile(r"(?i)\b(gave|granted|allowed|let)\b[^.!?]{0,30}\bremote (access|control|session)\b"),
+    re.compile(r"(?i)\bapproved\b[^.!?]{0,40}\b(mfa|push|prompts?|requests?|sign-?ins?|duo|okta)\b"
+               r"[^.!?]{0,60}\b(didn'?t|did not|wasn'?t|not me|by accident|accidentally|worried|wouldn'?t stop)\b"),
+    re.compile(r"(?i)\b(sent|sending|sends)\b[^.!?]{0,30}\b(emails?|messages?|spam)\b[^.!?]{0,40}"
+               r"\b(didn'?t|did not|never|by itself|on its own|without me)\b"),
+    re.compile(r"(?i)\b(ran|opened|installed|enabled)\b[^.!?]{0,40}\b(attachment|macro|extension|program|app|file)\b"
+               r"[^.!?]{0,40}\b(email|message|link|told|asked)\b[^.!?]{0,60}\b(now|since|weird|redirect\w*|pop-?ups?|encrypt\w*)\b"),
+)
+_DANGER = re.compile(
+    r"(?i)\b(smok(e|ed|es|ing)|burning smell|smells? (like |of )?burn\w*|sparks?|sparking|swell\w*|swollen|bulg\w*|"
+    r"on fire|melt\w*|spill\w*|spilt|poured\b[^.!?]{0,20}\b(coffee|water|tea|wine|juice|soda|drink))\b"
+)
+_LOSS = re.compile(
+    r"(?i)\b(stolen|stole|lost|left|missing|theft|robbed|snatched)\b[^.!?]{0,40}"
+    r"\b(laptop|macbook|notebook|computer|phone|iphone|android|ipad|tablet|device)\b"
+    r"(?!\s*(charger|bag|case|cable|adapter|sleeve|stand|pen|mouse|dongle|password))"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +89,18 @@ class Decision:
 def looks_like_injection(text: str) -> bool:
     """True for attempts to change the assistant's rules or reach other people's data."""
     return bool(_INJECTION.search(text))
+
+
+def urgent_intent(text: str, route: Route) -> str | None:
+    """The intent of a message that needs a person now (compromise, danger, loss), else None."""
+    # "entered my password ..." is only a compromise when phishing is in the air at all
+    first, *specific = _COMPROMISE
+    if any(pattern.search(text) for pattern in specific) or (route.probability("phishing") >= 0.1 and first.search(text)):
+        return "phishing"
+    if route.intent in ("hardware", "mobile_device", "slow_computer", "meetings_av"):
+        if _DANGER.search(text) or _LOSS.search(text):
+            return route.intent if route.intent in ("hardware", "mobile_device") else "hardware"
+    return None
 
 
 def _current_topic(history: Sequence[Turn]) -> tuple[str | None, int, frozenset[str], str | None]:
@@ -113,9 +146,10 @@ def decide(text: str, route: Route, history: Sequence[Turn] = (), *, threshold: 
             return Decision(Action.ANSWER, topic, route.confidence, "next steps", follow_up=True,
                             platform=platform or history_platform, exclude=shown)
 
-    if route.urgent:
-        return Decision(Action.ESCALATE, route.intent, route.confidence, "needs a human now", platform=platform)
+    urgent = urgent_intent(text, route) or (route.intent if route.urgent and route.confidence >= threshold else None)
+    if urgent:
+        return Decision(Action.ESCALATE, urgent, route.confidence, "needs a human now", platform=platform)
     action = default_action(route.intent)
-    if action is Action.ANSWER and route.confidence < threshold:
+    if action in (Action.ANSWER, Action.REJECT) and route.confidence < threshold:
         return Decision(Action.CLARIFY, route.intent, route.confidence, "low confidence", platform=platform)
     return Decision(action, route.intent, route.confidence, route.intent, platform=platform or history_platform)

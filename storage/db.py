@@ -2,6 +2,15 @@
 
 SQLite gets WAL mode, foreign keys and a busy timeout so Slack listener
 threads and the scheduler can write at the same time; PostgreSQL is used as is.
+
+On SQLite, SQLAlchemy (not the sqlite3 driver) emits the ``BEGIN``, and it is
+``BEGIN IMMEDIATE``: every transaction takes the write lock up front, waiting
+up to the busy timeout for it. The driver's own deferred BEGIN would let a
+transaction that read first fail at once with "database is locked" when it
+later writes (a WAL snapshot cannot be upgraded once another writer
+committed), and it breaks SAVEPOINTs. The price is that transactions are
+serialised, so keep each unit of work short: never hold a session open
+across a model generation or a Slack API call.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ def make_engine(url: str) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
             return engine
         return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
     except (NoSuchModuleError, ImportError) as error:
@@ -43,12 +53,17 @@ def make_engine(url: str) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API connection
+    dbapi_connection.isolation_level = None  # the driver no longer emits BEGIN; _sqlite_begin does
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection) -> None:  # noqa: ANN001 - SQLAlchemy Connection
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

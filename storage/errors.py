@@ -1,10 +1,11 @@
 """Storage errors.
 
     StorageError
-     └── DatabaseUnavailable   the database cannot be reached or the URL is unusable
+     ├── DatabaseUnavailable   the database cannot be reached or the URL is unusable
+     └── MigrationFailed       the schema could not be brought up to date
 """
 
-__all__ = ["StorageError", "DatabaseUnavailable"]
+__all__ = ["StorageError", "DatabaseUnavailable", "MigrationFailed"]
 
 
 class StorageError(Exception):
@@ -13,3 +14,7 @@ class StorageError(Exception):
 
 class DatabaseUnavailable(StorageError):
     """The database cannot be reached, or its URL or driver is unusable."""
+
+
+class MigrationFailed(StorageError):
+    """The migrations could not be applied (e.g. the database is at a revision this version does not know)."""

@@ -1,0 +1,128 @@
+"""Conversations and their messages.
+
+A conversation is one Slack thread (or console session). Message text is
+redacted here, on the way in, so a password typed into Slack never reaches
+the database whatever the caller forgot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from llm.redact import redact
+from storage.idempotency import insert_once
+from storage.models import Conversation, ConversationSource, ConversationState, Message, Role
+from storage.types import utcnow
+
+__all__ = ["find_conversation", "get_or_create_conversation", "append_message", "recent_turns",
+           "set_conversation_state"]
+
+
+def find_conversation(session: Session, *, team_id: str, channel_id: str, thread_ts: str) -> Conversation | None:
+    """The conversation for a Slack thread, or None if there is none yet."""
+    return session.scalars(
+        select(Conversation).where(Conversation.team_id == team_id, Conversation.channel_id == channel_id,
+                                   Conversation.thread_ts == thread_ts)
+    ).one_or_none()
+
+
+def get_or_create_conversation(session: Session, *, team_id: str, channel_id: str, thread_ts: str, user_id: str,
+                               source: ConversationSource | str) -> Conversation:
+    """The conversation for a Slack thread, created (state ``open``) on first use.
+
+    Two deliveries racing on a new thread get the same row: the unique key on
+    (team, channel, thread) decides and the loser reads the winner's row.
+
+    Args:
+        session: The caller's session.
+        team_id: Slack workspace id.
+        channel_id: The DM or channel id.
+        thread_ts: The thread's root ``ts``.
+        user_id: The user who started it; an existing conversation keeps its user.
+        source: ``dm``, ``slash``, ``mention`` or ``console``.
+
+    Returns:
+        The existing or new conversation (flushed, so it has an id).
+    """
+    key = {"team_id": team_id, "channel_id": channel_id, "thread_ts": thread_ts}
+    existing = find_conversation(session, **key)
+    if existing is not None:
+        return existing
+    conversation = Conversation(**key, user_id=user_id, source=ConversationSource(source))
+    if insert_once(session, conversation):
+        return conversation
+    winner = find_conversation(session, **key)
+    assert winner is not None, "the unique key was taken, so the row exists"
+    return winner
+
+
+def append_message(
+    session: Session,
+    *,
+    conversation_id: int,
+    role: Role | str,
+    text: str,
+    intent: str | None = None,
+    confidence: float | None = None,
+    action: str | None = None,
+    sources: Sequence[str] = (),
+    latency_ms: float | None = None,
+    model: str | None = None,
+    adapter: str | None = None,
+) -> Message:
+    """Store one turn, redacted, and mark the conversation as active now.
+
+    Record the engine's decision (intent, confidence, action, sources,
+    latency, model, adapter) on the assistant turn: the daily statistics
+    count intents there.
+
+    Args:
+        session: The caller's session.
+        conversation_id: The conversation it belongs to.
+        role: ``user``, ``assistant`` or ``agent`` (a human helpdesk agent relayed into the thread).
+        text: The text as typed or generated; secrets are masked before storing.
+        intent: The routed intent.
+        confidence: The router's confidence, 0 to 1.
+        action: ``answer``, ``clarify``, ``reject`` or ``escalate``.
+        sources: Titles of the knowledge-base articles the answer used.
+        latency_ms: Time to produce the answer.
+        model: The model that generated it, if any.
+        adapter: The LoRA adapter used, if any.
+
+    Returns:
+        The stored message, flushed so its id can go into a button value.
+    """
+    now = utcnow()
+    message = Message(
+        conversation_id=conversation_id, role=Role(role), text=redact(text).text, intent=intent,
+        confidence=confidence, action=action, sources=list(sources), latency_ms=latency_ms, model=model,
+        adapter=adapter, created_at=now,
+    )
+    session.add(message)
+    session.execute(update(Conversation).where(Conversation.id == conversation_id).values(updated_at=now))
+    session.flush()
+    return message
+
+
+def recent_turns(session: Session, conversation_id: int, *, limit: int = 10) -> list[Message]:
+    """The last ``limit`` messages of a conversation, oldest first (the context for a follow-up)."""
+    newest_first = session.scalars(
+        select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id.desc()).limit(limit)
+    ).all()
+    return list(reversed(newest_first))
+
+
+def set_conversation_state(session: Session, conversation_id: int, state: ConversationState | str) -> bool:
+    """Move a conversation to ``open``, ``handed_to_human`` or ``closed``.
+
+    Returns:
+        True if the conversation exists.
+    """
+    result = session.execute(
+        update(Conversation).where(Conversation.id == conversation_id)
+        .values(state=ConversationState(state), updated_at=utcnow())
+    )
+    return result.rowcount == 1

@@ -1,0 +1,73 @@
+"""Once-only records: Slack event ids and scheduled-job locks.
+
+Both rely on a unique key rather than on a read-then-write, so two threads or
+two bot instances racing on the same key get exactly one winner. The insert
+runs in a SAVEPOINT, so a loser's failed insert leaves the caller's
+transaction usable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage.models import Base, JobLock, ProcessedEvent
+from storage.types import utcnow
+
+__all__ = ["insert_once", "mark_event_processed", "acquire_job_lock"]
+
+
+def insert_once(session: Session, row: Base) -> bool:
+    """Insert ``row`` unless a unique key says it exists already.
+
+    Args:
+        session: The caller's session; its transaction survives a duplicate.
+        row: A new model instance.
+
+    Returns:
+        True if this call inserted the row, False if the key was taken.
+    """
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return False
+    return True
+
+
+def mark_event_processed(session: Session, event_id: str, *, received_at: datetime | None = None) -> bool:
+    """Record a Slack event id; False means it was seen before and the event must be dropped.
+
+    The record becomes visible to other instances when the caller commits, so
+    commit before the slow work (answering), not after it.
+
+    Args:
+        session: The caller's session.
+        event_id: Slack's ``event_id`` (or another stable key for the delivery).
+        received_at: When it arrived; now by default.
+
+    Returns:
+        True for the first delivery, False for a redelivery.
+    """
+    return insert_once(session, ProcessedEvent(event_id=event_id, received_at=received_at or utcnow()))
+
+
+def acquire_job_lock(session: Session, *, name: str, period_key: str, holder: str) -> bool:
+    """Claim one period of a scheduled job (e.g. ``("digest", "2025-06-01")``) for ``holder``.
+
+    Several bot instances share one database; each calls this when its
+    scheduler fires and only the one that gets True runs the job. Commit
+    straight away so the others see the claim.
+
+    Args:
+        session: The caller's session.
+        name: The job's name.
+        period_key: Identifies the run, e.g. the local date of a nightly job.
+        holder: Who claims it (host name and process id), kept for diagnosis.
+
+    Returns:
+        True if this caller won the period, False if another holder has it.
+    """
+    return insert_once(session, JobLock(name=name, period_key=period_key, holder=holder))

@@ -1,0 +1,211 @@
+"""The tables, as typed SQLAlchemy models.
+
+Only redacted text is stored (the repository functions redact on the way in).
+Every timestamp is an aware UTC datetime; choices are strings with a CHECK
+constraint, so the same schema runs on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import UniqueConstraint, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import UtcDateTime, choice, utcnow
+
+__all__ = [
+    "Base", "ConversationSource", "ConversationState", "Role", "EscalationStatus", "Urgency", "FeedbackKind",
+    "Conversation", "Message", "Escalation", "Feedback", "ProcessedEvent", "EvaluationRun", "KbDraft", "JobLock",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+ACTIVE_ESCALATION = "status IN ('open', 'claimed')"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
+
+
+class ConversationSource(StrEnum):
+    DM = "dm"
+    SLASH = "slash"
+    MENTION = "mention"
+    CONSOLE = "console"
+
+
+class ConversationState(StrEnum):
+    OPEN = "open"
+    HANDED_TO_HUMAN = "handed_to_human"
+    CLOSED = "closed"
+
+
+class Role(StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+    AGENT = "agent"
+
+
+class EscalationStatus(StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    RESOLVED = "resolved"
+    CANCELLED = "cancelled"
+
+
+class Urgency(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class FeedbackKind(StrEnum):
+    SOLVED = "solved"
+    HELPFUL = "helpful"
+    NOT_HELPFUL = "not_helpful"
+
+
+class Conversation(Base):
+    """One Slack thread (or console session) with one user."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("team_id", "channel_id", "thread_ts"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32), index=True)
+    source: Mapped[ConversationSource] = mapped_column(choice(ConversationSource, "source"))
+    state: Mapped[ConversationState] = mapped_column(choice(ConversationState, "state"),
+                                                     default=ConversationState.OPEN)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Message(Base):
+    """One turn; the engine's decision (intent, action...) is recorded on assistant turns."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    role: Mapped[Role] = mapped_column(choice(Role, "role"))
+    text: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str | None] = mapped_column(String(64))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    action: Mapped[str | None] = mapped_column(String(32))
+    sources: Mapped[list[str]] = mapped_column(default=list)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    model: Mapped[str | None] = mapped_column(Text)
+    adapter: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Escalation(Base):
+    """A hand-over to the helpdesk team, worked in the escalation channel."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (
+        CheckConstraint("satisfaction BETWEEN 1 AND 5", name="satisfaction_1_to_5"),
+        # At most one open or claimed escalation per conversation, even when two submissions race.
+        Index("uq_escalations_active_conversation", "conversation_id", unique=True,
+              sqlite_where=text(ACTIVE_ESCALATION), postgresql_where=text(ACTIVE_ESCALATION)),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    status: Mapped[EscalationStatus] = mapped_column(choice(EscalationStatus, "status"),
+                                                     default=EscalationStatus.OPEN, index=True)
+    urgency: Mapped[Urgency] = mapped_column(choice(Urgency, "urgency"), default=Urgency.NORMAL)
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[str | None] = mapped_column(Text)
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    channel_message_ts: Mapped[str | None] = mapped_column(String(32))
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    claimed_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(32))
+    resolved_at: Mapped[datetime | None]
+    satisfaction: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    conversation: Mapped[Conversation] = relationship(lazy="joined", innerjoin=True)
+
+
+class Feedback(Base):
+    """A button press on an answer; one per user and message (the latest press wins)."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("message_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[FeedbackKind] = mapped_column(choice(FeedbackKind, "kind"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ProcessedEvent(Base):
+    """A Slack event id already handled, so a redelivery is dropped."""
+
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class EvaluationRun(Base):
+    """One evaluation of the answer engine on the held-out split."""
+
+    __tablename__ = "evaluation_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    finished_at: Mapped[datetime]
+    model: Mapped[str] = mapped_column(Text)
+    adapter: Mapped[str | None] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(16))
+    metrics: Mapped[dict[str, Any]]
+    n: Mapped[int] = mapped_column(Integer)
+    duration_s: Mapped[float] = mapped_column(Float)
+
+
+class KbDraft(Base):
+    """An agent's answer saved as a knowledge-base article to review; outlives its escalation."""
+
+    __tablename__ = "kb_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id", ondelete="SET NULL"),
+                                                      index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    intent: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    exported: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class JobLock(Base):
+    """Who runs a scheduled job for one period (e.g. the digest of 2025-06-01)."""
+
+    __tablename__ = "job_locks"
+    __table_args__ = (UniqueConstraint("name", "period_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    period_key: Mapped[str] = mapped_column(String(64))
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)

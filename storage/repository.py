@@ -1,0 +1,33 @@
+"""The storage API in one import: ``from storage import repository as repo``.
+
+Every function takes the caller's ``session`` first and never commits; the
+use case owns the transaction::
+
+    with session_factory.begin() as session:
+        if not repo.mark_event_processed(session, event_id):
+            return
+        conversation = repo.get_or_create_conversation(session, team_id=..., channel_id=..., thread_ts=...,
+                                                       user_id=..., source="dm")
+        repo.append_message(session, conversation_id=conversation.id, role="user", text=text)
+"""
+
+from storage.conversations import (append_message, find_conversation, get_or_create_conversation, recent_turns,
+                                   set_conversation_state)
+from storage.escalations import (active_escalation, cancel_escalation, claim_escalation, find_escalation_by_message,
+                                 list_open_escalations_for_user, open_escalation, rate_escalation, resolve_escalation,
+                                 set_escalation_message)
+from storage.evaluations import add_evaluation_run, last_evaluation_runs
+from storage.feedback import record_feedback
+from storage.idempotency import acquire_job_lock, mark_event_processed
+from storage.kb_drafts import create_kb_draft, list_kb_drafts, mark_kb_draft_exported
+from storage.privacy import PurgeCounts, export_user, purge_older_than
+from storage.stats import OperationsStats, operations_stats
+
+__all__ = [
+    "find_conversation", "get_or_create_conversation", "append_message", "recent_turns", "set_conversation_state",
+    "open_escalation", "set_escalation_message", "claim_escalation", "resolve_escalation", "cancel_escalation",
+    "rate_escalation", "active_escalation", "find_escalation_by_message", "list_open_escalations_for_user",
+    "record_feedback", "mark_event_processed", "acquire_job_lock", "add_evaluation_run", "last_evaluation_runs",
+    "create_kb_draft", "list_kb_drafts", "mark_kb_draft_exported", "PurgeCounts", "purge_older_than", "export_user",
+    "OperationsStats", "operations_stats",
+]
