@@ -82,12 +82,15 @@ def _require_model(settings: "Settings") -> None:
                               "run `itbot model fetch` for the embedded model or point it at a downloaded model")
 
 
-def _check_database(settings: "Settings") -> None:
+def _upgrade_database(settings: "Settings") -> str:
+    """Check the database is reachable and apply pending migrations; return the schema revision."""
     from storage.db import check_database, make_engine
     from storage.errors import DatabaseUnavailable
+    from storage.migrate import upgrade
 
     try:
         check_database(make_engine(settings.database_url))
+        return upgrade(settings.database_url)
     except DatabaseUnavailable as error:
         raise ConfigError(f"ITBOT_DATABASE_URL: {error}") from None
 
@@ -105,7 +108,7 @@ def run(
                    "See README 'Connect Slack' to go live.", err=True)
         return chat(mode=None)
     settings.require_slack()
-    _check_database(settings)
+    _upgrade_database(settings)
     raise NotYetAvailable("the Slack app is not built yet; try the bot with `itbot chat`")
 
 
@@ -179,10 +182,12 @@ def model_fetch() -> None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply pending database migrations."""
+    """Apply pending database migrations (safe to run again; instances starting together take turns)."""
+    from storage.db import describe_url
+
     settings = _settings()
-    _check_database(settings)
-    raise NotYetAvailable("database migrations are not built yet")
+    revision = _upgrade_database(settings)
+    typer.echo(f"database {describe_url(settings.database_url)} is at revision {revision}")
 
 
 @app.command()

@@ -65,6 +65,7 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("urllib3", "httpx", "filelock", "matplotlib", "slack_sdk.socket_mode", "apscheduler.scheduler"):
+    for noisy in ("urllib3", "httpx", "filelock", "matplotlib", "alembic", "slack_sdk.socket_mode",
+                  "apscheduler.scheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     return handler

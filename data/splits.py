@@ -21,7 +21,8 @@ from pathlib import Path
 from data import INTENTS_DIR, SPLITS_DIR
 from data.utterances import Utterance, load_utterances, read_jsonl, tokens, write_jsonl
 
-__all__ = ["SPLIT_NAMES", "RATIOS", "near_duplicate", "group_near_duplicates", "make_splits", "load_split"]
+__all__ = ["SPLIT_NAMES", "RATIOS", "near_duplicate", "cross_near_duplicates", "group_near_duplicates", "make_splits",
+           "load_split"]
 
 SPLIT_NAMES = ("train", "validation", "test")
 RATIOS = (0.7, 0.1, 0.2)
@@ -42,8 +43,51 @@ def near_duplicate(a: str, b: str) -> bool:
     return _jaccard(tokens(a), tokens(b)) >= 0.6 or _jaccard(_grams(a), _grams(b)) >= 0.75
 
 
+def _similar_pairs(first: list[str], second: list[str]) -> "np.ndarray":
+    """Boolean matrix: ``[i, j]`` is True when ``first[i]`` and ``second[j]`` are near-duplicates.
+
+    Jaccard similarities of all pairs at once through sparse set-membership matrices.
+    """
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    def membership(sets_a: list[frozenset[str]], sets_b: list[frozenset[str]]):
+        vocabulary: dict[str, int] = {}
+        matrices = []
+        for sets in (sets_a, sets_b):
+            rows, cols = [], []
+            for i, items in enumerate(sets):
+                for item in items:
+                    rows.append(i)
+                    cols.append(vocabulary.setdefault(item, len(vocabulary)))
+            matrices.append((rows, cols, len(sets)))
+        built = [csr_matrix((np.ones(len(r), dtype=np.float32), (r, c)), shape=(n, len(vocabulary)))
+                 for r, c, n in matrices]
+        inter = (built[0] @ built[1].T).toarray()
+        size_a = np.array([len(x) for x in sets_a], dtype=np.float32)[:, None]
+        size_b = np.array([len(x) for x in sets_b], dtype=np.float32)[None, :]
+        union = size_a + size_b - inter
+        return np.divide(inter, union, out=np.ones_like(inter), where=union > 0)
+
+    words = membership([tokens(t) for t in first], [tokens(t) for t in second])
+    grams = membership([_grams(t) for t in first], [_grams(t) for t in second])
+    return (words >= 0.6) | (grams >= 0.75)
+
+
+def cross_near_duplicates(first: list[str], second: list[str]) -> list[tuple[str, str]]:
+    """Every pair (a from ``first``, b from ``second``) that are near-duplicates."""
+    if not first or not second:
+        return []
+    import numpy as np
+
+    rows, cols = np.nonzero(_similar_pairs(first, second))
+    return [(first[i], second[j]) for i, j in zip(rows, cols)]
+
+
 def group_near_duplicates(texts: list[str]) -> list[list[int]]:
-    """Indices grouped so near-duplicates share a group (union-find over all pairs)."""
+    """Indices grouped so near-duplicates share a group (union-find over all similar pairs)."""
+    import numpy as np
+
     parent = list(range(len(texts)))
 
     def find(i: int) -> int:
@@ -52,12 +96,9 @@ def group_near_duplicates(texts: list[str]) -> list[list[int]]:
             i = parent[i]
         return i
 
-    token_sets = [tokens(t) for t in texts]
-    gram_sets = [_grams(t) for t in texts]
-    for i in range(len(texts)):
-        for j in range(i + 1, len(texts)):
-            if _jaccard(token_sets[i], token_sets[j]) >= 0.6 or _jaccard(gram_sets[i], gram_sets[j]) >= 0.75:
-                parent[find(i)] = find(j)
+    rows, cols = np.nonzero(np.triu(_similar_pairs(texts, texts), k=1))
+    for i, j in zip(rows.tolist(), cols.tolist()):
+        parent[find(i)] = find(j)
     groups: dict[int, list[int]] = defaultdict(list)
     for i in range(len(texts)):
         groups[find(i)].append(i)

@@ -87,4 +87,4 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 def tokens(text: str) -> frozenset[str]:
     """Lower-cased word set, used for near-duplicate detection."""
-    return frozenset(_WORD.findall(text.lower()))
+    return frozenset(_WORD.findall(text.lower().replace("'", "").replace("\u2019", "")))

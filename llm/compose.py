@@ -28,7 +28,7 @@ def answer_text(article: Article, org: OrgProfile, *, reason: str = "", platform
         lead = "Sorry that didn't do it. Let's try this next:\n\n"
     elif reason == "platform follow-up" and platform in PLATFORM_NAMES:
         lead = f"Thanks! Here are the steps for {PLATFORM_NAMES[platform]}:\n\n"
-    return f"{lead}**{article.title}**\n\n{article.render(org)}"
+    return f"{lead}**{article.render_title(org)}**\n\n{article.render(org)}"
 
 
 def clarify_text(org: OrgProfile, *, reason: str, choices: list[str]) -> str:
@@ -44,8 +44,12 @@ def clarify_text(org: OrgProfile, *, reason: str, choices: list[str]) -> str:
             "message.")
 
 
-def reject_text(org: OrgProfile, *, injection: bool) -> str:
+def reject_text(org: OrgProfile, *, injection: bool = False, harmful: bool = False) -> str:
     """Say politely that this is not something the bot does, and where to go instead."""
+    if harmful:
+        return ("I can't help with that: it could harm someone or get around security controls. If you think an account "
+                f"or device is at risk, please tell {org.helpdesk_name} ({org.helpdesk_phone}). For IT problems of your "
+                f"own, I can help with {CAPABILITIES}.")
     if injection:
         return ("I can't do that. I only help with IT support questions, I never share anyone's data or passwords, "
                 f"and my rules don't change. If you have an IT problem, tell me about it: I can help with {CAPABILITIES}.")

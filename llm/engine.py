@@ -165,12 +165,13 @@ class AnswerEngine:
         def reply(action: Action, body: str, sources: list[Article] = (), choices: list[str] = ()) -> Answer:
             return Answer(
                 text=text, intent=decision.intent, confidence=decision.confidence, action=action.value, answer=body,
-                sources=[Source(a.id, a.title) for a in sources], latency_ms=0.0, choices=list(choices),
+                sources=[Source(a.id, a.render_title(org)) for a in sources], latency_ms=0.0, choices=list(choices),
                 platform=decision.platform, reason=decision.reason,
             )
 
         if decision.action is Action.REJECT:
-            return reply(Action.REJECT, compose.reject_text(org, injection=decision.reason == "prompt injection"))
+            return reply(Action.REJECT, compose.reject_text(org, injection=decision.reason == "prompt injection",
+                                                                  harmful=decision.reason == "harmful request"))
         if decision.action is Action.CLARIFY:
             reason = {"greeting": "greeting", "solved": "solved"}.get(decision.reason, "vague")
             choices = [] if reason == "solved" else self._choices(route, greeting=reason == "greeting")
@@ -221,7 +222,7 @@ class AnswerEngine:
             return
         if generated.strip():
             answer.answer = generated.strip()
-            answer.sources = [Source(a.id, a.title) for a in articles]
+            answer.sources = [Source(a.id, a.render_title(self.org)) for a in articles]
             answer.generated_by = self.generator.name
 
     def _choices(self, route: Route, *, greeting: bool) -> list[str]:

@@ -43,6 +43,10 @@ class Article:
         """The article body with the organisation's details filled in."""
         return fill_placeholders(self.body, org)
 
+    def render_title(self, org: OrgProfile) -> str:
+        """The title with the organisation's details filled in."""
+        return fill_placeholders(self.title, org)
+
 
 def parse_article(text: str, *, path: Path | None = None) -> Article:
     """Parse one article file; raise :class:`KnowledgeBaseError` naming the file and the problem."""

@@ -13,7 +13,7 @@ from llm.platforms import detect_platform
 from llm.router import Route
 from llm.taxonomy import IT_INTENTS, Action, default_action
 
-__all__ = ["Turn", "Decision", "decide", "looks_like_injection", "CLARIFY_THRESHOLD"]
+__all__ = ["Turn", "Decision", "decide", "looks_like_injection", "looks_like_abuse", "urgent_intent", "CLARIFY_THRESHOLD"]
 
 CLARIFY_THRESHOLD = 0.25
 MAX_ANSWERS_BEFORE_ESCALATION = 2
@@ -26,7 +26,27 @@ _INJECTION = re.compile(
     r"|\bpretend (you are|to be|you're)\b|\brole-?play as\b"
     r"|\b(other|another|all|every) (users?|employees?|people|person)'?s? (data|conversations?|messages|chats?|passwords?|tickets?|history)"
     r"|\b(everyone|everybody)'?s (passwords?|data|conversations?)"
-    r"|^\s*(system|assistant)\s*:|(?-i:\bSYSTEM\s*:)|\[/?INST\]|<\|im_start\|>|<\|system\|>|new[_ ]instructions"
+    r"|\b(conversations?|messages|chats?|passwords?|data|tickets?|history)\b[^.?!]{0,20}\b(of|from|for|by) (the )?(other|another|all|every) (users?|employees?|people|colleagues?)\b"
+    r"|^\s*(system|assistant)\s*:|(?-i:\bSYSTEM\s*:)|\bassistant\s*:|\[/?INST\]|<\|im_start\|>|<\|system\|>|<!--"
+    r"|\bnew[_ ]instructions?\b|\bfrom now on\b|\b(act|acting) as (my|an?|the)\b|\bpretend\b|\boverride\s*[:=]"
+    r"|\b(respond|reply|answer) only with\b|\bonly (respond|reply|answer) with\b|\bclassify this as\b"
+    r"|\b(is|are) (now )?authori[sz]ed to\b|\bsafe_?mode\s*=\s*(off|false|0)"
+    r"|\b(disable|turn off|switch off|bypass|remove) (your|the|all) (content )?(filters?|safety|guardrails|restrictions)\b"
+    r")"
+)
+# Requests to harm others or get around security: refused whatever IT topic they mention.
+_ABUSE = re.compile(
+    r"(?i)("
+    r"\b(hack|hacking|crack|cracking|brute[- ]?forc\w*|keylog\w*|exploits?|sniff\w*|ddos)\b"
+    r"|\b(write|create|make|draft|build|design)\b[^.?!]{0,30}\b(phishing|scam|fake (login|invoice|email|page))\b"
+    r"|\b(passwords?|credentials|logins?|pin|mfa|codes?) (of|for|from) (my )?(neighbou?rs?|colleagues?|co-?workers?|other people)\b"
+    r"|\b(neighbou?r|colleague|co-?worker)'?s (password|login|credentials|wi-?fi|mfa|codes?)\b"
+    r"|\bwhat'?s (his|her|their) password\b|\bwithout (them|him|her|anyone|my (boss|manager|colleagues?)) know\w*"
+    r"|\bsecretly\b|\bcovertly\b|\bfake (my )?(location|compliance)|\blook compliant\b"
+    r"|\b(uninstall|disable|turn off|switch off|remove|kill)\b[^.?!]{0,30}"
+    r"\b(dlp|monitoring|antivirus|anti-virus|defender|edr|crowdstrike|firewall|security (software|agent|tools?))\b"
+    r"|\b(bypass|get around|get past|circumvent|evade)\b[^.?!]{0,30}"
+    r"\b(dlp|monitoring|web ?filter|content filter|proxy|antivirus|defender|edr|mfa|2fa|firewall|security)\b"
     r")"
 )
 _FAILED = re.compile(
@@ -91,6 +111,11 @@ def looks_like_injection(text: str) -> bool:
     return bool(_INJECTION.search(text))
 
 
+def looks_like_abuse(text: str) -> bool:
+    """True for requests to harm others or get around security controls."""
+    return bool(_ABUSE.search(text))
+
+
 def urgent_intent(text: str, route: Route) -> str | None:
     """The intent of a message that needs a person now (compromise, danger, loss), else None."""
     # "entered my password ..." is only a compromise when phishing is in the air at all
@@ -129,6 +154,8 @@ def decide(text: str, route: Route, history: Sequence[Turn] = (), *, threshold: 
     """
     if looks_like_injection(text):
         return Decision(Action.REJECT, "out_of_scope", max(route.confidence, 0.99), "prompt injection")
+    if looks_like_abuse(text):
+        return Decision(Action.REJECT, "out_of_scope", max(route.confidence, 0.99), "harmful request")
 
     platform = detect_platform(text)
     topic, answers, shown, history_platform = _current_topic(history)

@@ -29,7 +29,7 @@ def system_prompt(org: OrgProfile) -> str:
 
 def format_articles(articles: list[Article], org: OrgProfile) -> str:
     """Render retrieved articles for the prompt, each with its title."""
-    parts = [f"### {article.title}\n{article.render(org)}" for article in articles]
+    parts = [f"### {article.render_title(org)}\n{article.render(org)}" for article in articles]
     return "\n\n".join(parts) if parts else "(no matching article)"
 
 

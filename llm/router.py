@@ -74,7 +74,7 @@ class IntentRouter:
         self._models = models
         self._embedder = embedder if models.full is not None else None
         self.cascade_threshold = cascade_threshold
-        self._labels: list[str] = list(models.fast.classes_)
+        self._labels: list[str] = [str(label) for label in models.fast.classes_]
 
     @property
     def labels(self) -> list[str]:

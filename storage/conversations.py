@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from llm.redact import redact
 from storage.idempotency import insert_once
@@ -101,8 +102,14 @@ def append_message(
         confidence=confidence, action=action, sources=list(sources), latency_ms=latency_ms, model=model,
         adapter=adapter, created_at=now,
     )
+    # Touch the conversation first, so the UPDATE does not autoflush the message; no ORM sync is needed
+    # unless this session has the conversation loaded.
+    session.execute(update(Conversation).where(Conversation.id == conversation_id).values(updated_at=now),
+                    execution_options={"synchronize_session": False})
+    loaded = session.identity_map.get(session.identity_key(Conversation, conversation_id))
+    if loaded is not None:
+        set_committed_value(loaded, "updated_at", now)
     session.add(message)
-    session.execute(update(Conversation).where(Conversation.id == conversation_id).values(updated_at=now))
     session.flush()
     return message
 

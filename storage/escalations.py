@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Update, func, select, update
 from sqlalchemy.orm import Session
 
 from llm.redact import redact
 from storage.idempotency import insert_once
-from storage.models import Conversation, ConversationState, Escalation, EscalationStatus, Urgency
+from storage.models import Base, Conversation, ConversationState, Escalation, EscalationStatus, Urgency
 from storage.types import utcnow
 
 __all__ = ["open_escalation", "set_escalation_message", "claim_escalation", "resolve_escalation",
@@ -57,10 +57,13 @@ def open_escalation(session: Session, *, conversation_id: int, summary: str, urg
     if insert_once(session, escalation):
         return escalation, True
     existing = active_escalation(session, conversation_id)
-    if existing is None:  # not a duplicate: a foreign key or CHECK failed
-        session.add(escalation)
-        session.flush()  # raises the real IntegrityError
-    return existing, False
+    if existing is not None:
+        return existing, False
+    # Not a duplicate after all: a foreign key failed (flushing again raises it for the caller),
+    # or the escalation in the way was closed meanwhile (then this insert succeeds).
+    session.add(escalation)
+    session.flush()
+    return escalation, True
 
 
 def set_escalation_message(session: Session, escalation_id: int, *, channel_id: str, message_ts: str) -> None:
@@ -69,7 +72,7 @@ def set_escalation_message(session: Session, escalation_id: int, *, channel_id: 
                 .values(channel_id=channel_id, channel_message_ts=message_ts))
 
 
-def _update_one(session: Session, model: type[Escalation] | type[Conversation], ident: object, statement) -> bool:
+def _update_one(session: Session, model: type[Base], ident: object, statement: Update) -> bool:
     """Run a conditional UPDATE of one row; refresh the row if this session has it loaded."""
     # rowcount (not RETURNING) decides, as it is reliable on every driver; the
     # in-memory copy is refreshed rather than guessed from the statement.
@@ -81,16 +84,14 @@ def _update_one(session: Session, model: type[Escalation] | type[Conversation], 
 
 
 def _transition(session: Session, escalation_id: int, allowed: tuple[EscalationStatus, ...],
-                state: ConversationState | None, **values: object) -> bool:
-    statement = update(Escalation).where(Escalation.id == escalation_id, Escalation.status.in_(allowed)).values(**values)
+                state: ConversationState, **values: object) -> bool:
+    statement = (update(Escalation).where(Escalation.id == escalation_id, Escalation.status.in_(allowed))
+                 .values(**values))
     if not _update_one(session, Escalation, escalation_id, statement):
         return False
-    if state is not None:
-        conversation_id = session.scalars(
-            select(Escalation.conversation_id).where(Escalation.id == escalation_id)).one()
-        _update_one(session, Conversation, conversation_id,
-                    update(Conversation).where(Conversation.id == conversation_id)
-                    .values(state=state, updated_at=utcnow()))
+    conversation_id = session.scalars(select(Escalation.conversation_id).where(Escalation.id == escalation_id)).one()
+    _update_one(session, Conversation, conversation_id,
+                update(Conversation).where(Conversation.id == conversation_id).values(state=state, updated_at=utcnow()))
     return True
 
 

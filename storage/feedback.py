@@ -37,9 +37,11 @@ def record_feedback(session: Session, *, message_id: int, user_id: str, kind: Fe
         if insert_once(session, feedback):
             return feedback
         feedback = session.scalars(query).one_or_none()
-        if feedback is None:  # not a duplicate: the message does not exist
-            session.add(Feedback(message_id=message_id, user_id=user_id, kind=kind))
-            session.flush()  # raises the real IntegrityError
+        if feedback is None:  # not a duplicate: the message does not exist, and flushing again says so
+            feedback = Feedback(message_id=message_id, user_id=user_id, kind=kind)
+            session.add(feedback)
+            session.flush()
+            return feedback
     feedback.kind = kind
     feedback.created_at = utcnow()
     session.flush()

@@ -8,13 +8,13 @@ constraint, so the same schema runs on SQLite and PostgreSQL.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy import UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from storage.choices import ConversationSource, ConversationState, EscalationStatus, FeedbackKind, Role, Urgency
 from storage.types import UtcDateTime, choice, utcnow
 
 __all__ = [
@@ -29,53 +29,14 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
 ACTIVE_ESCALATION = "status IN ('open', 'claimed')"
 
 
 class Base(DeclarativeBase):
+    """Declarative base: constraints get predictable names, so migrations can refer to them."""
+
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
-
-
-class ConversationSource(StrEnum):
-    DM = "dm"
-    SLASH = "slash"
-    MENTION = "mention"
-    CONSOLE = "console"
-
-
-class ConversationState(StrEnum):
-    OPEN = "open"
-    HANDED_TO_HUMAN = "handed_to_human"
-    CLOSED = "closed"
-
-
-class Role(StrEnum):
-    USER = "user"
-    ASSISTANT = "assistant"
-    AGENT = "agent"
-
-
-class EscalationStatus(StrEnum):
-    OPEN = "open"
-    CLAIMED = "claimed"
-    RESOLVED = "resolved"
-    CANCELLED = "cancelled"
-
-
-class Urgency(StrEnum):
-    LOW = "low"
-    NORMAL = "normal"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-
-class FeedbackKind(StrEnum):
-    SOLVED = "solved"
-    HELPFUL = "helpful"
-    NOT_HELPFUL = "not_helpful"
 
 
 class Conversation(Base):

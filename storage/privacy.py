@@ -36,6 +36,7 @@ class PurgeCounts:
     job_locks: int = 0
 
     def as_dict(self) -> dict[str, int]:
+        """The counts by table name, for logs and ``itbot db purge`` output."""
         return asdict(self)
 
 

@@ -40,7 +40,7 @@ def engine(cache_dir: Path):
 
 
 def run_itbot(*args: str, stdin: str = "", env: dict[str, str] | None = None, cwd: Path | None = None,
-              timeout: float = 120) -> subprocess.CompletedProcess[str]:
+              timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """Run the real ``itbot`` entry point in a subprocess."""
     script = Path(sys.executable).with_name("itbot")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "bot"]

@@ -82,6 +82,17 @@ def test_commands_not_built_yet_exit_non_zero_with_one_line(command):
     assert "not built yet" in result.stderr
 
 
+def test_db_upgrade_creates_the_schema_and_is_safe_to_repeat(tmp_path):
+    import sqlite3
+
+    env = {"ITBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'itbot.db'}"}
+    first, again = run_itbot("db", "upgrade", env=env), run_itbot("db", "upgrade", env=env)
+    assert first.returncode == 0 and again.returncode == 0, (first.stderr, again.stderr)
+    assert "is at revision" in again.stdout
+    tables = {row[0] for row in sqlite3.connect(tmp_path / "itbot.db").execute("select name from sqlite_master")}
+    assert {"conversations", "messages", "escalations"} <= tables
+
+
 def test_eval_rejects_a_malformed_queries_file(tmp_path):
     queries = tmp_path / "q.jsonl"
     queries.write_text('{"text": "hi"}\nnot json\n', encoding="utf-8")

@@ -1,0 +1,82 @@
+"""The data is valid, complete and leak-free."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from data import INTENTS_DIR, KB_DIR, SPLITS_DIR
+from data.splits import SPLIT_NAMES, cross_near_duplicates, load_split, make_splits, near_duplicate
+from data.utterances import load_utterances, read_jsonl
+from llm.errors import KnowledgeBaseError
+from llm.kb import load_kb, parse_article
+from llm.taxonomy import INTENTS, IT_INTENTS
+
+
+@pytest.fixture(scope="module")
+def kb():
+    return load_kb(KB_DIR)
+
+
+def test_the_knowledge_base_covers_every_it_intent_with_numbered_steps(kb):
+    assert len(kb) >= 60
+    for intent in IT_INTENTS:
+        articles = kb.for_intent(intent)
+        assert len(articles) >= 3, intent
+        for article in articles:
+            assert "1. " in article.body and "2. " in article.body, article.id
+            assert article.examples and article.keywords, article.id
+
+
+def test_a_broken_article_is_reported_with_its_file_and_reason(tmp_path):
+    with pytest.raises(KnowledgeBaseError, match="missing front matter"):
+        parse_article("no front matter here", path=tmp_path / "x.md")
+    with pytest.raises(KnowledgeBaseError, match="intent 'coffee' is not in the taxonomy"):
+        parse_article("---\nid: x\nintent: coffee\ntitle: X\n---\nbody", path=tmp_path / "x.md")
+    with pytest.raises(KnowledgeBaseError, match="unknown placeholders \\['ceo_phone'\\]"):
+        parse_article("---\nid: x\nintent: wifi\ntitle: X\n---\ncall {ceo_phone}", path=tmp_path / "x.md")
+
+
+def test_every_intent_has_at_least_60_utterances_with_valid_labels():
+    counts = Counter(u.intent for u in load_utterances(INTENTS_DIR))
+    assert set(counts) == set(INTENTS)
+    assert min(counts.values()) >= 60, counts
+
+
+def test_committed_splits_are_up_to_date_with_the_utterance_files():
+    expected = make_splits(load_utterances(INTENTS_DIR))
+    for name in SPLIT_NAMES:
+        assert load_split(name) == [u.to_dict() for u in expected[name]], f"run python -m data.splits ({name})"
+
+
+def test_no_exact_or_near_duplicate_crosses_splits():
+    splits = {name: [row["text"] for row in load_split(name)] for name in SPLIT_NAMES}
+    for i, first in enumerate(SPLIT_NAMES):
+        for second in SPLIT_NAMES[i + 1:]:
+            leaks = cross_near_duplicates(splits[first], splits[second])
+            assert not leaks, f"{first}/{second}: {leaks[:3]}"
+
+
+def test_near_duplicate_detection_catches_rewordings_and_spares_different_questions():
+    assert near_duplicate("my vpn won't connect", "my VPN wont connect!!")
+    assert near_duplicate("how do I reset my password", "how do i reset my password pls")
+    assert not near_duplicate("my vpn won't connect", "the printer on floor 3 is jammed")
+    assert cross_near_duplicates(["my vpn won't connect"], ["printer jammed", "My VPN won't connect."]) == [
+        ("my vpn won't connect", "My VPN won't connect.")]
+
+
+def test_splits_are_stratified_by_intent():
+    test_counts = Counter(row["intent"] for row in load_split("test"))
+    train_counts = Counter(row["intent"] for row in load_split("train"))
+    assert sum(test_counts.values()) >= 300
+    for intent in INTENTS:
+        share = test_counts[intent] / (test_counts[intent] + train_counts[intent])
+        assert 0.15 <= share <= 0.3, (intent, share)
+
+
+def test_the_independent_challenge_set_is_valid():
+    rows = read_jsonl(SPLITS_DIR.parent / "eval" / "challenge.jsonl")
+    assert len(rows) >= 300
+    assert {row["intent"] for row in rows} <= set(INTENTS)
+    assert {row["action"] for row in rows} <= {"answer", "clarify", "reject", "escalate"}
