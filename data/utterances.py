@@ -8,6 +8,7 @@ phishing page, a stolen laptop).
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from dataclasses import asdict, dataclass
@@ -58,11 +59,12 @@ def load_utterances(directory: Path) -> list[Utterance]:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    """Parse a JSON-lines file; raise :class:`DatasetError` with the line number on bad input."""
+    """Parse a JSON-lines file (optionally ``.gz``); raise :class:`DatasetError` with the line number on bad input."""
     if not path.is_file():
         raise DatasetError(f"{path} does not exist")
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -76,10 +78,12 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
+    """Write rows as JSON lines; a ``.gz`` suffix writes a reproducible gzip file (no timestamp)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    payload = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
+    if path.suffix == ".gz":
+        payload = gzip.compress(payload, mtime=0)
+    path.write_bytes(payload)
 
 
 _WORD = re.compile(r"[a-z0-9]+")

@@ -76,6 +76,7 @@ class Answer:
     generated_by: str = "kb"
     notice: str | None = None
     reason: str = ""
+    grounding: list[str] = field(default_factory=list)  # ids of the articles a model would be given
 
     def public(self) -> dict:
         """The fields of ``itbot ask --json`` and of evaluation results."""
@@ -120,6 +121,7 @@ class AnswerEngine:
         *,
         mode: str | None = None,
         on_token: Callable[[str], None] | None = None,
+        route: Route | None = None,
     ) -> Answer:
         """Answer one user message in the context of ``history``.
 
@@ -128,14 +130,15 @@ class AnswerEngine:
             history: Earlier turns of the conversation, oldest first.
             mode: Override of the configured answer mode (``kb``, ``llm``, ``hybrid``).
             on_token: Called with each generated piece of text when a model answers.
+            route: A known route (gold labels when building reference answers) instead of the router's.
         """
         started = time.perf_counter()
         clean, truncated = truncate(normalize_slack_text(text))
         redaction = redact(clean)
         safe = redaction.text
-        if not safe.strip():
+        if route is None and not safe.strip():
             route = Route(intent="vague", label="vague", confidence=1.0, ranked=(("vague", 1.0),))
-        else:
+        elif route is None:
             route = self.router.route(safe)
         decision = decide(safe, route, history, threshold=self.clarify_threshold)
         reply = self._compose(safe, decision, route, history, mode or self.answer_mode, on_token)
@@ -193,9 +196,11 @@ class AnswerEngine:
         article = hits[0].article
         answer = reply(Action.ANSWER, compose.answer_text(article, org, reason=decision.reason,
                                                           platform=decision.platform), [article])
+        grounding = [h.article for h in hits[:2]]
+        answer.grounding = [a.id for a in grounding]
         use_model = mode == "llm" or (mode == "hybrid" and self.retriever.best_raw_score(query) < self.hybrid_min_retrieval)
         if use_model:
-            self._generate_into(answer, text, [h.article for h in hits[:2]], history, on_token)
+            self._generate_into(answer, text, grounding, history, on_token)
         return answer
 
     def _generate_into(

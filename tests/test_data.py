@@ -80,3 +80,37 @@ def test_the_independent_challenge_set_is_valid():
     assert len(rows) >= 300
     assert {row["intent"] for row in rows} <= set(INTENTS)
     assert {row["action"] for row in rows} <= {"answer", "clarify", "reject", "escalate"}
+
+
+def test_committed_sft_files_are_up_to_date():
+    from training.sft_data import build_sft
+
+    from data import SFT_DIR
+
+    built = build_sft()
+    for name in SPLIT_NAMES:
+        assert read_jsonl(SFT_DIR / f"{name}.jsonl.gz") == built[name], f"run python -m training.sft_data ({name})"
+
+
+def test_sft_examples_are_grounded_chats_in_the_same_splits_as_the_intents(kb):
+    from data import SFT_DIR
+    from llm.redact import redact
+
+    total = 0
+    for name in SPLIT_NAMES:
+        examples = read_jsonl(SFT_DIR / f"{name}.jsonl.gz")
+        split = load_split(name)
+        assert len(examples) == len(split)
+        total += len(examples)
+        for example, row in zip(examples, split):
+            roles = [m["role"] for m in example["messages"]]
+            assert roles == ["system", "user", "assistant"]
+            assert example["intent"] == row["intent"]
+            assert example["messages"][1]["content"] == redact(example["messages"][1]["content"]).text
+            for article_id in example["sources"]:
+                assert kb.get(article_id) is not None, article_id
+            if example["action"] == "answer":
+                assert example["sources"] and "1. " in example["reference"]
+                title = kb.get(example["sources"][0]).title
+                assert title.split("{")[0] in example["messages"][0]["content"]
+    assert total >= 2400
