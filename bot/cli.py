@@ -109,7 +109,9 @@ def run(
         return chat(mode=None)
     settings.require_slack()
     _upgrade_database(settings)
-    raise NotYetAvailable("the Slack app is not built yet; try the bot with `itbot chat`")
+    from bot.app import run as run_app
+
+    run_app(settings)
 
 
 @app.command()

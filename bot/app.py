@@ -1,0 +1,94 @@
+"""Composition root: settings -> services -> Bolt app -> Socket Mode."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import TYPE_CHECKING
+
+from bot.listeners import register_listeners
+from bot.ratelimit import RateLimiter
+from bot.services import Services
+from bot.worker import Worker
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+    from slack_sdk import WebClient
+
+    from bot.settings import Settings
+    from llm.engine import AnswerEngine
+
+__all__ = ["build_client", "build_services", "build_app", "run"]
+
+log = logging.getLogger(__name__)
+
+
+def build_client(settings: "Settings") -> "WebClient":
+    """The Web API client: configured base URL, retries on 429, 5xx and dropped connections."""
+    from slack_sdk import WebClient
+    from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+    from slack_sdk.http_retry.handler import RetryHandler
+    from slack_sdk.http_retry.interval_calculator import BackoffRetryIntervalCalculator
+
+    class ServerErrorRetryHandler(RetryHandler):
+        """Retry 5xx answers a few times with backoff."""
+
+        def _can_retry(self, *, state, request, response=None, error=None) -> bool:  # noqa: ANN001
+            return response is not None and response.status_code >= 500
+
+    assert settings.slack_bot_token is not None
+    client = WebClient(token=settings.slack_bot_token.get_secret_value(),
+                       base_url=settings.slack_api_url or WebClient.BASE_URL, timeout=15)
+    client.retry_handlers.extend([
+        RateLimitErrorRetryHandler(max_retry_count=3),
+        ServerErrorRetryHandler(max_retry_count=2, interval_calculator=BackoffRetryIntervalCalculator(0.5)),
+        ConnectionErrorRetryHandler(max_retry_count=2),
+    ])
+    return client
+
+
+def build_services(settings: "Settings", *, engine: "AnswerEngine | None" = None) -> Services:
+    """Engine, database sessions, worker pool and rate limiter."""
+    from llm.engine import build_engine
+    from storage.db import make_engine, make_session_factory
+
+    return Services(
+        settings=settings,
+        engine=engine or build_engine(settings.engine_config()),
+        sessions=make_session_factory(make_engine(settings.database_url)),
+        worker=Worker(threads=4, capacity=500),
+        limiter=RateLimiter(count=settings.rate_limit.count, period_s=settings.rate_limit.period_s),
+        agents=frozenset(settings.agent_user_ids),
+    )
+
+
+def build_app(settings: "Settings", services: Services, *, client: "WebClient | None" = None) -> "App":
+    """The Bolt app with every listener registered."""
+    from slack_bolt import App
+
+    client = client or build_client(settings)
+    services.bot_user_id = client.auth_test()["user_id"]
+    app = App(client=client, token_verification_enabled=False, process_before_response=False)
+    register_listeners(app, services)
+    return app
+
+
+def run(settings: "Settings") -> None:
+    """Run until SIGTERM/SIGINT: Socket Mode connection, listeners, worker."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    services = build_services(settings)
+    app = build_app(settings, services)
+    assert settings.slack_app_token is not None
+    handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    handler.connect()
+    log.info("connected to Slack in Socket Mode as %s; answer mode %s", services.bot_user_id, settings.answer_mode)
+    stop.wait()
+    log.info("shutting down: finishing %d answers in flight", services.worker.in_flight)
+    handler.close()
+    services.worker.shutdown(wait=True)
+    log.info("stopped")

@@ -1,0 +1,153 @@
+"""Block Kit builders: pure functions from plain data to Slack payloads.
+
+``action_id`` and ``callback_id`` constants live here and are shared with the
+listeners, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from bot.mrkdwn import escape, split_text, to_mrkdwn
+from llm.taxonomy import INTENT_LABELS
+
+__all__ = [
+    "ACTION_SOLVED", "ACTION_NOT_HELPFUL", "ACTION_HUMAN", "ACTION_TOPIC", "ACTION_CLAIM", "ACTION_RESOLVE",
+    "ACTION_RATE", "VIEW_ESCALATE", "answer_messages", "thinking_message", "escalation_modal", "escalation_post",
+    "rating_message", "help_blocks", "status_blocks", "plain_message", "URGENCIES",
+]
+
+ACTION_SOLVED = "itbot_solved"
+ACTION_NOT_HELPFUL = "itbot_not_helpful"
+ACTION_HUMAN = "itbot_talk_to_human"
+ACTION_TOPIC = "itbot_topic"
+ACTION_CLAIM = "itbot_claim"
+ACTION_RESOLVE = "itbot_resolve"
+ACTION_RATE = "itbot_rate"
+VIEW_ESCALATE = "itbot_escalate_view"
+URGENCIES = (("low", "Low: whenever you can"), ("normal", "Normal: today"), ("high", "High: I'm blocked"),
+             ("critical", "Critical: security or many people affected"))
+
+Message = dict[str, Any]
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict:
+    button = {"type": "button", "text": {"type": "plain_text", "text": text, "emoji": True}, "action_id": action_id,
+              "value": value[:2000]}
+    if style:
+        button["style"] = style
+    return button
+
+
+def thinking_message() -> Message:
+    return {"text": ":hourglass_flowing_sand: Looking into it…"}
+
+
+def plain_message(text: str) -> Message:
+    return {"text": to_mrkdwn(text)[:3900], "blocks": [_section(piece) for piece in split_text(to_mrkdwn(text))][:50]}
+
+
+def answer_messages(*, answer: str, action: str, sources: Sequence[str], choices: Sequence[str],
+                    message_id: int, conversation_id: int, notice: str | None = None) -> list[Message]:
+    """One or more messages (a long answer is split) with the sources and the buttons on the last one."""
+    pieces = split_text(to_mrkdwn(answer))
+    messages: list[Message] = [{"text": piece[:3900], "blocks": [_section(piece)]} for piece in pieces]
+    last = messages[-1]["blocks"]
+    if notice:
+        last.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"_{escape(notice)}_"}]})
+    if sources:
+        titles = "; ".join(escape(title) for title in sources)
+        last.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f":books: Sources: {titles}"[:3000]}]})
+    value = json.dumps({"m": message_id, "c": conversation_id})
+    if action == "answer":
+        last.append({"type": "actions", "elements": [
+            _button("Solved", ACTION_SOLVED, value, "primary"),
+            _button("Not helpful", ACTION_NOT_HELPFUL, value),
+            _button("Talk to a human", ACTION_HUMAN, value),
+        ]})
+    elif action == "clarify" and choices:
+        last.append({"type": "actions", "elements": [
+            _button(INTENT_LABELS[c], f"{ACTION_TOPIC}_{i}", json.dumps({"c": conversation_id, "i": c}))
+            for i, c in enumerate(choices[:5])
+        ] + [_button("Talk to a human", ACTION_HUMAN, value)]})
+    elif action == "escalate":
+        last.append({"type": "actions", "elements": [_button("Talk to a human", ACTION_HUMAN, value, "danger")]})
+    return messages
+
+
+def escalation_modal(*, conversation_id: int, summary: str) -> dict:
+    """The form that opens when someone presses "Talk to a human"."""
+    return {
+        "type": "modal",
+        "callback_id": VIEW_ESCALATE,
+        "private_metadata": json.dumps({"c": conversation_id}),
+        "title": {"type": "plain_text", "text": "Talk to a human"},
+        "submit": {"type": "plain_text", "text": "Send to IT"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            _section(f"The helpdesk will see this conversation:\n>{escape(summary)[:2500]}"),
+            {"type": "input", "block_id": "urgency", "label": {"type": "plain_text", "text": "How urgent is it?"},
+             "element": {"type": "static_select", "action_id": "value",
+                         "initial_option": {"text": {"type": "plain_text", "text": URGENCIES[1][1]}, "value": "normal"},
+                         "options": [{"text": {"type": "plain_text", "text": label}, "value": value}
+                                     for value, label in URGENCIES]}},
+            {"type": "input", "block_id": "details", "optional": True,
+             "label": {"type": "plain_text", "text": "Anything else the helpdesk should know?"},
+             "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 2000}},
+        ],
+    }
+
+
+def escalation_post(*, escalation_id: int, user_id: str, intent: str | None, urgency: str, summary: str,
+                    details: str | None, status: str, agent_id: str | None = None) -> Message:
+    """The escalation as the helpdesk channel sees it, for each status."""
+    label = INTENT_LABELS.get(intent or "", "Unclassified")
+    lines = [f"*Escalation #{escalation_id}* from <@{user_id}> · {label} · urgency *{urgency}*",
+             f">{escape(summary)[:1500]}"]
+    if details:
+        lines.append(f"*Details:* {escape(details)[:1000]}")
+    state = {"open": ":red_circle: Open", "claimed": f":large_yellow_circle: Claimed by <@{agent_id}>",
+             "resolved": f":white_check_mark: Resolved by <@{agent_id}>",
+             "cancelled": ":heavy_minus_sign: Cancelled"}[status]
+    blocks = [_section("\n".join(lines)), {"type": "context", "elements": [{"type": "mrkdwn", "text": state}]}]
+    value = str(escalation_id)
+    buttons = []
+    if status == "open":
+        buttons.append(_button("Claim", ACTION_CLAIM, value, "primary"))
+    if status in ("open", "claimed"):
+        buttons.append(_button("Resolve", ACTION_RESOLVE, value))
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons})
+    return {"text": f"Escalation #{escalation_id} ({status}) from <@{user_id}>", "blocks": blocks}
+
+
+def rating_message(escalation_id: int) -> Message:
+    return {"text": "Your request was resolved. How did we do?", "blocks": [
+        _section(":white_check_mark: Your request was resolved. How did we do? (1 = poor, 5 = great)"),
+        {"type": "actions", "elements": [_button(str(n), f"{ACTION_RATE}_{n}", json.dumps({"e": escalation_id, "r": n}))
+                                         for n in range(1, 6)]},
+    ]}
+
+
+def help_blocks(helpdesk_name: str) -> Message:
+    text = (f"*I'm the IT assistant of {escape(helpdesk_name)}.* Ask me anything about passwords, locked accounts, "
+            "MFA, Wi-Fi, VPN, email, phishing, printers, software, slow computers, hardware, updates, files, work "
+            "phones, meetings and access requests.\n"
+            "• `/itsupport <question>`: a private answer right here\n"
+            "• Send me a direct message for a conversation you can follow up in\n"
+            "• `/itsupport status`: your open requests with the helpdesk\n"
+            "• Press *Talk to a human* on any answer to reach a person")
+    return {"text": text, "blocks": [_section(text)]}
+
+
+def status_blocks(escalations: Sequence[Any]) -> Message:
+    if not escalations:
+        return plain_message("You have no open requests with the helpdesk.")
+    lines = [f"• #{e.id} · {e.status.value if hasattr(e.status, 'value') else e.status} · {escape(e.summary)[:150]}"
+             for e in escalations[:20]]
+    return plain_message("*Your open requests:*\n" + "\n".join(lines))

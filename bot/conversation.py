@@ -1,0 +1,138 @@
+"""Use cases behind the Slack listeners. They know storage and the engine, not Slack.
+
+Each function opens its own short transactions (never across the engine or a
+Slack call: on SQLite a write transaction holds the database lock).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from llm.engine import Answer, AnswerEngine
+from llm.policy import Turn
+from llm.router import Route
+from storage import repository as repo
+from storage.choices import ConversationState, EscalationStatus
+from storage.models import Conversation
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+__all__ = ["Question", "Reply", "claim_event", "answer_question", "answer_with_topic", "conversation_summary",
+           "relay_target_for_agent", "record_agent_message"]
+
+HISTORY_TURNS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A message from an employee, with where it came from."""
+
+    team_id: str
+    channel_id: str
+    thread_ts: str
+    user_id: str
+    source: str  # dm | slash | mention | console
+    text: str
+
+
+@dataclass(slots=True)
+class Reply:
+    """What to do with a question: show an answer, or relay it to the agent who owns the conversation."""
+
+    kind: str  # "answer" | "relay"
+    conversation_id: int
+    message_id: int | None = None
+    answer: Answer | None = None
+    relay_channel: str | None = None
+    relay_thread_ts: str | None = None
+    relay_text: str | None = None
+
+
+def claim_event(sessions: "sessionmaker[Session]", event_id: str) -> bool:
+    """Record a Slack event id; False when it was seen before (a redelivery)."""
+    with sessions.begin() as session:
+        return repo.mark_event_processed(session, event_id)
+
+
+def _history(session: "Session", conversation_id: int) -> list[Turn]:
+    turns = []
+    for message in repo.recent_turns(session, conversation_id, limit=HISTORY_TURNS):
+        role = "assistant" if message.role in ("assistant", "agent") else "user"
+        turns.append(Turn(role=role, text=message.text, intent=message.intent, action=message.action,
+                          sources=tuple(message.sources or ())))
+    return turns
+
+
+def answer_question(engine: AnswerEngine, sessions: "sessionmaker[Session]", question: Question, *,
+                    route: Route | None = None, model: str | None = None) -> Reply:
+    """Answer ``question`` in its conversation, or hand it to the agent who claimed the conversation."""
+    with sessions.begin() as session:
+        conversation = repo.get_or_create_conversation(
+            session, team_id=question.team_id, channel_id=question.channel_id, thread_ts=question.thread_ts,
+            user_id=question.user_id, source=question.source)
+        conversation_id = conversation.id
+        if conversation.state == ConversationState.HANDED_TO_HUMAN:
+            escalation = repo.active_escalation(session, conversation_id)
+            if escalation is not None and escalation.channel_message_ts:
+                stored = repo.append_message(session, conversation_id=conversation_id, role="user", text=question.text)
+                return Reply(kind="relay", conversation_id=conversation_id, relay_channel=escalation.channel_id,
+                             relay_thread_ts=escalation.channel_message_ts, relay_text=stored.text)
+        history = _history(session, conversation_id)
+    answer = engine.answer(question.text, history, route=route)
+    with sessions.begin() as session:
+        repo.append_message(session, conversation_id=conversation_id, role="user", text=answer.text,
+                            intent=answer.intent, confidence=answer.confidence)
+        stored = repo.append_message(
+            session, conversation_id=conversation_id, role="assistant", text=answer.answer, intent=answer.intent,
+            confidence=answer.confidence, action=answer.action, sources=[s.id for s in answer.sources],
+            latency_ms=answer.latency_ms, model=model or answer.generated_by)
+        message_id = stored.id
+    return Reply(kind="answer", conversation_id=conversation_id, message_id=message_id, answer=answer)
+
+
+def answer_with_topic(engine: AnswerEngine, sessions: "sessionmaker[Session]", conversation_id: int,
+                      intent: str) -> tuple[Question, Route] | None:
+    """Re-ask the conversation's last question with the topic the user picked from a clarify prompt."""
+    with sessions.begin() as session:
+        conversation = session.get(Conversation, conversation_id)
+        if conversation is None:
+            return None
+        questions = [t for t in repo.recent_turns(session, conversation_id, limit=HISTORY_TURNS) if t.role == "user"]
+        text = questions[-1].text if questions else f"I need help with {intent.replace('_', ' ')}"
+        question = Question(team_id=conversation.team_id, channel_id=conversation.channel_id,
+                            thread_ts=conversation.thread_ts, user_id=conversation.user_id,
+                            source=str(conversation.source), text=text)
+    return question, Route(intent=intent, label=intent, confidence=1.0, ranked=((intent, 1.0),))
+
+
+def conversation_summary(sessions: "sessionmaker[Session]", conversation_id: int, *, limit: int = 6) -> tuple[str, str | None]:
+    """A short transcript of the conversation for the helpdesk, and its latest IT intent."""
+    with sessions.begin() as session:
+        turns = repo.recent_turns(session, conversation_id, limit=limit)
+    lines, intent = [], None
+    for message in turns:
+        who = {"user": "User", "assistant": "Bot", "agent": "Agent"}.get(str(message.role), str(message.role))
+        text = message.text if len(message.text) <= 300 else message.text[:297] + "…"
+        lines.append(f"{who}: {text}")
+        if message.role == "assistant" and message.intent not in (None, "greeting", "vague", "out_of_scope"):
+            intent = message.intent
+    return "\n".join(lines) or "(no messages yet)", intent
+
+
+def relay_target_for_agent(sessions: "sessionmaker[Session]", *, channel_id: str,
+                           thread_ts: str) -> tuple[int, str, str, str] | None:
+    """For an agent's reply in an escalation thread: (conversation id, user, channel, thread) to relay to."""
+    with sessions.begin() as session:
+        escalation = repo.find_escalation_by_message(session, channel_id=channel_id, message_ts=thread_ts)
+        if escalation is None or escalation.status != EscalationStatus.CLAIMED:
+            return None
+        conversation = escalation.conversation
+        return conversation.id, conversation.user_id, conversation.channel_id, conversation.thread_ts
+
+
+def record_agent_message(sessions: "sessionmaker[Session]", conversation_id: int, text: str) -> str:
+    """Store an agent's relayed reply (redacted) and return the stored text."""
+    with sessions.begin() as session:
+        return repo.append_message(session, conversation_id=conversation_id, role="agent", text=text).text

@@ -1,0 +1,90 @@
+"""Post answers to Slack: placeholder first, then the final Block Kit message(s).
+
+Runs on the worker, never on Bolt's listener threads.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from bot import blocks
+from bot.conversation import Question, Reply, answer_question
+from bot.mrkdwn import escape
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
+    from bot.services import Services
+    from llm.router import Route
+
+__all__ = ["deliver_answer", "apologise", "post_in_place", "notify_user", "wait_seconds_text"]
+
+log = logging.getLogger(__name__)
+
+
+def post_in_place(client: "WebClient", *, channel: str, thread_ts: str | None, user_id: str, ephemeral: bool,
+                  message: dict[str, Any]) -> str | None:
+    """Post ``message`` in the thread (or ephemerally to the user); return its ts when it has one."""
+    if ephemeral:
+        client.chat_postEphemeral(channel=channel, user=user_id, **message)
+        return None
+    return client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)["ts"]
+
+
+def deliver_answer(services: "Services", client: "WebClient", question: Question, *, reply_channel: str,
+                   reply_thread_ts: str | None, ephemeral: bool = False, route: "Route | None" = None) -> Reply:
+    """Answer ``question`` and post the result where the user asked."""
+    placeholder = None
+    if not ephemeral:
+        placeholder = client.chat_postMessage(channel=reply_channel, thread_ts=reply_thread_ts,
+                                              **blocks.thinking_message())["ts"]
+    reply = answer_question(services.engine, services.sessions, question, route=route)
+    if reply.kind == "relay":
+        client.chat_postMessage(channel=reply.relay_channel, thread_ts=reply.relay_thread_ts,
+                                text=f"*<@{question.user_id}>:* {escape(reply.relay_text or '')}")
+        if placeholder:
+            client.chat_delete(channel=reply_channel, ts=placeholder)
+        return reply
+    answer = reply.answer
+    assert answer is not None
+    messages = blocks.answer_messages(answer=answer.answer, action=answer.action,
+                                      sources=[s.title for s in answer.sources], choices=answer.choices,
+                                      message_id=reply.message_id or 0, conversation_id=reply.conversation_id,
+                                      notice=answer.notice)
+    for index, message in enumerate(messages):
+        if index == 0 and placeholder:
+            client.chat_update(channel=reply_channel, ts=placeholder, **message)
+        else:
+            post_in_place(client, channel=reply_channel, thread_ts=reply_thread_ts, user_id=question.user_id,
+                          ephemeral=ephemeral, message=message)
+    log.info("answered %s in %s: intent=%s action=%s %.1f ms", question.source, reply_channel, answer.intent,
+             answer.action, answer.latency_ms)
+    return reply
+
+
+def notify_user(client: "WebClient", *, user_id: str, channel: str, thread_ts: str, message: dict[str, Any]) -> None:
+    """Tell a user about their conversation: in its thread, or by DM when it was a slash command."""
+    if thread_ts.startswith("slash:"):
+        dm = client.conversations_open(users=user_id)["channel"]["id"]
+        client.chat_postMessage(channel=dm, **message)
+    else:
+        client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
+
+
+def apologise(client: "WebClient", *, channel: str, thread_ts: str | None, user_id: str, reference: str,
+              ephemeral: bool = False) -> None:
+    """The short apology for an unexpected error, with the reference id that is in the log."""
+    text = (f":warning: Sorry, something went wrong on my side (reference `{reference}`). Please try again, or "
+            "press *Talk to a human* on any answer.")
+    try:
+        post_in_place(client, channel=channel, thread_ts=thread_ts, user_id=user_id, ephemeral=ephemeral,
+                      message={"text": text})
+    except Exception:  # the apology itself must never raise
+        log.exception("could not deliver the apology (ref %s)", reference)
+
+
+def wait_seconds_text(seconds: float) -> str:
+    seconds = max(1, round(seconds))
+    return f"{seconds} second{'s' if seconds != 1 else ''}" if seconds < 90 else f"{round(seconds / 60)} minutes"
+

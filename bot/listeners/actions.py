@@ -1,0 +1,147 @@
+"""Buttons: feedback, clarify topics, "Talk to a human", claim / resolve, satisfaction ratings."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import TYPE_CHECKING, Any, Callable
+
+from bot import blocks
+from bot.conversation import answer_with_topic, conversation_summary
+from bot.delivery import notify_user
+from bot.listeners.intake import take_question
+from storage import repository as repo
+from storage.models import Escalation
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+    from slack_sdk import WebClient
+
+    from bot.services import Services
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+
+
+def _where(body: dict[str, Any]) -> dict[str, Any]:
+    """Channel, thread and ephemerality of the message that holds the button."""
+    container = body.get("container") or {}
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+    message = body.get("message") or {}
+    return {"channel": channel, "thread_ts": message.get("thread_ts") or container.get("thread_ts"),
+            "ephemeral": bool(container.get("is_ephemeral"))}
+
+
+def _say_privately(client: "WebClient", body: dict[str, Any], text: str) -> None:
+    where = _where(body)
+    client.chat_postEphemeral(channel=where["channel"], user=body["user"]["id"], text=text,
+                              **({"thread_ts": where["thread_ts"]} if where["thread_ts"] else {}))
+
+
+def on_feedback(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
+    value = json.loads(action["value"])
+    kind = "solved" if action["action_id"] == blocks.ACTION_SOLVED else "not_helpful"
+    with services.sessions.begin() as session:
+        repo.record_feedback(session, message_id=value["m"], user_id=body["user"]["id"], kind=kind)
+    _say_privately(client, body, "Great, glad it's solved! :tada:" if kind == "solved" else
+                   "Thanks for telling me. Try describing it differently, or press *Talk to a human* to reach a person.")
+
+
+def on_topic(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
+    value = json.loads(action["value"])
+    found = answer_with_topic(services.engine, services.sessions, value["c"], value["i"])
+    if found is None:
+        return
+    question, route = found
+    where = _where(body)
+    take_question(services, client, question, event_id=None, reply_channel=where["channel"],
+                  reply_thread_ts=None if where["ephemeral"] else question.thread_ts,
+                  ephemeral=where["ephemeral"], route=route)
+
+
+def on_talk_to_human(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
+    conversation_id = json.loads(action["value"])["c"]
+    summary, _intent = conversation_summary(services.sessions, conversation_id)
+    client.views_open(trigger_id=body["trigger_id"], view=blocks.escalation_modal(conversation_id=conversation_id,
+                                                                                  summary=summary))
+
+
+def _agent_only(services: "Services", client: "WebClient", body: dict[str, Any]) -> bool:
+    if services.is_agent(body["user"]["id"]):
+        return True
+    _say_privately(client, body, "Only helpdesk agents can claim or resolve escalations.")
+    return False
+
+
+def _repost(services: "Services", client: "WebClient", escalation_id: int) -> Any:
+    with services.sessions.begin() as session:
+        escalation = session.get(Escalation, escalation_id)
+        conversation = escalation.conversation
+    _summary, intent = conversation_summary(services.sessions, conversation.id)
+    message = blocks.escalation_post(
+            escalation_id=escalation.id, user_id=conversation.user_id, intent=intent, urgency=str(escalation.urgency),
+            summary=escalation.summary, details=escalation.details, status=str(escalation.status),
+            agent_id=escalation.resolved_by or escalation.claimed_by)
+    client.chat_update(channel=escalation.channel_id, ts=escalation.channel_message_ts, **message)
+    return escalation
+
+
+def on_claim(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
+    if not _agent_only(services, client, body):
+        return
+    escalation_id, agent = int(action["value"]), body["user"]["id"]
+    with services.sessions.begin() as session:
+        won = repo.claim_escalation(session, escalation_id, agent_id=agent)
+    if not won:
+        _say_privately(client, body, f"Escalation #{escalation_id} is already claimed or closed.")
+        return
+    escalation = _repost(services, client, escalation_id)
+    conversation = escalation.conversation
+    notify_user(client, user_id=conversation.user_id, channel=conversation.channel_id,
+                thread_ts=conversation.thread_ts, message={"text": (
+                    f":wave: <@{agent}> from the helpdesk has picked up your request #{escalation_id}. "
+                    "Reply here to talk to them directly.")})
+
+
+def on_resolve(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
+    if not _agent_only(services, client, body):
+        return
+    escalation_id, agent = int(action["value"]), body["user"]["id"]
+    with services.sessions.begin() as session:
+        won = repo.resolve_escalation(session, escalation_id, agent_id=agent)
+    if not won:
+        _say_privately(client, body, f"Escalation #{escalation_id} is already resolved or cancelled.")
+        return
+    escalation = _repost(services, client, escalation_id)
+    conversation = escalation.conversation
+    notify_user(client, user_id=conversation.user_id, channel=conversation.channel_id,
+                thread_ts=conversation.thread_ts, message=blocks.rating_message(escalation_id))
+
+
+def on_rate(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
+    value = json.loads(action["value"])
+    with services.sessions.begin() as session:
+        stored = repo.rate_escalation(session, value["e"], user_id=body["user"]["id"], rating=int(value["r"]))
+    where = _where(body)
+    if stored and body.get("message"):
+        client.chat_update(channel=where["channel"], ts=body["message"]["ts"],
+                           text=f"Thanks for rating us {value['r']}/5!", blocks=[])
+
+
+def register(app: "App", services: "Services") -> None:
+    def wire(action_id: Any, handler: Callable[..., None]) -> None:
+        def listener(ack: Callable[..., None], body: dict[str, Any], action: dict[str, Any], client: "WebClient") -> None:
+            ack()
+            handler(services, client, body, action)
+
+        app.action(action_id)(listener)
+
+    wire(blocks.ACTION_SOLVED, on_feedback)
+    wire(blocks.ACTION_NOT_HELPFUL, on_feedback)
+    wire(re.compile(f"^{blocks.ACTION_TOPIC}_\\d+$"), on_topic)
+    wire(blocks.ACTION_HUMAN, on_talk_to_human)
+    wire(blocks.ACTION_CLAIM, on_claim)
+    wire(blocks.ACTION_RESOLVE, on_resolve)
+    wire(re.compile(f"^{blocks.ACTION_RATE}_\\d$"), on_rate)

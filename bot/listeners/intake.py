@@ -1,0 +1,47 @@
+"""The common path of every question: de-duplicate, rate-limit, hand to the worker."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from bot.conversation import Question, claim_event
+from bot.delivery import apologise, deliver_answer, post_in_place, wait_seconds_text
+from bot.worker import Busy
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
+    from bot.services import Services
+    from llm.router import Route
+
+__all__ = ["take_question"]
+
+log = logging.getLogger(__name__)
+
+
+def take_question(services: "Services", client: "WebClient", question: Question, *, event_id: str | None,
+                  reply_channel: str, reply_thread_ts: str | None, ephemeral: bool = False,
+                  route: "Route | None" = None) -> None:
+    """Queue ``question`` for an answer; returns at once (called on Bolt's listener threads)."""
+    if event_id is not None and not claim_event(services.sessions, event_id):
+        log.info("ignoring redelivered event %s", event_id)
+        return
+    where = {"channel": reply_channel, "thread_ts": reply_thread_ts, "user_id": question.user_id, "ephemeral": ephemeral}
+    wait = services.limiter.check(question.user_id)
+    if wait:
+        post_in_place(client, **where, message={"text": (
+            f":hourglass: You're asking faster than I can keep up with ({services.settings.rate_limit}). "
+            f"Please try again in {wait_seconds_text(wait)}.")})
+        return
+
+    def job() -> None:
+        deliver_answer(services, client, question, reply_channel=reply_channel, reply_thread_ts=reply_thread_ts,
+                       ephemeral=ephemeral, route=route)
+
+    try:
+        services.worker.submit(job, on_error=lambda reference, _error: apologise(client, reference=reference, **where))
+    except Busy:
+        post_in_place(client, **where, message={"text": (
+            ":hourglass: I'm handling a lot of questions right now and couldn't take yours. "
+            "Please send it again in a minute, or press *Talk to a human*.")})

@@ -1,0 +1,80 @@
+"""The "Talk to a human" form: create the escalation and post it to the helpdesk channel."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any, Callable
+
+from bot import blocks
+from bot.conversation import conversation_summary
+from bot.delivery import notify_user
+from storage import repository as repo
+from storage.models import Conversation
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+    from slack_sdk import WebClient
+
+    from bot.services import Services
+
+__all__ = ["register", "create_escalation"]
+
+log = logging.getLogger(__name__)
+
+
+def create_escalation(services: "Services", client: "WebClient", *, conversation_id: int, urgency: str,
+                      details: str | None, requester: str) -> None:
+    """Open the escalation (once), post it to the helpdesk channel and tell the user."""
+    summary, intent = conversation_summary(services.sessions, conversation_id)
+    with services.sessions.begin() as session:
+        conversation = session.get(Conversation, conversation_id)
+        if conversation is None or conversation.user_id != requester:
+            return  # a user can only escalate their own conversation
+        escalation, created = repo.open_escalation(session, conversation_id=conversation_id, summary=summary,
+                                                   urgency=urgency, details=details)
+        escalation_id = escalation.id
+        user_id, channel, thread_ts = conversation.user_id, conversation.channel_id, conversation.thread_ts
+    where = {"user_id": user_id, "channel": channel, "thread_ts": thread_ts}
+    if not created:
+        notify_user(client, **where, message={"text": f"Your request #{escalation_id} is already with the helpdesk."})
+        return
+    target = services.settings.escalation_channel
+    if not target:
+        org = services.engine.org
+        notify_user(client, **where, message={"text": (
+            f"I've logged your request #{escalation_id}. Please also call {org.helpdesk_phone} or email "
+            f"{org.helpdesk_email}: no helpdesk channel is configured yet.")})
+        log.warning("ITBOT_ESCALATION_CHANNEL is not set: escalation %s was stored but not posted", escalation_id)
+        return
+    posted = client.chat_postMessage(channel=target, **blocks.escalation_post(
+        escalation_id=escalation_id, user_id=user_id, intent=intent, urgency=urgency, summary=summary,
+        details=details, status="open"))
+    with services.sessions.begin() as session:
+        repo.set_escalation_message(session, escalation_id, channel_id=posted["channel"], message_ts=posted["ts"])
+    notify_user(client, **where, message={"text": (
+        f":raising_hand: I've passed this to the helpdesk as request #{escalation_id} (urgency: {urgency}). "
+        "A person will reply in this thread.")})
+
+
+def on_escalate_submit(services: "Services", client: "WebClient", ack: Callable[..., None], body: dict[str, Any],
+                       view: dict[str, Any]) -> None:
+    ack()
+    conversation_id = json.loads(view.get("private_metadata") or "{}").get("c")
+    values = view.get("state", {}).get("values", {})
+    urgency = ((values.get("urgency", {}).get("value", {}).get("selected_option") or {}).get("value")) or "normal"
+    details = (values.get("details", {}).get("value", {}).get("value") or "").strip() or None
+    requester = body["user"]["id"]
+    if conversation_id is None:
+        return
+
+    def job() -> None:
+        create_escalation(services, client, conversation_id=int(conversation_id), urgency=urgency, details=details,
+                          requester=requester)
+
+    services.worker.submit(job, on_error=lambda reference, _e: log.error("escalation failed (ref %s)", reference))
+
+
+def register(app: "App", services: "Services") -> None:
+    app.view(blocks.VIEW_ESCALATE)(
+        lambda ack, body, view, client: on_escalate_submit(services, client, ack, body, view))

@@ -1,0 +1,33 @@
+"""The services the Slack listeners share, built once by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bot.ratelimit import RateLimiter
+from bot.worker import Worker
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from bot.settings import Settings
+    from llm.engine import AnswerEngine
+
+__all__ = ["Services"]
+
+
+@dataclass
+class Services:
+    """Everything a listener needs besides the Slack client Bolt hands it."""
+
+    settings: "Settings"
+    engine: "AnswerEngine"
+    sessions: "sessionmaker[Session]"
+    worker: Worker
+    limiter: RateLimiter
+    bot_user_id: str = ""
+    agents: frozenset[str] = field(default_factory=frozenset)
+
+    def is_agent(self, user_id: str) -> bool:
+        return user_id in self.agents
