@@ -27,22 +27,15 @@ log = logging.getLogger(__name__)
 def build_client(settings: "Settings") -> "WebClient":
     """The Web API client: configured base URL, retries on 429, 5xx and dropped connections."""
     from slack_sdk import WebClient
-    from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
-    from slack_sdk.http_retry.handler import RetryHandler
-    from slack_sdk.http_retry.interval_calculator import BackoffRetryIntervalCalculator
-
-    class ServerErrorRetryHandler(RetryHandler):
-        """Retry 5xx answers a few times with backoff."""
-
-        def _can_retry(self, *, state, request, response=None, error=None) -> bool:  # noqa: ANN001
-            return response is not None and response.status_code >= 500
+    from slack_sdk.http_retry.builtin_handlers import (ConnectionErrorRetryHandler, RateLimitErrorRetryHandler,
+                                                       ServerErrorRetryHandler)
 
     assert settings.slack_bot_token is not None
     client = WebClient(token=settings.slack_bot_token.get_secret_value(),
                        base_url=settings.slack_api_url or WebClient.BASE_URL, timeout=15)
     client.retry_handlers.extend([
         RateLimitErrorRetryHandler(max_retry_count=3),
-        ServerErrorRetryHandler(max_retry_count=2, interval_calculator=BackoffRetryIntervalCalculator(0.5)),
+        ServerErrorRetryHandler(max_retry_count=2),
         ConnectionErrorRetryHandler(max_retry_count=2),
     ])
     return client

@@ -92,13 +92,13 @@ def escalation_modal(*, conversation_id: int, summary: str) -> dict:
         "blocks": [
             _section(f"The helpdesk will see this conversation:\n>{escape(summary)[:2500]}"),
             {"type": "input", "block_id": "urgency", "label": {"type": "plain_text", "text": "How urgent is it?"},
-             "element": {"type": "static_select", "action_id": "value",
+             "element": {"type": "static_select", "action_id": "urgency",
                          "initial_option": {"text": {"type": "plain_text", "text": URGENCIES[1][1]}, "value": "normal"},
                          "options": [{"text": {"type": "plain_text", "text": label}, "value": value}
                                      for value, label in URGENCIES]}},
             {"type": "input", "block_id": "details", "optional": True,
              "label": {"type": "plain_text", "text": "Anything else the helpdesk should know?"},
-             "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 2000}},
+             "element": {"type": "plain_text_input", "action_id": "details", "multiline": True, "max_length": 2000}},
         ],
     }
 

@@ -88,36 +88,35 @@ def _repost(services: "Services", client: "WebClient", escalation_id: int) -> An
     return escalation
 
 
-def on_claim(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
+def _agent_transition(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any], *,
+                      apply: Callable[..., bool], refused: str, tell_user: Callable[[int, str], dict[str, Any]]) -> None:
+    """Claim or resolve atomically, refresh the channel post, and tell the user; agents only."""
     if not _agent_only(services, client, body):
         return
     escalation_id, agent = int(action["value"]), body["user"]["id"]
     with services.sessions.begin() as session:
-        won = repo.claim_escalation(session, escalation_id, agent_id=agent)
-    if not won:
-        _say_privately(client, body, f"Escalation #{escalation_id} is already claimed or closed.")
+        won = apply(session, escalation_id, agent_id=agent)
+    if not won:  # a double click, or another agent was faster
+        _say_privately(client, body, refused.format(id=escalation_id))
         return
     escalation = _repost(services, client, escalation_id)
     conversation = escalation.conversation
     notify_user(client, user_id=conversation.user_id, channel=conversation.channel_id,
-                thread_ts=conversation.thread_ts, message={"text": (
-                    f":wave: <@{agent}> from the helpdesk has picked up your request #{escalation_id}. "
-                    "Reply here to talk to them directly.")})
+                thread_ts=conversation.thread_ts, message=tell_user(escalation_id, agent))
+
+
+def on_claim(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
+    _agent_transition(services, client, body, action, apply=repo.claim_escalation,
+                      refused="Escalation #{id} is already claimed or closed.",
+                      tell_user=lambda escalation_id, agent: {"text": (
+                          f":wave: <@{agent}> from the helpdesk has picked up your request #{escalation_id}. "
+                          "Reply here to talk to them directly.")})
 
 
 def on_resolve(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
-    if not _agent_only(services, client, body):
-        return
-    escalation_id, agent = int(action["value"]), body["user"]["id"]
-    with services.sessions.begin() as session:
-        won = repo.resolve_escalation(session, escalation_id, agent_id=agent)
-    if not won:
-        _say_privately(client, body, f"Escalation #{escalation_id} is already resolved or cancelled.")
-        return
-    escalation = _repost(services, client, escalation_id)
-    conversation = escalation.conversation
-    notify_user(client, user_id=conversation.user_id, channel=conversation.channel_id,
-                thread_ts=conversation.thread_ts, message=blocks.rating_message(escalation_id))
+    _agent_transition(services, client, body, action, apply=repo.resolve_escalation,
+                      refused="Escalation #{id} is already resolved or cancelled.",
+                      tell_user=lambda escalation_id, _agent: blocks.rating_message(escalation_id))
 
 
 def on_rate(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:

@@ -62,8 +62,8 @@ def on_escalate_submit(services: "Services", client: "WebClient", ack: Callable[
     ack()
     conversation_id = json.loads(view.get("private_metadata") or "{}").get("c")
     values = view.get("state", {}).get("values", {})
-    urgency = ((values.get("urgency", {}).get("value", {}).get("selected_option") or {}).get("value")) or "normal"
-    details = (values.get("details", {}).get("value", {}).get("value") or "").strip() or None
+    urgency = ((values.get("urgency", {}).get("urgency", {}).get("selected_option") or {}).get("value")) or "normal"
+    details = (values.get("details", {}).get("details", {}).get("value") or "").strip() or None
     requester = body["user"]["id"]
     if conversation_id is None:
         return

@@ -1,0 +1,106 @@
+"""Who and where: ``auth.test``, ``apps.connections.open``, ``users.*``, ``conversations.*``, ``assistant.threads.*``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .chat import require, resolve_channel
+from .state import ApiError, Handler, SlackState
+from .workspace import dm_channel_id, new_id
+
+__all__ = ["METHODS"]
+
+
+def auth_test(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
+    ws = state.workspace
+    return {"ok": True, "url": f"https://{ws.team_domain}.slack.com/", "team": ws.team_name,
+            "user": ws.bot_name, "team_id": ws.team_id, "user_id": ws.bot_user_id, "bot_id": ws.bot_id,
+            "is_enterprise_install": False}
+
+
+def connections_open(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
+    # Slack's URL has a /link/ path and a single-use ticket; slack_sdk's builtin
+    # client also needs the path, it sends "GET {path}?{query}" verbatim.
+    ticket = new_id("", 24).lower()
+    state.issue_ticket(ticket)
+    return {"ok": True, "url": f"{state.ws_url}/link/?ticket={ticket}&app_id={state.workspace.app_id}"}
+
+
+def users_info(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
+    user_id = require(params, "user", "user_not_found")
+    with state.cond:
+        user = state.users.get(user_id)
+    if user is None:
+        raise ApiError("user_not_found")
+    ws = state.workspace
+    profile = {"real_name": user.real_name, "display_name": user.name, "email": user.email,
+               "team": ws.team_id, "real_name_normalized": user.real_name}
+    return {"ok": True, "user": {
+        "id": user.id, "team_id": ws.team_id, "name": user.name, "deleted": user.deleted,
+        "real_name": user.real_name, "tz": user.tz, "tz_offset": user.tz_offset, "profile": profile,
+        "is_admin": user.is_admin, "is_owner": False, "is_bot": user.is_bot, "is_app_user": False,
+        "updated": 1700000000}}
+
+
+def conversations_open(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
+    if params.get("channel"):
+        return {"ok": True, "channel": {"id": resolve_channel(params)}}
+    users = [u for u in str(require(params, "users", "users_list_not_supplied")).split(",") if u]
+    if len(users) > 8:
+        raise ApiError("too_many_users")
+    channel_id = dm_channel_id(users[0]) if len(users) == 1 else "G" + "".join(sorted(u[1:4] for u in users))
+    with state.cond:
+        already = channel_id in state.channels
+        state.channels.setdefault(channel_id, {})
+    response: dict[str, Any] = {"ok": True, "channel": {"id": channel_id}}
+    if already:
+        response.update(no_op=True, already_open=True)
+    return response
+
+
+def _known_channel(state: SlackState, params: dict[str, Any]) -> str:
+    channel = resolve_channel(params)
+    with state.cond:
+        if channel not in state.channels and not channel.startswith("D"):  # app DMs always exist
+            raise ApiError("channel_not_found")
+    return channel
+
+
+def conversations_history(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
+    messages = state.history(_known_channel(state, params))
+    return {"ok": True, "messages": list(reversed(messages)), "has_more": False}
+
+
+def conversations_replies(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
+    messages = state.replies(_known_channel(state, params), str(require(params, "ts", "thread_not_found")))
+    if not messages:
+        raise ApiError("thread_not_found")
+    return {"ok": True, "messages": messages, "has_more": False}
+
+
+def set_status(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
+    channel = resolve_channel(params, "channel_id")
+    thread_ts = require(params, "thread_ts", "invalid_arguments")
+    with state.cond:
+        state.statuses[(channel, thread_ts)] = params.get("status") or ""
+        state.notify()
+    return {"ok": True}
+
+
+def assistant_ok(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
+    resolve_channel(params, "channel_id")
+    require(params, "thread_ts", "invalid_arguments")
+    return {"ok": True}
+
+
+METHODS: dict[str, Handler] = {
+    "auth.test": auth_test,
+    "apps.connections.open": connections_open,
+    "users.info": users_info,
+    "conversations.open": conversations_open,
+    "conversations.history": conversations_history,
+    "conversations.replies": conversations_replies,
+    "assistant.threads.setStatus": set_status,
+    "assistant.threads.setSuggestedPrompts": assistant_ok,
+    "assistant.threads.setTitle": assistant_ok,
+}

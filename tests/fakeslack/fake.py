@@ -1,0 +1,323 @@
+"""``FakeSlack``: the Web API and Socket Mode servers, and what tests ask of them."""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from . import hooks
+from .payloads import Payloads, redelivery
+from .records import Ack, Call, Connection, Push
+from .socketmode import SocketModeServer
+from .state import Fault, Handler, SlackState
+from .webapi import WebApiServer
+from .workspace import User, Workspace, dm_channel_id
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk import WebClient
+
+__all__ = ["FakeSlack"]
+
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+_STORED_EVENT_SUBTYPES = (None, "thread_broadcast", "file_share", "bot_message", "me_message")
+
+
+class FakeSlack:
+    """A local Slack: Web API over HTTP and Socket Mode over WebSocket, both on 127.0.0.1.
+
+    Use it as a context manager, ``with FakeSlack.start() as fake:``; the
+    servers pick free ports and everything stops on exit. Point the app at it
+    with ``WebClient(base_url=fake.api_url, token=fake.bot_token)`` and
+    ``SocketModeHandler(app, fake.app_token)`` (or ``fake.connect(app)``).
+    """
+
+    def __init__(self, *, workspace: Workspace | None = None, bot_token: str = "xoxb-0000-fakeslack-bot",
+                 app_token: str = "xapp-1-A0FAKEAPP1-0000-fakeslack-app") -> None:
+        self.workspace = workspace or Workspace()
+        self.bot_token = bot_token
+        self.app_token = app_token
+        self.api_url = ""
+        self.ws_url = ""
+        self.payloads = Payloads(self.workspace)
+        self._state = SlackState(self.workspace)
+        self._webapi = WebApiServer(self._state, bot_token=bot_token, app_token=app_token)
+        self._socket = SocketModeServer(self._state)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    @classmethod
+    @contextmanager
+    def start(cls, **kwargs: Any) -> Iterator[FakeSlack]:
+        """Run a fake for the ``with`` block; keyword arguments go to the constructor."""
+        with cls(**kwargs) as fake:
+            yield fake
+
+    def open(self) -> FakeSlack:
+        """Start both servers (ports chosen by the OS)."""
+        proxies = [name for name in _PROXY_VARIABLES if os.environ.get(name, "").strip()]
+        if proxies:
+            # slack_sdk reads these even for 127.0.0.1 and has no NO_PROXY support.
+            raise RuntimeError(f"fakeslack: {', '.join(proxies)} set; slack_sdk would send the fake's "
+                               "traffic through that proxy. Unset it in the test (monkeypatch.delenv).")
+        http_url = self._webapi.start()
+        self.ws_url = self._socket.start()
+        self._state.http_url, self._state.ws_url = http_url, self.ws_url
+        self.api_url = f"{http_url}/api/"  # slack_sdk appends the method name: keep the slash
+        self.payloads = Payloads(self.workspace, hooks_url=http_url)
+        return self
+
+    def close(self) -> None:
+        """Stop both servers and wait for their threads. Close the app's handler first."""
+        self._socket.stop()
+        self._webapi.stop()
+
+    def __enter__(self) -> FakeSlack:
+        return self.open()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- wiring an app to it -----------------------------------------------
+
+    def web_client(self, **kwargs: Any) -> WebClient:
+        """A real ``slack_sdk.WebClient`` pointed at this fake with the bot token."""
+        from slack_sdk import WebClient
+
+        return WebClient(base_url=self.api_url, token=self.bot_token, **kwargs)
+
+    @contextmanager
+    def connect(self, app: App, *, timeout: float = 5.0, **handler_kwargs: Any) -> Iterator[SocketModeHandler]:
+        """Connect ``app`` through slack_bolt's builtin ``SocketModeHandler``; closed on exit.
+
+        Returns once the fake has accepted the WebSocket, so pushes can start.
+        """
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        handler = SocketModeHandler(app, self.app_token, **handler_kwargs)
+        opened_before = len(self.connections())
+        try:
+            handler.connect()
+            self.wait_for_connection(count=opened_before + 1, timeout=timeout)
+            yield handler
+        finally:
+            self.stop_handler(handler)
+
+    def stop_handler(self, handler: SocketModeHandler) -> None:
+        """Close a builtin-client ``SocketModeHandler`` in well under a second.
+
+        ``handler.close()`` alone waits out the client's 3 s socket read timeout
+        (its ``disconnect()`` needs the lock the blocked ``recv()`` holds). With
+        auto-reconnect off, a server-side close frame ends that ``recv()`` first.
+        """
+        client = handler.client
+        client.default_auto_reconnect_enabled = False
+        client.auto_reconnect_enabled = False
+        self._socket.close_connections(code=1000, reason="test finished")
+        # Let the client's receive thread finish its own disconnect first: close()
+        # checks ``sock is not None`` outside its lock and can crash on the race.
+        session, deadline = client.current_session, time.monotonic() + 2.0
+        while session is not None and session.is_active() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        # Its message loop polls a queue with a 1 s timeout; flag it closed and wake it now.
+        client.closed = True
+        client.message_queue.put(None)
+        handler.close()
+
+    # -- Socket Mode -------------------------------------------------------
+
+    def push(self, envelope: dict[str, Any], *, timeout: float = 5.0) -> str:
+        """Send an envelope to the app over the newest open connection; returns its ``envelope_id``.
+
+        Message events also enter the conversation store (so ``messages()``
+        shows the user's side), trigger ids start their three-second life and
+        response URLs become live, as when Slack itself sends the envelope.
+        """
+        self._remember(envelope.get("type"), envelope.get("payload") or {})
+        return self._socket.push(envelope, timeout=timeout)
+
+    def redeliver(self, envelope_id: str, *, reason: str = "timeout", timeout: float = 5.0) -> str:
+        """Push a pushed envelope again as Slack's retry: same payload, ``retry_attempt`` + 1."""
+        return self.push(redelivery(self.pushed(envelope_id).envelope, reason=reason), timeout=timeout)
+
+    def pushed(self, envelope_id: str) -> Push:
+        """The record of a pushed envelope."""
+        with self._state.cond:
+            return self._state.pushes[envelope_id]
+
+    def wait_for_ack(self, envelope_id: str, timeout: float = 5.0) -> Ack:
+        """The first ack for ``envelope_id``, waiting up to ``timeout`` seconds."""
+        def first() -> Ack | None:
+            return next((a for a in self._state.acks if a.envelope_id == envelope_id), None)
+        return self._state.wait_for(first, timeout, f"the ack of envelope {envelope_id}")
+
+    def acks(self, envelope_id: str | None = None) -> list[Ack]:
+        """Acks received so far, all or for one envelope."""
+        with self._state.cond:
+            return [a for a in self._state.acks if envelope_id in (None, a.envelope_id)]
+
+    def connections(self) -> list[Connection]:
+        """Every WebSocket connection opened so far, oldest first."""
+        with self._state.cond:
+            return list(self._state.connections.values())
+
+    def wait_for_connection(self, count: int = 1, timeout: float = 5.0) -> Connection:
+        """Wait until connection number ``count`` is the only open one; returns it.
+
+        "Only" matters after a reconnect: slack_sdk's builtin client opens the
+        new connection first and reads from it only once the old one is closed,
+        which can take its 3 s socket timeout. Pushes sent in between wait too.
+        """
+        def settled() -> Connection | None:
+            opened = list(self._state.connections.values())
+            live = [c for c in opened if c.is_open]
+            return live[0] if len(opened) >= count and len(live) == 1 and live[0].id >= count else None
+        return self._state.wait_for(settled, timeout, f"Socket Mode connection #{count} to be the only open one")
+
+    def close_connections(self, *, code: int = 1001, reason: str = "") -> None:
+        """Close the open WebSockets with a close frame; the client should reconnect."""
+        self._socket.close_connections(code=code, reason=reason)
+
+    def send_disconnect(self, *, reason: str = "refresh_requested") -> None:
+        """Send Slack's ``disconnect`` envelope; the client should open a new connection."""
+        self._socket.send_disconnect(reason=reason)
+
+    def drop_connections(self) -> None:
+        """Kill the open WebSockets' TCP streams without a close frame."""
+        self._socket.drop_connections()
+
+    # -- Web API -----------------------------------------------------------
+
+    def calls(self, method: str | None = None) -> list[Call]:
+        """Web API calls received so far, all or of one method, oldest first."""
+        with self._state.cond:
+            return [c for c in self._state.calls if method in (None, c.method)]
+
+    def wait_for_call(self, method: str, predicate: Callable[[Call], bool] | None = None, *,
+                      timeout: float = 5.0, count: int = 1) -> Call:
+        """The ``count``-th call of ``method`` matching ``predicate`` (made before or during the wait)."""
+        def nth() -> Call | None:
+            found = [c for c in self._state.calls if c.method == method and (predicate is None or predicate(c))]
+            return found[count - 1] if len(found) >= count else None
+        return self._state.wait_for(nth, timeout, f"call #{count} of {method}")
+
+    def fail_next(self, method: str, *, status: int | None = None, error: str | None = None,
+                  retry_after: int | None = None, times: int = 1) -> None:
+        """Make the next ``times`` calls of ``method`` fail.
+
+        ``status=429`` answers ``ratelimited`` with ``Retry-After`` (1 s unless
+        given); ``status=500``/``503`` a server error; ``error`` alone an HTTP
+        200 ``{"ok": false, "error": error}``. With neither, HTTP 500.
+        """
+        if status is None:
+            status = 200 if error else 500
+        if status == 429 and retry_after is None:
+            retry_after = 1
+        with self._state.cond:
+            self._state.faults.append(Fault(method, status, error, retry_after, 0.0, times))
+
+    def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Make the next ``times`` calls of ``method`` answer normally but ``seconds`` late."""
+        with self._state.cond:
+            self._state.faults.append(Fault(method, 200, None, None, seconds, times))
+
+    def set_handler(self, method: str, handler: Handler) -> None:
+        """Answer ``method`` with ``handler(state, params) -> dict`` (raise ``ApiError`` to fail)."""
+        with self._state.cond:
+            self._state.handlers[method] = handler
+
+    # -- what the user sees --------------------------------------------------
+
+    def messages(self, channel: str, thread_ts: str | None = None) -> list[dict[str, Any]]:
+        """The conversation as its members see it, oldest first, edits applied.
+
+        Without ``thread_ts``: the channel's top-level messages (as
+        ``conversations.history``). With it: the thread's parent and replies
+        (as ``conversations.replies``). Each message carries ``channel``.
+        """
+        found = self._state.replies(channel, thread_ts) if thread_ts else self._state.history(channel)
+        return [{**m, "channel": channel} for m in found]
+
+    def message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """One stored message, or None if it does not exist (or was deleted)."""
+        found = self._state.message(channel, ts)
+        return {**found, "channel": channel} if found else None
+
+    def ephemeral_messages(self, channel: str | None = None, *, user: str | None = None) -> list[dict[str, Any]]:
+        """Ephemeral messages shown so far (``chat.postEphemeral`` and ephemeral ``respond()``)."""
+        with self._state.cond:
+            return [copy.deepcopy(m) for m in self._state.ephemeral
+                    if channel in (None, m["channel"]) and user in (None, m["recipient"])]
+
+    def views(self) -> list[dict[str, Any]]:
+        """Views opened, pushed or published, in their latest state."""
+        with self._state.cond:
+            return copy.deepcopy(list(self._state.views.values()))
+
+    def view(self, view_id: str) -> dict[str, Any]:
+        """One view by id."""
+        with self._state.cond:
+            return copy.deepcopy(self._state.views[view_id])
+
+    def files(self) -> list[dict[str, Any]]:
+        """Uploaded files: ``id``, ``name``, ``title``, ``content`` (bytes), ``channels``, ``completed``..."""
+        with self._state.cond:
+            return copy.deepcopy(list(self._state.files.values()))
+
+    def thread_status(self, channel: str, thread_ts: str) -> str | None:
+        """The last ``assistant.threads.setStatus`` status of a thread (``""`` once cleared)."""
+        with self._state.cond:
+            return self._state.statuses.get((channel, thread_ts))
+
+    def add_user(self, user: User) -> None:
+        """Make ``users.info`` know ``user``."""
+        with self._state.cond:
+            self._state.users[user.id] = user
+
+    def dm_channel(self, user_id: str | None = None) -> str:
+        """The DM channel id between the bot and a user (the default user when omitted)."""
+        return dm_channel_id(user_id or self.workspace.user.id)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Protocol smells Slack would not report: double acks, bad threads, refused tickets, crashes."""
+        with self._state.cond:
+            return list(self._state.warnings)
+
+    def wait_until(self, predicate: Callable[[], Any], *, timeout: float = 5.0, what: str = "a condition") -> Any:
+        """Wait until ``predicate()`` (which may call this fake's readers) is truthy; returns its value.
+
+        Re-checked whenever the fake records anything, and every 50 ms.
+        """
+        deadline = time.monotonic() + timeout
+        with self._state.cond:
+            while not (result := predicate()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"fakeslack: timed out after {timeout:.1f}s waiting for {what}")
+                # Also re-check every 50 ms: the predicate may read state the fake never records.
+                self._state.cond.wait(min(remaining, 0.05))
+        return result
+
+    # -- bookkeeping for pushes --------------------------------------------
+
+    def _remember(self, kind: str | None, payload: dict[str, Any]) -> None:
+        if payload.get("trigger_id"):
+            self._state.note_trigger(payload["trigger_id"])
+        hooks.register(self._state, payload)
+        event = payload.get("event") or {}
+        if kind != "events_api" or event.get("type") not in ("message", "app_mention"):
+            return
+        channel, subtype = event.get("channel"), event.get("subtype")
+        if subtype == "message_changed":
+            self._state.replace_message(channel, event["message"]["ts"], event["message"])
+        elif subtype == "message_deleted":
+            self._state.delete_message(channel, event["deleted_ts"])
+        elif subtype in _STORED_EVENT_SUBTYPES:
+            stored = {k: v for k, v in event.items() if k not in ("channel", "channel_type", "event_ts")}
+            self._state.add_message(channel, {**stored, "type": "message"})

@@ -1,0 +1,83 @@
+"""Block Kit builders and the rate limiter: pure pieces of the Slack app."""
+
+from __future__ import annotations
+
+import json
+
+from bot import blocks
+from bot.mrkdwn import split_text, to_mrkdwn
+from bot.ratelimit import RateLimiter
+
+
+def _all_blocks_within_slack_limits(message):
+    assert len(message["text"]) < 4000
+    assert len(message.get("blocks", [])) <= 50
+    for block in message.get("blocks", []):
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= 3000
+        for element in block.get("elements", []):
+            if element.get("type") == "button":
+                assert len(element["value"]) <= 2000
+                assert len(element["text"]["text"]) <= 75
+
+
+def test_a_long_answer_is_split_into_messages_slack_accepts():
+    answer = "\n\n".join(f"{n}. " + "step text " * 60 for n in range(1, 40))
+    messages = blocks.answer_messages(answer=answer, action="answer", sources=["A title"], choices=[],
+                                      message_id=7, conversation_id=3)
+    assert len(messages) > 1
+    for message in messages:
+        _all_blocks_within_slack_limits(message)
+    joined = " ".join(m["text"] for m in messages)
+    assert joined.count("step text") == answer.count("step text")
+    assert messages[-1]["blocks"][-1]["type"] == "actions"  # buttons only on the last piece
+
+
+def test_answer_buttons_carry_the_message_and_conversation():
+    message = blocks.answer_messages(answer="**Do this**\n\n1. a", action="answer", sources=["Reset"], choices=[],
+                                     message_id=42, conversation_id=9)[0]
+    assert message["blocks"][0]["text"]["text"].startswith("*Do this*")
+    actions = message["blocks"][-1]["elements"]
+    assert [a["action_id"] for a in actions] == [blocks.ACTION_SOLVED, blocks.ACTION_NOT_HELPFUL, blocks.ACTION_HUMAN]
+    assert json.loads(actions[0]["value"]) == {"m": 42, "c": 9}
+
+
+def test_clarify_offers_topics_as_buttons():
+    message = blocks.answer_messages(answer="Which one?", action="clarify", sources=[], choices=["wifi", "vpn"],
+                                     message_id=1, conversation_id=2)[0]
+    buttons = message["blocks"][-1]["elements"]
+    assert [b["text"]["text"] for b in buttons] == ["Wi-Fi", "VPN", "Talk to a human"]
+    assert json.loads(buttons[1]["value"]) == {"c": 2, "i": "vpn"}
+
+
+def test_broadcast_mentions_are_defused():
+    assert "<!channel>" not in to_mrkdwn("hello <!channel> and <!here|here>")
+    assert "@channel" not in to_mrkdwn("ping @channel")
+
+
+def test_user_text_in_escalations_cannot_mention_or_link():
+    post = blocks.escalation_post(escalation_id=1, user_id="U1", intent="vpn", urgency="high",
+                                  summary="User: <!channel> help <https://evil.example|click>", details=None,
+                                  status="open")
+    text = post["blocks"][0]["text"]["text"]
+    assert "<!channel>" not in text and "<https://" not in text
+    _all_blocks_within_slack_limits(post)
+
+
+def test_split_text_keeps_everything_and_respects_the_limit():
+    text = "word " * 2000
+    pieces = split_text(text, 3000)
+    assert all(len(p) <= 3000 for p in pieces)
+    assert " ".join(pieces).split() == text.split()
+
+
+def test_rate_limiter_allows_n_per_window_then_says_when_to_retry():
+    now = [0.0]
+    limiter = RateLimiter(count=2, period_s=60, clock=lambda: now[0])
+    assert limiter.check("U1") == 0 and limiter.check("U1") == 0
+    assert limiter.check("U1") == 60
+    assert limiter.check("U2") == 0  # per user
+    now[0] = 30
+    assert limiter.check("U1") == 30
+    now[0] = 61
+    assert limiter.check("U1") == 0

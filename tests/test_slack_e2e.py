@@ -1,0 +1,190 @@
+"""End to end: the real Bolt app over a real Socket Mode WebSocket, against the local fake Slack."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from bot import blocks
+from bot.app import build_app, build_services
+from bot.services import Services
+from bot.settings import Settings
+from storage.migrate import upgrade
+from tests.fakeslack import FakeSlack, User
+
+HELPDESK = "C0HELPDESK"
+AGENT = User(id="U0AGENT001", name="ada", real_name="Ada Agent", email="ada@example.com")
+MALLORY = User(id="U0MALLORY1", name="mallory", real_name="Mallory", email="mallory@example.com")
+
+
+@dataclass
+class Bot:
+    fake: FakeSlack
+    services: Services
+    settings: Settings
+
+    def dm(self, text: str, **kwargs) -> tuple[str, dict]:
+        """The user sends a DM; returns the envelope id and the event."""
+        envelope = self.fake.payloads.message(text, **kwargs)
+        return self.fake.push(envelope), envelope["payload"]["event"]
+
+    def thread(self, event: dict) -> list[dict]:
+        return self.fake.messages(event["channel"], thread_ts=event.get("thread_ts") or event["ts"])
+
+    def final_answer(self, event: dict, *, count: int = 1) -> dict:
+        """Wait until the bot's reply in the event's thread is final (the placeholder was replaced)."""
+        def ready():
+            replies = [m for m in self.thread(event)[1:] if m.get("bot_id") or m.get("user") == self.fake.workspace.bot_user_id]
+            final = [m for m in replies if "Looking into it" not in m.get("text", "")]
+            return final[count - 1] if len(final) >= count else None
+
+        return self.fake.wait_until(ready, timeout=20, what="the bot's answer")
+
+
+@pytest.fixture
+def bot(tmp_path, engine, monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with FakeSlack.start() as fake:
+        fake.add_user(AGENT)
+        fake.add_user(MALLORY)
+        settings = Settings(_env_file=None, slack_bot_token=fake.bot_token, slack_app_token=fake.app_token,
+                            slack_api_url=fake.api_url, database_url=f"sqlite:///{tmp_path / 'itbot.db'}",
+                            escalation_channel=HELPDESK, agent_user_ids=(AGENT.id,), rate_limit="5/minute")
+        upgrade(settings.database_url)
+        services = build_services(settings, engine=engine)
+        app = build_app(settings, services)
+        with fake.connect(app):
+            yield Bot(fake=fake, services=services, settings=settings)
+        services.worker.shutdown()
+
+
+def test_a_dm_gets_a_threaded_answer_with_sources_and_buttons(bot):
+    envelope_id, event = bot.dm("my vpn keeps disconnecting every few minutes")
+    ack = bot.fake.wait_for_ack(envelope_id)
+    assert not ack.late
+    answer = bot.final_answer(event)
+    assert answer["thread_ts"] == event["ts"]
+    rendered = json.dumps(answer["blocks"])
+    assert "Sources:" in rendered and blocks.ACTION_SOLVED in rendered and blocks.ACTION_HUMAN in rendered
+    assert "1. " in answer["text"]
+
+
+def test_a_follow_up_in_the_thread_uses_the_earlier_turns(bot):
+    _, first = bot.dm("how do I connect to the office wifi")
+    bot.final_answer(first)
+    _, follow = bot.dm("I'm on a Mac", thread_ts=first["ts"])
+    answer = bot.final_answer(first, count=2)
+    assert "macOS" in answer["text"]
+
+
+def test_slash_command_is_answered_ephemerally_and_help_is_instant(bot):
+    envelope_id = bot.fake.push(bot.fake.payloads.slash_command("the printer on floor 2 says offline"))
+    assert bot.fake.wait_for_ack(envelope_id).payload in (None, {})
+    reply = bot.fake.wait_for_call("chat.postEphemeral", timeout=20)
+    assert reply.params["user"] == bot.fake.workspace.user.id
+    assert not bot.fake.calls("chat.postMessage")
+    help_id = bot.fake.push(bot.fake.payloads.slash_command("help"))
+    assert "/itsupport" in json.dumps(bot.fake.wait_for_ack(help_id).payload)
+
+
+def test_a_redelivered_event_is_answered_once(bot):
+    envelope_id, event = bot.dm("outlook is not syncing")
+    bot.final_answer(event)
+    bot.fake.wait_for_ack(bot.fake.redeliver(envelope_id))
+    time.sleep(1.0)
+    assert len([m for m in bot.thread(event)[1:]]) == 1
+    assert len(bot.fake.calls("chat.update")) == 1
+
+
+def test_the_bots_own_messages_and_edits_are_not_answered(bot):
+    own = bot.fake.push(bot.fake.payloads.bot_message("Here are the steps"))
+    bot.fake.wait_for_ack(own)
+    _, event = bot.dm("printer jammed")
+    bot.final_answer(event)
+    edit = bot.fake.push(bot.fake.payloads.message_changed(event, text="printer jammed again"))
+    bot.fake.wait_for_ack(edit)
+    time.sleep(1.0)
+    assert len(bot.fake.calls("chat.postMessage")) == 1  # the placeholder of the one real question
+
+
+def test_a_user_over_the_rate_limit_is_told_when_to_try_again(bot):
+    events = [bot.dm(f"question number {n} about my wifi")[1] for n in range(6)]
+    limited = bot.fake.wait_until(lambda: [m for e in events for m in bot.thread(e)[1:]
+                                           if "faster than I can keep up" in m.get("text", "")],
+                                  timeout=20, what="the rate-limit message")
+    assert "try again in" in limited[0]["text"]
+
+
+def test_an_unexpected_error_gives_an_apology_with_a_reference(bot, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("engine exploded")
+
+    monkeypatch.setattr(bot.services.engine, "answer", broken)
+    _, event = bot.dm("my laptop is slow")
+    apology = bot.fake.wait_until(lambda: [m for m in bot.thread(event)[1:] if "reference" in m.get("text", "")],
+                                  timeout=20, what="an apology")[0]
+    reference = apology["text"].split("`")[1]
+    assert reference in caplog.text
+    assert "engine exploded" not in apology["text"]
+
+
+def _button_message(bot, event, action_id):
+    for message in reversed(bot.thread(event)):
+        if action_id in json.dumps(message.get("blocks", [])):
+            return message
+    raise AssertionError(f"no message with {action_id}")
+
+
+def test_escalation_claim_relay_resolve_and_rating(bot):
+    fake = bot.fake
+    _, event = bot.dm("my vpn won't connect at all, error 412")
+    bot.final_answer(event)
+    # the user asks for a human: a modal opens, they submit it
+    fake.push(fake.payloads.block_actions(action_id=blocks.ACTION_HUMAN,
+                                          message=_button_message(bot, event, blocks.ACTION_HUMAN)))
+    fake.wait_for_call("views.open", timeout=10)
+    view = fake.views()[-1]
+    fake.push(fake.payloads.view_submission(view, values={"urgency": "high", "details": "I have a demo at 3pm"}))
+    post = fake.wait_until(lambda: [m for m in fake.messages(HELPDESK) if "Escalation #" in m.get("text", "")],
+                           timeout=20, what="the escalation post")[0]
+    rendered = json.dumps(post["blocks"])
+    assert "urgency *high*" in rendered and "I have a demo at 3pm" in rendered and "VPN" in rendered
+    # someone who is not an agent cannot claim it
+    fake.push(fake.payloads.block_actions(action_id=blocks.ACTION_CLAIM, message=post, channel=HELPDESK,
+                                          user=MALLORY.id))
+    refusal = fake.wait_until(lambda: fake.ephemeral_messages(user=MALLORY.id), timeout=10, what="a refusal")[0]
+    assert "Only helpdesk agents" in refusal["text"]
+    # the agent claims it: the post says so and the user is told in their thread
+    fake.push(fake.payloads.block_actions(action_id=blocks.ACTION_CLAIM, message=post, channel=HELPDESK,
+                                          user=AGENT.id))
+    fake.wait_until(lambda: "Claimed by" in json.dumps(fake.message(HELPDESK, post["ts"])["blocks"]), timeout=10,
+                    what="the claimed post")
+    fake.wait_until(lambda: any("picked up your request" in m.get("text", "") for m in bot.thread(event)),
+                    timeout=10, what="the user being told")
+    # the user's next message goes to the agent, not the bot
+    bot.dm("it says error 412 again, my password is Summer2024!", thread_ts=event["ts"])
+    relayed = fake.wait_until(lambda: [m for m in fake.messages(HELPDESK, thread_ts=post["ts"])[1:]
+                                       if "error 412 again" in m.get("text", "")], timeout=10, what="relay to agent")
+    assert "Summer2024" not in relayed[0]["text"]
+    # the agent replies in the escalation thread: the user sees it in theirs
+    fake.push(fake.payloads.message("Try restarting the VPN client, I've reset your profile", user=AGENT.id,
+                                    channel=HELPDESK, thread_ts=post["ts"]))
+    fake.wait_until(lambda: any("reset your profile" in m.get("text", "") for m in bot.thread(event)), timeout=10,
+                    what="relay to user")
+    # the agent resolves: the user is asked for a rating, and it is stored
+    fake.push(fake.payloads.block_actions(action_id=blocks.ACTION_RESOLVE, message=fake.message(HELPDESK, post["ts"]),
+                                          channel=HELPDESK, user=AGENT.id))
+    rating = fake.wait_until(lambda: [m for m in bot.thread(event) if "How did we do" in m.get("text", "")],
+                             timeout=10, what="the rating prompt")[0]
+    fake.push(fake.payloads.block_actions(action_id=f"{blocks.ACTION_RATE}_4", message=rating))
+    from storage.models import Escalation
+
+    def rated():
+        with bot.services.sessions.begin() as session:
+            return session.get(Escalation, 1).satisfaction == 4
+
+    fake.wait_until(rated, timeout=10, what="the stored rating")
