@@ -23,19 +23,23 @@ log = logging.getLogger(__name__)
 def take_question(services: "Services", client: "WebClient", question: Question, *, event_id: str | None,
                   reply_channel: str, reply_thread_ts: str | None, ephemeral: bool = False,
                   route: "Route | None" = None) -> None:
-    """Queue ``question`` for an answer; returns at once (called on Bolt's listener threads)."""
-    if event_id is not None and not claim_event(services.sessions, event_id):
-        log.info("ignoring redelivered event %s", event_id)
-        return
+    """Queue ``question`` for an answer; returns at once (called on Bolt's listener threads).
+
+    Even the event-id check runs on the worker: a database write here would hold up the acks of the
+    envelopes behind this one.
+    """
     where = {"channel": reply_channel, "thread_ts": reply_thread_ts, "user_id": question.user_id, "ephemeral": ephemeral}
-    wait = services.limiter.check(question.user_id)
-    if wait:
-        post_in_place(client, **where, message={"text": (
-            f":hourglass: You're asking faster than I can keep up with ({services.settings.rate_limit}). "
-            f"Please try again in {wait_seconds_text(wait)}.")})
-        return
 
     def job() -> None:
+        if event_id is not None and not claim_event(services.sessions, event_id):
+            log.info("ignoring redelivered event %s", event_id)
+            return
+        wait = services.limiter.check(question.user_id)
+        if wait:
+            post_in_place(client, **where, message={"text": (
+                f":hourglass: You're asking faster than I can keep up with ({services.settings.rate_limit}). "
+                f"Please try again in {wait_seconds_text(wait)}.")})
+            return
         deliver_answer(services, client, question, reply_channel=reply_channel, reply_thread_ts=reply_thread_ts,
                        ephemeral=ephemeral, route=route)
 

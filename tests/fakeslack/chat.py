@@ -82,8 +82,13 @@ def post_message(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
 def update(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
     channel = resolve_channel(params)
     ts = require(params, "ts", "message_not_found")
-    message = _own_message(state, channel, ts, "cant_update_message")
     check_content(params, need_content=False)
+    with state.cond:  # read-modify-write of one message
+        return _apply_update(state, channel, ts, params)
+
+
+def _apply_update(state: SlackState, channel: str, ts: str, params: dict[str, Any]) -> dict[str, Any]:
+    message = _own_message(state, channel, ts, "cant_update_message")
     if "text" in params:
         message["text"] = params["text"]
         if "blocks" not in params:  # documented: new text without blocks drops the old blocks
@@ -131,7 +136,12 @@ def get_permalink(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
 def _react(state: SlackState, params: dict[str, Any], *, add: bool) -> dict[str, Any]:
     channel = resolve_channel(params)
     name = require(params, "name", "invalid_name")
-    message = state.message(channel, params.get("timestamp") or "")
+    with state.cond:  # read-modify-write of one message
+        return _apply_reaction(state, channel, params.get("timestamp") or "", name, add=add)
+
+
+def _apply_reaction(state: SlackState, channel: str, ts: str, name: str, *, add: bool) -> dict[str, Any]:
+    message = state.message(channel, ts)
     if message is None:
         raise ApiError("message_not_found")
     bot = state.workspace.bot_user_id

@@ -1,4 +1,4 @@
-"""Who and where: ``auth.test``, ``apps.connections.open``, ``users.*``, ``conversations.*``, ``assistant.threads.*``."""
+"""Who and where: ``auth.test``, ``apps.connections.open``, ``users.*``, ``conversations.*``, assistant threads."""
 
 from __future__ import annotations
 

@@ -66,7 +66,11 @@ class FakeSlack:
             raise RuntimeError(f"fakeslack: {', '.join(proxies)} set; slack_sdk would send the fake's "
                                "traffic through that proxy. Unset it in the test (monkeypatch.delenv).")
         http_url = self._webapi.start()
-        self.ws_url = self._socket.start()
+        try:
+            self.ws_url = self._socket.start()
+        except BaseException:
+            self._webapi.stop()
+            raise
         self._state.http_url, self._state.ws_url = http_url, self.ws_url
         self.api_url = f"{http_url}/api/"  # slack_sdk appends the method name: keep the slash
         self.payloads = Payloads(self.workspace, hooks_url=http_url)
@@ -109,7 +113,7 @@ class FakeSlack:
             self.stop_handler(handler)
 
     def stop_handler(self, handler: SocketModeHandler) -> None:
-        """Close a builtin-client ``SocketModeHandler`` in well under a second.
+        """Close a builtin-client ``SocketModeHandler`` (and the fake's side of its socket) in milliseconds.
 
         ``handler.close()`` alone waits out the client's 3 s socket read timeout
         (its ``disconnect()`` needs the lock the blocked ``recv()`` holds). With

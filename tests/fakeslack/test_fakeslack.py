@@ -16,7 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, Se
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from . import SLACK_ACK_DEADLINE_S, FakeSlack, views
+from . import SLACK_ACK_DEADLINE_S, FakeSlack, Payloads, views
 
 
 def section(text: str, **extra: Any) -> dict[str, Any]:
@@ -115,7 +115,7 @@ def test_client_reconnects_after_server_closes_the_socket(fake: FakeSlack, app: 
         ack = fake.wait_for_ack(fake.push(fake.payloads.message("are you there?")))
         reply = fake.wait_for_call("chat.postMessage")
 
-    assert not first.is_open or fake.connections()[0].closed_at is not None
+    assert first.id == 1 and fake.connections()[0].closed_at is not None
     assert ack.connection_id == second.id
     assert reply.params["text"] == "still here"
     opened = fake.calls("apps.connections.open")
@@ -159,6 +159,26 @@ def test_redelivery_keeps_the_event_id_and_sets_retry_headers(fake: FakeSlack, a
     assert seen == [(event_id, "0", ""), (event_id, "1", "timeout")]
     # The user sent one message, however many times Slack delivered it.
     assert len(fake.messages(fake.dm_channel())) == 1
+
+
+def test_user_edits_and_deletes_reach_the_conversation(fake: FakeSlack, app: App) -> None:
+    subtypes: list[str | None] = []
+
+    @app.event("message")
+    def record(event: dict[str, Any]) -> None:
+        subtypes.append(event.get("subtype"))
+
+    with fake.connect(app):
+        fake.push(fake.payloads.message("pasword reset"))
+        [original] = fake.messages(fake.dm_channel())
+        fake.push(fake.payloads.message_changed(original, text="password reset"))
+        [edited] = fake.messages(fake.dm_channel())
+        fake.push(fake.payloads.message_deleted(edited))
+        fake.wait_until(lambda: len(subtypes) == 3, what="three message events handled")
+
+    assert edited["text"] == "password reset" and edited["edited"]["user"] == fake.workspace.user.id
+    assert fake.messages(fake.dm_channel()) == []
+    assert subtypes == [None, "message_changed", "message_deleted"]
 
 
 def test_own_bot_message_echo_is_ignored_by_bolt(fake: FakeSlack, app: App) -> None:
@@ -225,6 +245,25 @@ def test_chat_update_and_delete_change_what_the_user_sees(fake: FakeSlack) -> No
         client.chat_update(channel=channel, ts=posted["ts"], text="x", blocks=[section("x")] * 51)
     with pytest.raises(SlackApiError, match="message_not_found"):
         client.chat_update(channel=channel, ts=second["ts"], text="gone")
+
+
+def test_reactions_permalinks_and_thread_reads(fake: FakeSlack) -> None:
+    client = fake.web_client()
+    channel = fake.dm_channel()
+    parent = client.chat_postMessage(channel=channel, text="parent")
+    client.chat_postMessage(channel=channel, text="reply", thread_ts=parent["ts"])
+
+    client.reactions_add(channel=channel, timestamp=parent["ts"], name="eyes")
+
+    assert fake.message(channel, parent["ts"])["reactions"] == [{"name": "eyes", "users": [fake.workspace.bot_user_id],
+                                                                 "count": 1}]
+    with pytest.raises(SlackApiError, match="already_reacted"):
+        client.reactions_add(channel=channel, timestamp=parent["ts"], name="eyes")
+    replies = client.conversations_replies(channel=channel, ts=parent["ts"])["messages"]
+    assert [m["text"] for m in replies] == ["parent", "reply"] and replies[0]["reply_count"] == 1
+    assert [m["text"] for m in client.conversations_history(channel=channel)["messages"]] == ["parent"]
+    assert client.chat_getPermalink(channel=channel, message_ts=parent["ts"])["permalink"].endswith(
+        "p" + parent["ts"].replace(".", ""))
 
 
 def test_limits_are_inclusive(fake: FakeSlack) -> None:
@@ -331,6 +370,31 @@ def test_button_click_opens_a_modal_and_submission_is_acked_with_errors(fake: Fa
     assert ack.payload == {"response_action": "errors", "errors": {"details": "too short: 'help' (ticket-7)"}}
     with pytest.raises(LookupError):
         fake.payloads.block_actions(action_id="not-there", message=offer_message)
+
+
+def test_view_submission_fills_state_values_by_element_type() -> None:
+    options = [{"text": {"type": "plain_text", "text": t}, "value": t.lower()} for t in ("Low", "High")]
+    view = {"id": "V1", "type": "modal", "callback_id": "triage", "blocks": [
+        {"type": "input", "block_id": "urgency", "label": {"type": "plain_text", "text": "Urgency"},
+         "element": {"type": "static_select", "action_id": "level", "options": options}},
+        {"type": "input", "block_id": "areas", "label": {"type": "plain_text", "text": "Areas"},
+         "element": {"type": "checkboxes", "action_id": "picked", "options": options}},
+        {"type": "input", "block_id": "who", "label": {"type": "plain_text", "text": "Who"},
+         "element": {"type": "users_select", "action_id": "user"}},
+        {"type": "input", "block_id": "notes", "label": {"type": "plain_text", "text": "Notes"},
+         "element": {"type": "plain_text_input", "action_id": "text"}}]}
+
+    payload = Payloads().view_submission(view, values={"level": "high", "picked": ["low"], "user": "U1"})["payload"]
+
+    values = payload["view"]["state"]["values"]
+    assert values["urgency"]["level"]["selected_option"]["value"] == "high"
+    assert [o["value"] for o in values["areas"]["picked"]["selected_options"]] == ["low"]
+    assert values["who"]["user"] == {"type": "users_select", "selected_user": "U1"}
+    assert values["notes"]["text"] == {"type": "plain_text_input", "value": None}
+    with pytest.raises(ValueError):
+        Payloads().view_submission(view, values={"level": "urgent"})
+    with pytest.raises(LookupError):
+        Payloads().view_submission(view, values={"nope": "x"})
 
 
 def test_views_open_rejects_unknown_reused_and_expired_triggers(fake: FakeSlack, app: App,
