@@ -14,7 +14,7 @@ from llm.taxonomy import INTENT_LABELS
 
 __all__ = [
     "ACTION_SOLVED", "ACTION_NOT_HELPFUL", "ACTION_HUMAN", "ACTION_TOPIC", "ACTION_CLAIM", "ACTION_RESOLVE",
-    "ACTION_RATE", "VIEW_ESCALATE", "answer_messages", "thinking_message", "escalation_modal", "escalation_post",
+    "ACTION_RATE", "ACTION_KB_DRAFT", "VIEW_ESCALATE", "answer_messages", "thinking_message", "escalation_modal", "escalation_post",
     "rating_message", "help_blocks", "status_blocks", "plain_message", "URGENCIES",
 ]
 
@@ -25,6 +25,7 @@ ACTION_TOPIC = "itbot_topic"
 ACTION_CLAIM = "itbot_claim"
 ACTION_RESOLVE = "itbot_resolve"
 ACTION_RATE = "itbot_rate"
+ACTION_KB_DRAFT = "itbot_kb_draft"
 VIEW_ESCALATE = "itbot_escalate_view"
 URGENCIES = (("low", "Low: whenever you can"), ("normal", "Normal: today"), ("high", "High: I'm blocked"),
              ("critical", "Critical: security or many people affected"))
@@ -121,6 +122,8 @@ def escalation_post(*, escalation_id: int, user_id: str, intent: str | None, urg
         buttons.append(_button("Claim", ACTION_CLAIM, value, "primary"))
     if status in ("open", "claimed"):
         buttons.append(_button("Resolve", ACTION_RESOLVE, value))
+    if status == "resolved":
+        buttons.append(_button("Save as KB draft", ACTION_KB_DRAFT, value))
     if buttons:
         blocks.append({"type": "actions", "elements": buttons})
     return {"text": f"Escalation #{escalation_id} ({status}) from <@{user_id}>", "blocks": blocks}

@@ -41,7 +41,9 @@ app = typer.Typer(
 model_app = typer.Typer(help="Manage the local language model.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the database.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
+kb_app = typer.Typer(help="Review the knowledge base.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(kb_app, name="kb")
 
 
 class Mode(str, Enum):
@@ -190,6 +192,35 @@ def db_upgrade() -> None:
     settings = _settings()
     revision = _upgrade_database(settings)
     typer.echo(f"database {describe_url(settings.database_url)} is at revision {revision}")
+
+
+@kb_app.command("drafts")
+def kb_drafts(
+    export: bool = typer.Option(False, "--export", help="Write new drafts as Markdown into the KB folder for review."),
+) -> None:
+    """List draft articles saved from resolved escalations (and export them)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bot.kb_export import export_drafts
+    from storage import repository as repo
+    from storage.db import make_engine, make_session_factory
+
+    settings = _settings()
+    _upgrade_database(settings)
+    sessions = make_session_factory(make_engine(settings.database_url))
+    with sessions.begin() as session:
+        drafts = repo.list_kb_drafts(session)
+        table = Table(title=f"{len(drafts)} KB drafts")
+        for column in ("id", "intent", "title", "created", "exported"):
+            table.add_column(column)
+        for draft in drafts:
+            table.add_row(str(draft.id), draft.intent or "-", draft.title[:60], f"{draft.created_at:%Y-%m-%d}",
+                          "yes" if draft.exported else "no")
+    Console().print(table)
+    if export:
+        for path in export_drafts(sessions, settings.kb_dir):
+            typer.echo(f"wrote {path}")
 
 
 @app.command()

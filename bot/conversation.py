@@ -136,3 +136,24 @@ def record_agent_message(sessions: "sessionmaker[Session]", conversation_id: int
     """Store an agent's relayed reply (redacted) and return the stored text."""
     with sessions.begin() as session:
         return repo.append_message(session, conversation_id=conversation_id, role="agent", text=text).text
+
+
+def save_kb_draft(sessions: "sessionmaker[Session]", escalation_id: int) -> int | None:
+    """Store the agents' replies of a resolved escalation as a draft article; return the draft id."""
+    with sessions.begin() as session:
+        from storage.models import Escalation
+
+        escalation = session.get(Escalation, escalation_id)
+        if escalation is None:
+            return None
+        turns = repo.recent_turns(session, escalation.conversation_id, limit=50)
+        replies = [t.text for t in turns if t.role == "agent"]
+        if not replies:
+            return None
+        questions = [t for t in turns if t.role == "user"]
+        intents = [t.intent for t in turns if t.role == "assistant" and t.intent]
+        title = questions[0].text[:120] if questions else f"Escalation {escalation_id}"
+        body = "\n\n".join(replies)
+        draft = repo.create_kb_draft(session, escalation_id=escalation_id, title=title, body=body,
+                                     intent=intents[-1] if intents else None)
+        return draft.id

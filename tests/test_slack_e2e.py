@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -188,3 +189,16 @@ def test_escalation_claim_relay_resolve_and_rating(bot):
             return session.get(Escalation, 1).satisfaction == 4
 
     fake.wait_until(rated, timeout=10, what="the stored rating")
+    # the agent saves their answer as a KB draft, which exports as a draft article the engine skips
+    resolved = fake.message(HELPDESK, post["ts"])
+    fake.push(fake.payloads.block_actions(action_id=blocks.ACTION_KB_DRAFT, message=resolved, channel=HELPDESK,
+                                          user=AGENT.id))
+    fake.wait_until(lambda: any("Saved as KB draft" in m["text"] for m in fake.ephemeral_messages(user=AGENT.id)),
+                    timeout=10, what="the draft confirmation")
+    from bot.kb_export import export_drafts
+    from llm.kb import load_kb
+
+    kb_dir = bot.settings.database_url.replace("sqlite:///", "")[:-len("itbot.db")] + "kb"
+    (path,) = export_drafts(bot.services.sessions, Path(kb_dir))
+    assert "reset your profile" in path.read_text(encoding="utf-8")
+    assert load_kb(Path(kb_dir), include_drafts=True).get("draft-1").draft

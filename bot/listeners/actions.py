@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any, Callable
 
 from bot import blocks
-from bot.conversation import answer_with_topic, conversation_summary
+from bot.conversation import answer_with_topic, conversation_summary, save_kb_draft
 from bot.delivery import notify_user
 from bot.listeners.intake import take_question
 from storage import repository as repo
@@ -129,6 +129,14 @@ def on_rate(services: "Services", client: "WebClient", body: dict[str, Any], act
                            text=f"Thanks for rating us {value['r']}/5!", blocks=[])
 
 
+def on_kb_draft(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
+    if not _agent_only(services, client, body):
+        return
+    draft_id = save_kb_draft(services.sessions, int(action["value"]))
+    _say_privately(client, body, f"Saved as KB draft #{draft_id}: review it with `itbot kb drafts`." if draft_id
+                   else "There is no agent reply in this escalation to save.")
+
+
 def register(app: "App", services: "Services") -> None:
     def wire(action_id: Any, handler: Callable[..., None]) -> None:
         def listener(ack: Callable[..., None], body: dict[str, Any], action: dict[str, Any], client: "WebClient") -> None:
@@ -144,3 +152,4 @@ def register(app: "App", services: "Services") -> None:
     wire(blocks.ACTION_CLAIM, on_claim)
     wire(blocks.ACTION_RESOLVE, on_resolve)
     wire(re.compile(f"^{blocks.ACTION_RATE}_\\d$"), on_rate)
+    wire(blocks.ACTION_KB_DRAFT, on_kb_draft)
