@@ -27,6 +27,10 @@ class Bot:
     services: Services
     settings: Settings
 
+    @property
+    def services_client(self):
+        return self.fake.web_client()
+
     def dm(self, text: str, **kwargs) -> tuple[str, dict]:
         """The user sends a DM; returns the envelope id and the event."""
         envelope = self.fake.payloads.message(text, **kwargs)
@@ -202,3 +206,30 @@ def test_escalation_claim_relay_resolve_and_rating(bot):
     (path,) = export_drafts(bot.services.sessions, Path(kb_dir))
     assert "reset your profile" in path.read_text(encoding="utf-8")
     assert load_kb(Path(kb_dir), include_drafts=True).get("draft-1").draft
+
+
+def test_an_at_mention_in_a_channel_is_answered_in_its_thread(bot):
+    envelope = bot.fake.payloads.app_mention("my outlook keeps asking for my password", channel="C0GENERAL")
+    bot.fake.push(envelope)
+    event = envelope["payload"]["event"]
+    answer = bot.final_answer(event)
+    assert answer["thread_ts"] == event["ts"]
+    assert "Sources:" in json.dumps(answer["blocks"])
+
+
+def test_itsupport_status_lists_only_my_open_requests(bot):
+    _, event = bot.dm("please get me a human, my laptop won't boot")
+    bot.final_answer(event)
+    from sqlalchemy import select
+
+    from bot.listeners.views import create_escalation
+    from storage.models import Conversation
+
+    with bot.services.sessions.begin() as session:
+        conversation_id = session.scalar(select(Conversation.id))
+    create_escalation(bot.services, bot.services_client, conversation_id=conversation_id, urgency="high",
+                      details=None, requester=bot.fake.workspace.user.id)
+    mine = bot.fake.push(bot.fake.payloads.slash_command("status"))
+    assert "#1" in json.dumps(bot.fake.wait_for_ack(mine).payload)
+    theirs = bot.fake.push(bot.fake.payloads.slash_command("status", user=MALLORY.id))
+    assert "no open requests" in json.dumps(bot.fake.wait_for_ack(theirs).payload)
