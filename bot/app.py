@@ -78,10 +78,18 @@ def run(settings: "Settings") -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    from bot.scheduler import build_scheduler
+
+    scheduler = build_scheduler(services.sessions, retention_days=settings.retention_days,
+                                timezone_name=settings.timezone)
+    scheduler.start()
+    for job in scheduler.get_jobs():
+        log.info("scheduled %s: next run %s", job.id, job.next_run_time)
     handler.connect()
     log.info("connected to Slack in Socket Mode as %s; answer mode %s", services.bot_user_id, settings.answer_mode)
     stop.wait()
     log.info("shutting down: finishing %d answers in flight", services.worker.in_flight)
+    scheduler.shutdown(wait=False)
     handler.close()
     services.worker.shutdown(wait=True)
     log.info("stopped")

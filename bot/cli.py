@@ -26,6 +26,8 @@ import typer
 from bot.errors import ConfigError, ItbotError, NotYetAvailable
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from bot.settings import Settings
     from llm.engine import AnswerEngine
 
@@ -192,6 +194,51 @@ def db_upgrade() -> None:
     settings = _settings()
     revision = _upgrade_database(settings)
     typer.echo(f"database {describe_url(settings.database_url)} is at revision {revision}")
+
+
+def _parse_age(text: str) -> "timedelta":
+    """``90d``, ``12h``, ``30m`` or a bare number of days."""
+    import re
+    from datetime import timedelta
+
+    match = re.fullmatch(r"\s*(\d+)\s*([dhm]?)\s*", text)
+    if not match or int(match.group(1)) < 1:
+        raise ItbotError(f"--older-than {text!r}: use a duration such as 90d, 12h or 30m")
+    unit = {"d": "days", "": "days", "h": "hours", "m": "minutes"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
+
+
+@db_app.command("purge")
+def db_purge(
+    older_than: str = typer.Option("", "--older-than", help="Age such as 90d (default: ITBOT_RETENTION_DAYS)."),
+) -> None:
+    """Delete conversations (with their messages, feedback and escalations) older than the retention period."""
+    from datetime import datetime, timedelta, timezone
+
+    from storage import repository as repo
+    from storage.db import make_engine, make_session_factory
+
+    settings = _settings()
+    age = _parse_age(older_than) if older_than else timedelta(days=settings.retention_days)
+    _upgrade_database(settings)
+    sessions = make_session_factory(make_engine(settings.database_url))
+    with sessions.begin() as session:
+        counts = repo.purge_older_than(session, datetime.now(timezone.utc) - age)
+    typer.echo("purged " + ", ".join(f"{n} {name}" for name, n in counts.as_dict().items()))
+
+
+@db_app.command("export-user")
+def db_export_user(user_id: str = typer.Argument(..., help="Slack user id, e.g. U012ABCDEF.")) -> None:
+    """Print everything stored about one user as JSON (for data-subject requests)."""
+    from storage import repository as repo
+    from storage.db import make_engine, make_session_factory
+
+    settings = _settings()
+    _upgrade_database(settings)
+    sessions = make_session_factory(make_engine(settings.database_url))
+    with sessions.begin() as session:
+        payload = repo.export_user(session, user_id)
+    typer.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
 
 
 @kb_app.command("drafts")

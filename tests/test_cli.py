@@ -93,6 +93,33 @@ def test_db_upgrade_creates_the_schema_and_is_safe_to_repeat(tmp_path):
     assert {"conversations", "messages", "escalations"} <= tables
 
 
+def test_purge_and_export_user_through_the_cli(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from storage import repository as repo
+    from storage.db import make_engine, make_session_factory
+    from storage.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'itbot.db'}"
+    upgrade(url)
+    sessions = make_session_factory(make_engine(url))
+    with sessions.begin() as session:
+        conversation = repo.get_or_create_conversation(session, team_id="T1", channel_id="D1", thread_ts="1.0",
+                                                       user_id="U0ALICE01", source="dm")
+        repo.append_message(session, conversation_id=conversation.id, role="user",
+                            text="my password is Summer2024! and vpn fails")
+        conversation.updated_at = datetime.now(timezone.utc) - timedelta(days=120)
+    exported = run_itbot("db", "export-user", "U0ALICE01", env={"ITBOT_DATABASE_URL": url})
+    assert exported.returncode == 0, exported.stderr
+    assert "vpn fails" in exported.stdout and "Summer2024" not in exported.stdout
+    bad = run_itbot("db", "purge", "--older-than", "soon", env={"ITBOT_DATABASE_URL": url})
+    assert bad.returncode == 1 and "use a duration such as 90d" in bad.stderr
+    purged = run_itbot("db", "purge", "--older-than", "90d", env={"ITBOT_DATABASE_URL": url})
+    assert purged.returncode == 0, purged.stderr
+    assert "1 conversations" in purged.stdout
+    assert "vpn fails" not in run_itbot("db", "export-user", "U0ALICE01", env={"ITBOT_DATABASE_URL": url}).stdout
+
+
 def test_eval_rejects_a_malformed_queries_file(tmp_path):
     queries = tmp_path / "q.jsonl"
     queries.write_text('{"text": "hi"}\nnot json\n', encoding="utf-8")

