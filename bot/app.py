@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 
     from bot.settings import Settings
     from llm.engine import AnswerEngine
+    from llm.service import ModelService
 
-__all__ = ["build_client", "build_services", "build_app", "run"]
+__all__ = ["build_client", "build_generator", "build_services", "build_app", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +42,37 @@ def build_client(settings: "Settings") -> "WebClient":
     return client
 
 
+def build_generator(settings: "Settings") -> "ModelService":
+    """The local model service (loaded lazily on first use); missing files are a configuration error."""
+    from pathlib import Path
+
+    from bot.errors import ConfigError
+    from llm.errors import ModelError
+    from llm.model_files import resolve_model
+    from llm.service import load_generator
+
+    try:
+        model = resolve_model(settings.model, cache_dir=settings.cache_dir)
+    except ModelError as error:
+        raise ConfigError(f"ITBOT_MODEL: {error}") from None
+    if settings.adapter and not (Path(settings.adapter).expanduser() / "adapter_config.json").is_file():
+        raise ConfigError(f"ITBOT_ADAPTER: no LoRA adapter at {settings.adapter} (expected adapter_config.json)")
+    return load_generator(model, adapter=settings.adapter, quantization=settings.quantization,
+                          cache_dir=settings.cache_dir)
+
+
 def build_services(settings: "Settings", *, engine: "AnswerEngine | None" = None) -> Services:
-    """Engine, database sessions, worker pool and rate limiter."""
+    """Engine (with the model service unless in kb mode), database sessions, worker pool and rate limiter."""
     from llm.engine import build_engine
     from storage.db import make_engine, make_session_factory
 
+    if engine is None:
+        generator = build_generator(settings) if settings.answer_mode != "kb" else None
+        engine = build_engine(settings.engine_config(), generator=generator)
+
     return Services(
         settings=settings,
-        engine=engine or build_engine(settings.engine_config()),
+        engine=engine,
         sessions=make_session_factory(make_engine(settings.database_url)),
         worker=Worker(threads=4, capacity=500),
         limiter=RateLimiter(count=settings.rate_limit.count, period_s=settings.rate_limit.period_s),
@@ -85,6 +109,9 @@ def run(settings: "Settings") -> None:
     scheduler.start()
     for job in scheduler.get_jobs():
         log.info("scheduled %s: next run %s", job.id, job.next_run_time)
+    generator = services.engine.generator
+    if generator is not None:  # warm the model up without delaying the connection
+        threading.Thread(target=generator.load, name="itbot-model-load", daemon=True).start()
     handler.connect()
     log.info("connected to Slack in Socket Mode as %s; answer mode %s", services.bot_user_id, settings.answer_mode)
     stop.wait()
@@ -92,4 +119,6 @@ def run(settings: "Settings") -> None:
     scheduler.shutdown(wait=False)
     handler.close()
     services.worker.shutdown(wait=True)
+    if generator is not None:
+        generator.close()
     log.info("stopped")

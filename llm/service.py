@@ -47,6 +47,8 @@ DEFAULT_STOP = ("\nUser:", "\nuser:", "<|im_start|>", "<|im_end|>", "[INST]", "<
 
 Loader = Callable[[], "tuple[PreTrainedModel, PreTrainedTokenizerBase]"]
 _CLOSE = object()
+_SERVICES: dict["ServiceConfig", "ModelService"] = {}
+_SERVICES_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,11 @@ class ModelService:
     def ready(self) -> bool:
         """True once the model is loaded (for health checks)."""
         return self._model is not None
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._closed
 
     @property
     def pending(self) -> int:
@@ -426,8 +433,17 @@ def load_generator(
     queue_size: int = 8,
     stop: tuple[str, ...] = DEFAULT_STOP,
 ) -> ModelService:
-    """The model service for the settings; lazy: nothing is loaded until the first request or ``load()``."""
-    return ModelService(ServiceConfig(
+    """The process's model service for these settings; lazy: nothing loads until the first request or ``load()``.
+
+    Calling it again with the same settings returns the same service, so the
+    CLI, the bot and the evaluation share one model instance per process.
+    """
+    config = ServiceConfig(
         model=model, adapter=adapter, quantization=quantization, cache_dir=cache_dir, merge_adapter=merge_adapter,
-        dtype=dtype, max_new_tokens=max_new_tokens, timeout_s=timeout_s, queue_size=queue_size, stop=stop,
-    ))
+        dtype=dtype, max_new_tokens=max_new_tokens, timeout_s=timeout_s, queue_size=queue_size, stop=tuple(stop),
+    )
+    with _SERVICES_LOCK:
+        service = _SERVICES.get(config)
+        if service is None or service.closed:
+            service = _SERVICES[config] = ModelService(config)
+        return service

@@ -62,7 +62,9 @@ def test_ask_json_prints_one_object_with_the_documented_fields():
         ({"ITBOT_DATABASE_URL": "postgresql+psycopg://itbot:pw@127.0.0.1:1/itbot"}, ["db", "upgrade"],
          "ITBOT_DATABASE_URL: cannot reach the database at postgresql+psycopg://itbot:***@127.0.0.1:1/itbot"),
         ({"ITBOT_ANSWER_MODE": "llm", "ITBOT_MODEL": "/nonexistent/model"}, ["ask", "hi"],
-         "ITBOT_MODEL: no model at /nonexistent/model"),
+         "ITBOT_MODEL: no model folder at /nonexistent/model"),
+        ({"ITBOT_ANSWER_MODE": "hybrid", "ITBOT_MODEL": "HuggingFaceTB/SmolLM2-135M-Instruct",
+          "ITBOT_CACHE_DIR": "/nonexistent-cache"}, ["ask", "hi"], "run `itbot model fetch`"),
     ],
 )
 def test_misconfiguration_gives_one_line_and_exit_code_2(env, command, expected):
@@ -74,7 +76,7 @@ def test_misconfiguration_gives_one_line_and_exit_code_2(env, command, expected)
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("command", [["train"], ["model", "fetch"], ["digest", "--now"]])
+@pytest.mark.parametrize("command", [["train"], ["digest", "--now"]])
 def test_commands_not_built_yet_exit_non_zero_with_one_line(command):
     result = run_itbot(*command)
     assert result.returncode == 1

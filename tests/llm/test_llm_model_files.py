@@ -42,7 +42,8 @@ def test_the_embedded_id_not_fetched_yet_says_how_to_fetch_it(tmp_path):
 
 
 def test_other_hub_ids_are_left_for_transformers(tmp_path):
-    assert resolve_model("mistralai/Mistral-7B-Instruct-v0.2", cache_dir=tmp_path) == "mistralai/Mistral-7B-Instruct-v0.2"
+    hub_id = "mistralai/Mistral-7B-Instruct-v0.2"
+    assert resolve_model(hub_id, cache_dir=tmp_path) == hub_id
 
 
 def test_fetch_returns_at_once_when_the_model_is_there(tmp_path, monkeypatch):

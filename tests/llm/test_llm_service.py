@@ -227,8 +227,12 @@ def test_load_generator_builds_a_lazy_service(llama_dir, tmp_path):
         assert service.config.timeout_s == 5 and service.config.queue_size == 2
         assert service.generate(MESSAGES).strip()
         assert service.ready
+        same = load_generator(str(llama_dir), quantization="none", cache_dir=tmp_path, timeout_s=5, queue_size=2)
+        assert same is service  # one model instance per process
     finally:
         service.close()
+    assert load_generator(str(llama_dir), quantization="none", cache_dir=tmp_path, timeout_s=5,
+                          queue_size=2) is not service  # a closed service is replaced
 
 
 # -- behind the real answer engine in llm mode ---------------------------------------------------
