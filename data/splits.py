@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 from data import INTENTS_DIR, SPLITS_DIR
-from data.utterances import Utterance, load_utterances, read_jsonl, tokens, write_jsonl
+from data.utterances import Utterance, load_utterances, read_jsonl, sync_jsonl, tokens
 
 __all__ = ["SPLIT_NAMES", "RATIOS", "near_duplicate", "cross_near_duplicates", "group_near_duplicates", "make_splits",
            "load_split"]
@@ -139,17 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if the committed splits are out of date")
     args = parser.parse_args(argv)
     splits = make_splits(load_utterances(INTENTS_DIR))
-    if args.check:
-        stale = [n for n in SPLIT_NAMES if load_split(n) != [u.to_dict() for u in splits[n]]]
-        if stale:
-            print(f"stale splits: {', '.join(stale)}; run python -m data.splits", file=sys.stderr)
-            return 1
-        print("splits are up to date")
-        return 0
-    for name in SPLIT_NAMES:
-        write_jsonl(SPLITS_DIR / f"{name}.jsonl", [u.to_dict() for u in splits[name]])
-        print(f"{name}: {len(splits[name])} utterances")
-    return 0
+    expected = {SPLITS_DIR / f"{name}.jsonl": [u.to_dict() for u in splits[name]] for name in SPLIT_NAMES}
+    return sync_jsonl(expected, check=args.check, rebuild="python -m data.splits")
 
 
 if __name__ == "__main__":

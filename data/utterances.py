@@ -11,13 +11,14 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from llm.errors import DatasetError
 from llm.taxonomy import INTENTS, Action, default_action
 
-__all__ = ["Utterance", "load_utterances", "read_jsonl", "write_jsonl", "split_label"]
+__all__ = ["Utterance", "load_utterances", "read_jsonl", "write_jsonl", "sync_jsonl", "split_label"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,27 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     if path.suffix == ".gz":
         payload = gzip.compress(payload, mtime=0)
     path.write_bytes(payload)
+
+
+def sync_jsonl(expected: dict[Path, list[dict]], *, check: bool, rebuild: str) -> int:
+    """Write generated JSONL files, or with ``check`` report the stale ones; return an exit code.
+
+    Args:
+        expected: Each file and the rows it should hold.
+        check: Compare instead of writing.
+        rebuild: The command that regenerates the files, quoted in the message.
+    """
+    if check:
+        stale = [path.name for path, rows in expected.items() if not path.is_file() or read_jsonl(path) != rows]
+        if stale:
+            print(f"stale: {', '.join(stale)}; run {rebuild}", file=sys.stderr)
+            return 1
+        print("generated files are up to date")
+        return 0
+    for path, rows in expected.items():
+        write_jsonl(path, rows)
+        print(f"{path.name}: {len(rows)} rows")
+    return 0
 
 
 _WORD = re.compile(r"[a-z0-9]+")

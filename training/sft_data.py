@@ -19,17 +19,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from data import KB_DIR, SFT_DIR, SPLITS_DIR
 from data.splits import SPLIT_NAMES
-from data.utterances import read_jsonl, write_jsonl
+from data.utterances import read_jsonl, sync_jsonl
 from llm.engine import AnswerEngine
 from llm.kb import load_kb
 from llm.org import OrgProfile
 from llm.prompting import build_messages
-from llm.router import URGENT_SHARE, Route
+from llm.router import Route
 
 __all__ = ["reference_example", "build_sft", "main"]
 
@@ -44,7 +43,7 @@ class _NoRouter:
 def _gold_route(row: dict) -> Route:
     urgent = row["action"] == "escalate" and row["intent"] != "human_request"
     return Route(intent=row["intent"], label=row["label"], confidence=1.0, ranked=((row["intent"], 1.0),),
-                 urgency=1.0 if urgent else 0.0 * URGENT_SHARE)
+                 urgency=1.0 if urgent else 0.0)
 
 
 def reference_example(engine: AnswerEngine, row: dict) -> dict:
@@ -74,17 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if the committed files are out of date")
     args = parser.parse_args(argv)
     examples = build_sft()
-    if args.check:
-        stale = [name for name in SPLIT_NAMES if read_jsonl(SFT_DIR / f"{name}.jsonl.gz") != examples[name]]
-        if stale:
-            print(f"stale SFT files: {', '.join(stale)}; run python -m training.sft_data", file=sys.stderr)
-            return 1
-        print("SFT files are up to date")
-        return 0
-    for name in SPLIT_NAMES:
-        write_jsonl(SFT_DIR / f"{name}.jsonl.gz", examples[name])
-        print(f"{name}: {len(examples[name])} examples")
-    return 0
+    expected = {SFT_DIR / f"{name}.jsonl.gz": examples[name] for name in SPLIT_NAMES}
+    return sync_jsonl(expected, check=args.check, rebuild="python -m training.sft_data")
 
 
 if __name__ == "__main__":
