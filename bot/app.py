@@ -58,7 +58,8 @@ def build_generator(settings: "Settings") -> "ModelService":
     if settings.adapter and not (Path(settings.adapter).expanduser() / "adapter_config.json").is_file():
         raise ConfigError(f"ITBOT_ADAPTER: no LoRA adapter at {settings.adapter} (expected adapter_config.json)")
     return load_generator(model, adapter=settings.adapter, quantization=settings.quantization,
-                          cache_dir=settings.cache_dir)
+                          cache_dir=settings.cache_dir, dtype=None if settings.dtype == "auto" else settings.dtype,
+                          timeout_s=settings.generation_timeout_s, max_new_tokens=settings.max_new_tokens)
 
 
 def build_services(settings: "Settings", *, engine: "AnswerEngine | None" = None) -> Services:

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     model: str = EMBEDDED_MODEL
     adapter: str | None = None
     quantization: Literal["4bit", "8bit", "none"] = "none"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    generation_timeout_s: float = Field(default=30.0, gt=0)
+    max_new_tokens: int = Field(default=256, ge=16, le=4096)
     kb_dir: Path = REPO_ROOT / "data" / "kb"
     cache_dir: Path = Path.home() / ".cache" / "itbot"
 
