@@ -7,7 +7,7 @@ Slack call: on SQLite a write transaction holds the database lock).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from llm.engine import Answer, AnswerEngine
 from llm.policy import Turn
@@ -66,7 +66,8 @@ def _history(session: "Session", conversation_id: int) -> list[Turn]:
 
 
 def answer_question(engine: AnswerEngine, sessions: "sessionmaker[Session]", question: Question, *,
-                    route: Route | None = None, model: str | None = None) -> Reply:
+                    route: Route | None = None, model: str | None = None,
+                    on_token: Callable[[str], None] | None = None) -> Reply:
     """Answer ``question`` in its conversation, or hand it to the agent who claimed the conversation."""
     with sessions.begin() as session:
         conversation = repo.get_or_create_conversation(
@@ -80,7 +81,7 @@ def answer_question(engine: AnswerEngine, sessions: "sessionmaker[Session]", que
                 return Reply(kind="relay", conversation_id=conversation_id, relay_channel=escalation.channel_id,
                              relay_thread_ts=escalation.channel_message_ts, relay_text=stored.text)
         history = _history(session, conversation_id)
-    answer = engine.answer(question.text, history, route=route)
+    answer = engine.answer(question.text, history, route=route, on_token=on_token)
     with sessions.begin() as session:
         repo.append_message(session, conversation_id=conversation_id, role="user", text=answer.text,
                             intent=answer.intent, confidence=answer.confidence)

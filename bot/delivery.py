@@ -6,11 +6,12 @@ Runs on the worker, never on Bolt's listener threads.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from bot import blocks
 from bot.conversation import Question, Reply, answer_question
-from bot.mrkdwn import escape
+from bot.mrkdwn import escape, to_mrkdwn
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -18,9 +19,35 @@ if TYPE_CHECKING:
     from bot.services import Services
     from llm.router import Route
 
-__all__ = ["deliver_answer", "apologise", "post_in_place", "notify_user", "wait_seconds_text"]
+__all__ = ["deliver_answer", "apologise", "post_in_place", "notify_user", "wait_seconds_text", "StreamingPreview"]
 
 log = logging.getLogger(__name__)
+PROGRESS_EVERY_S = 1.0
+
+
+class StreamingPreview:
+    """Shows a model's answer growing in the placeholder message, at most once per ``every_s``.
+
+    Called on the model's worker thread, so it stays cheap and never raises.
+    """
+
+    def __init__(self, client: "WebClient", *, channel: str, ts: str, every_s: float = PROGRESS_EVERY_S) -> None:
+        self._client, self._channel, self._ts, self._every = client, channel, ts, every_s
+        self._text = ""
+        self._last = time.monotonic()
+        self.updates = 0
+
+    def __call__(self, piece: str) -> None:
+        self._text += piece
+        now = time.monotonic()
+        if now - self._last < self._every or not self._text.strip():
+            return
+        self._last = now
+        try:
+            self._client.chat_update(channel=self._channel, ts=self._ts, text=to_mrkdwn(self._text)[:3000] + " …")
+            self.updates += 1
+        except Exception as error:  # a failed preview must never stop the answer
+            log.warning("streaming preview update failed: %s", error.__class__.__name__)
 
 
 def post_in_place(client: "WebClient", *, channel: str, thread_ts: str | None, user_id: str, ephemeral: bool,
@@ -39,7 +66,10 @@ def deliver_answer(services: "Services", client: "WebClient", question: Question
     if not ephemeral:
         placeholder = client.chat_postMessage(channel=reply_channel, thread_ts=reply_thread_ts,
                                               **blocks.thinking_message())["ts"]
-    reply = answer_question(services.engine, services.sessions, question, route=route)
+    preview = None
+    if placeholder and services.engine.answer_mode != "kb":
+        preview = StreamingPreview(client, channel=reply_channel, ts=placeholder)
+    reply = answer_question(services.engine, services.sessions, question, route=route, on_token=preview)
     if reply.kind == "relay":
         client.chat_postMessage(channel=reply.relay_channel, thread_ts=reply.relay_thread_ts,
                                 text=f"*<@{question.user_id}>:* {escape(reply.relay_text or '')}")

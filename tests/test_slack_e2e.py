@@ -233,3 +233,48 @@ def test_itsupport_status_lists_only_my_open_requests(bot):
     assert "#1" in json.dumps(bot.fake.wait_for_ack(mine).payload)
     theirs = bot.fake.push(bot.fake.payloads.slash_command("status", user=MALLORY.id))
     assert "no open requests" in json.dumps(bot.fake.wait_for_ack(theirs).payload)
+
+
+class ScriptedModel:
+    """A stand-in for the model service: streams canned pieces slowly (the service has its own tests)."""
+
+    name = "scripted"
+
+    def __init__(self, pieces, delay_s=0.4):
+        self.pieces, self.delay_s, self.history = pieces, delay_s, []
+
+    def generate(self, messages, *, on_token=None):
+        self.history.append(messages)
+        for piece in self.pieces:
+            time.sleep(self.delay_s)
+            if on_token:
+                on_token(piece)
+        return "".join(self.pieces)
+
+
+def test_in_llm_mode_the_answer_streams_into_the_placeholder(tmp_path, engine, monkeypatch):
+    from llm.engine import AnswerEngine
+
+    model = ScriptedModel(["1. Open the VPN client. ", "2. Sign out and in again. ", "3. Restart the laptop. ",
+                           "4. Still stuck? Talk to a human."])
+    llm_engine = AnswerEngine(kb=engine.kb, router=engine.router, org=engine.org, answer_mode="llm", generator=model)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with FakeSlack.start() as fake:
+        settings = Settings(_env_file=None, slack_bot_token=fake.bot_token, slack_app_token=fake.app_token,
+                            slack_api_url=fake.api_url, database_url=f"sqlite:///{tmp_path / 'itbot.db'}")
+        upgrade(settings.database_url)
+        services = build_services(settings, engine=llm_engine)
+        with fake.connect(build_app(settings, services)):
+            bot = Bot(fake=fake, services=services, settings=settings)
+            _, event = bot.dm("my vpn keeps disconnecting every few minutes")
+            answer = bot.final_answer(event)
+            fake.wait_until(lambda: "Restart the laptop" in (bot.thread(event)[1].get("text") or ""), timeout=20,
+                            what="the final streamed answer")
+        services.worker.shutdown()
+    updates = [c for c in fake.calls("chat.update") if c.params["ts"] == answer["ts"]]
+    assert len(updates) >= 2  # at least one preview before the final message
+    assert updates[0].params["text"].endswith("…")
+    final = fake.message(event["channel"], answer["ts"])
+    assert "Talk to a human" in final["text"] and "Sources:" in json.dumps(final["blocks"])
+    assert model.history and "Knowledge-base articles" in model.history[0][0]["content"]
