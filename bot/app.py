@@ -13,14 +13,17 @@ from bot.services import Services
 from bot.worker import Worker
 
 if TYPE_CHECKING:
+    from typing import Callable
+
     from slack_bolt import App
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
     from slack_sdk import WebClient
 
     from bot.settings import Settings
     from llm.engine import AnswerEngine
     from llm.service import ModelService
 
-__all__ = ["build_client", "build_generator", "build_services", "build_app", "run"]
+__all__ = ["build_client", "build_generator", "build_services", "build_app", "readiness_checks", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ def build_services(settings: "Settings", *, engine: "AnswerEngine | None" = None
         generator = build_generator(settings) if settings.answer_mode != "kb" else None
         engine = build_engine(settings.engine_config(), generator=generator)
 
-    return Services(
+    services = Services(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(make_engine(settings.database_url)),
@@ -79,6 +82,25 @@ def build_services(settings: "Settings", *, engine: "AnswerEngine | None" = None
         limiter=RateLimiter(count=settings.rate_limit.count, period_s=settings.rate_limit.period_s),
         agents=frozenset(settings.agent_user_ids),
     )
+    services.metrics.queue_depth.set_function(lambda: services.worker.in_flight)
+    return services
+
+
+def readiness_checks(services: Services, handler: "SocketModeHandler | None") -> dict[str, "Callable[[], bool]"]:
+    """What /readyz checks: the database answers, Slack is connected, the model is loaded (or not needed)."""
+    from sqlalchemy import text
+
+    def database() -> bool:
+        with services.sessions() as session:
+            session.execute(text("SELECT 1"))
+        return True
+
+    generator = services.engine.generator
+    return {
+        "database": database,
+        "slack": lambda: handler is not None and handler.client.is_connected(),
+        "model": lambda: generator is None or bool(getattr(generator, "ready", True)),
+    }
 
 
 def build_app(settings: "Settings", services: Services, *, client: "WebClient | None" = None) -> "App":
@@ -100,6 +122,12 @@ def run(settings: "Settings") -> None:
     app = build_app(settings, services)
     assert settings.slack_app_token is not None
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+    health = None
+    if settings.metrics_port:
+        from bot.metrics import HealthServer
+
+        health = HealthServer(services.metrics, readiness_checks(services, handler), host=settings.metrics_host,
+                              port=settings.metrics_port).start()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -120,6 +148,8 @@ def run(settings: "Settings") -> None:
     scheduler.shutdown(wait=False)
     handler.close()
     services.worker.shutdown(wait=True)
+    if health is not None:
+        health.stop()
     if generator is not None:
         generator.close()
     log.info("stopped")

@@ -66,6 +66,7 @@ def deliver_answer(services: "Services", client: "WebClient", question: Question
     if not ephemeral:
         placeholder = client.chat_postMessage(channel=reply_channel, thread_ts=reply_thread_ts,
                                               **blocks.thinking_message())["ts"]
+    started = time.monotonic()
     preview = None
     if placeholder and services.engine.answer_mode != "kb":
         preview = StreamingPreview(client, channel=reply_channel, ts=placeholder)
@@ -88,6 +89,11 @@ def deliver_answer(services: "Services", client: "WebClient", question: Question
         else:
             post_in_place(client, channel=reply_channel, thread_ts=reply_thread_ts, user_id=question.user_id,
                           ephemeral=ephemeral, message=message)
+    metrics = services.metrics
+    metrics.requests.labels(source=question.source, action=answer.action).inc()
+    metrics.intents.labels(intent=answer.intent).inc()
+    metrics.engine_seconds.observe(answer.latency_ms / 1000)
+    metrics.answer_seconds.observe(time.monotonic() - started)
     log.info("answered %s in %s: intent=%s action=%s %.1f ms", question.source, reply_channel, answer.intent,
              answer.action, answer.latency_ms)
     return reply

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bot.metrics import Metrics
 from bot.ratelimit import RateLimiter
 from bot.worker import Worker
 
@@ -28,6 +29,7 @@ class Services:
     limiter: RateLimiter
     bot_user_id: str = ""
     agents: frozenset[str] = field(default_factory=frozenset)
+    metrics: Metrics = field(default_factory=Metrics)
 
     def is_agent(self, user_id: str) -> bool:
         return user_id in self.agents

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     agent_user_ids: Annotated[tuple[str, ...], NoDecode] = ()
     rate_limit: Annotated[RateLimit, NoDecode] = RateLimit(count=10, period_s=60)
 
+    # Operations: /metrics, /healthz and /readyz on this port (0 turns the endpoint off)
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False

@@ -76,6 +76,9 @@ def test_a_dm_gets_a_threaded_answer_with_sources_and_buttons(bot):
     rendered = json.dumps(answer["blocks"])
     assert "Sources:" in rendered and blocks.ACTION_SOLVED in rendered and blocks.ACTION_HUMAN in rendered
     assert "1. " in answer["text"]
+    counted = 'itbot_requests_total{action="answer",source="dm"} 1.0'
+    bot.fake.wait_until(lambda: counted in bot.services.metrics.render().decode(), what="the request counted")
+    assert 'itbot_intents_total{intent="vpn"} 1.0' in bot.services.metrics.render().decode()
 
 
 def test_a_follow_up_in_the_thread_uses_the_earlier_turns(bot):

@@ -44,7 +44,11 @@ def take_question(services: "Services", client: "WebClient", question: Question,
                        ephemeral=ephemeral, route=route)
 
     try:
-        services.worker.submit(job, on_error=lambda reference, _error: apologise(client, reference=reference, **where))
+        def on_error(reference: str, _error: BaseException) -> None:
+            services.metrics.errors.inc()
+            apologise(client, reference=reference, **where)
+
+        services.worker.submit(job, on_error=on_error)
     except Busy:
         post_in_place(client, **where, message={"text": (
             ":hourglass: I'm handling a lot of questions right now and couldn't take yours. "
