@@ -28,6 +28,8 @@ from bot.errors import ConfigError, ItbotError, NotYetAvailable
 if TYPE_CHECKING:
     from datetime import timedelta
 
+    from sqlalchemy.orm import Session, sessionmaker
+
     from bot.settings import Settings
     from llm.engine import AnswerEngine
 
@@ -79,16 +81,22 @@ def _engine(settings: "Settings", mode: Mode | None) -> "AnswerEngine":
 
 
 def _upgrade_database(settings: "Settings") -> str:
-    """Check the database is reachable and apply pending migrations; return the schema revision."""
-    from storage.db import check_database, make_engine
+    """Apply pending migrations (an unreachable database is a configuration error); return the revision."""
     from storage.errors import DatabaseUnavailable
     from storage.migrate import upgrade
 
     try:
-        check_database(make_engine(settings.database_url))
         return upgrade(settings.database_url)
     except DatabaseUnavailable as error:
         raise ConfigError(f"ITBOT_DATABASE_URL: {error}") from None
+
+
+def _database_sessions(settings: "Settings") -> "sessionmaker[Session]":
+    """A session factory on an up-to-date database, for the commands that read or change data."""
+    from storage.db import make_engine, make_session_factory
+
+    _upgrade_database(settings)
+    return make_session_factory(make_engine(settings.database_url))
 
 
 @app.command()
@@ -220,12 +228,10 @@ def db_purge(
     from datetime import datetime, timedelta, timezone
 
     from storage import repository as repo
-    from storage.db import make_engine, make_session_factory
 
     settings = _settings()
     age = _parse_age(older_than) if older_than else timedelta(days=settings.retention_days)
-    _upgrade_database(settings)
-    sessions = make_session_factory(make_engine(settings.database_url))
+    sessions = _database_sessions(settings)
     with sessions.begin() as session:
         counts = repo.purge_older_than(session, datetime.now(timezone.utc) - age)
     typer.echo("purged " + ", ".join(f"{n} {name}" for name, n in counts.as_dict().items()))
@@ -235,11 +241,9 @@ def db_purge(
 def db_export_user(user_id: str = typer.Argument(..., help="Slack user id, e.g. U012ABCDEF.")) -> None:
     """Print everything stored about one user as JSON (for data-subject requests)."""
     from storage import repository as repo
-    from storage.db import make_engine, make_session_factory
 
     settings = _settings()
-    _upgrade_database(settings)
-    sessions = make_session_factory(make_engine(settings.database_url))
+    sessions = _database_sessions(settings)
     with sessions.begin() as session:
         payload = repo.export_user(session, user_id)
     typer.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
@@ -255,11 +259,9 @@ def kb_drafts(
 
     from bot.kb_export import export_drafts
     from storage import repository as repo
-    from storage.db import make_engine, make_session_factory
 
     settings = _settings()
-    _upgrade_database(settings)
-    sessions = make_session_factory(make_engine(settings.database_url))
+    sessions = _database_sessions(settings)
     with sessions.begin() as session:
         drafts = repo.list_kb_drafts(session)
         table = Table(title=f"{len(drafts)} KB drafts")
