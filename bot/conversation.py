@@ -14,7 +14,7 @@ from llm.policy import Turn
 from llm.router import Route
 from storage import repository as repo
 from storage.choices import ConversationState, EscalationStatus
-from storage.models import Conversation
+from storage.models import Conversation, Escalation
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -142,8 +142,6 @@ def record_agent_message(sessions: "sessionmaker[Session]", conversation_id: int
 def save_kb_draft(sessions: "sessionmaker[Session]", escalation_id: int) -> int | None:
     """Store the agents' replies of a resolved escalation as a draft article; return the draft id."""
     with sessions.begin() as session:
-        from storage.models import Escalation
-
         escalation = session.get(Escalation, escalation_id)
         if escalation is None:
             return None
