@@ -39,6 +39,34 @@ def engine(cache_dir: Path):
     return build_engine(settings.engine_config())
 
 
+@pytest.fixture
+def make_bot(tmp_path: Path, engine, monkeypatch: pytest.MonkeyPatch):
+    """Start the real Slack app on a local fake Slack: ``make_bot(engine=None, handler_kwargs=None, **settings)``.
+
+    Each call gets its own fake, database file and services (see ``tests/slackbot.py``); all stop after the test.
+    """
+    from contextlib import ExitStack
+
+    from tests.slackbot import running_bot
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    started: list[object] = []
+    with ExitStack() as stack:
+        def make(*, engine=engine, **options):
+            database = tmp_path / (f"itbot-{len(started)}.db" if started else "itbot.db")
+            started.append(stack.enter_context(running_bot(database, engine, **options)))
+            return started[-1]
+
+        yield make
+
+
+@pytest.fixture
+def bot(make_bot):
+    """The real Slack app on a local fake Slack, with the default test settings."""
+    return make_bot()
+
+
 def run_itbot(*args: str, stdin: str = "", env: dict[str, str] | None = None, cwd: Path | None = None,
               timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """Run the real ``itbot`` entry point in a subprocess."""

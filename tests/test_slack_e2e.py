@@ -4,67 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from bot import blocks
-from bot.app import build_app, build_services
-from bot.services import Services
-from bot.settings import Settings
-from storage.migrate import upgrade
-from tests.fakeslack import FakeSlack, User
-
-HELPDESK = "C0HELPDESK"
-AGENT = User(id="U0AGENT001", name="ada", real_name="Ada Agent", email="ada@example.com")
-MALLORY = User(id="U0MALLORY1", name="mallory", real_name="Mallory", email="mallory@example.com")
-
-
-@dataclass
-class Bot:
-    fake: FakeSlack
-    services: Services
-    settings: Settings
-
-    @property
-    def services_client(self):
-        return self.fake.web_client()
-
-    def dm(self, text: str, **kwargs) -> tuple[str, dict]:
-        """The user sends a DM; returns the envelope id and the event."""
-        envelope = self.fake.payloads.message(text, **kwargs)
-        return self.fake.push(envelope), envelope["payload"]["event"]
-
-    def thread(self, event: dict) -> list[dict]:
-        return self.fake.messages(event["channel"], thread_ts=event.get("thread_ts") or event["ts"])
-
-    def final_answer(self, event: dict, *, count: int = 1) -> dict:
-        """Wait until the bot's reply in the event's thread is final (the placeholder was replaced)."""
-        def ready():
-            replies = [m for m in self.thread(event)[1:] if m.get("bot_id") or m.get("user") == self.fake.workspace.bot_user_id]
-            final = [m for m in replies if "Looking into it" not in m.get("text", "")]
-            return final[count - 1] if len(final) >= count else None
-
-        return self.fake.wait_until(ready, timeout=20, what="the bot's answer")
-
-
-@pytest.fixture
-def bot(tmp_path, engine, monkeypatch):
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    with FakeSlack.start() as fake:
-        fake.add_user(AGENT)
-        fake.add_user(MALLORY)
-        settings = Settings(_env_file=None, slack_bot_token=fake.bot_token, slack_app_token=fake.app_token,
-                            slack_api_url=fake.api_url, database_url=f"sqlite:///{tmp_path / 'itbot.db'}",
-                            escalation_channel=HELPDESK, agent_user_ids=(AGENT.id,), rate_limit="5/minute")
-        upgrade(settings.database_url)
-        services = build_services(settings, engine=engine)
-        app = build_app(settings, services)
-        with fake.connect(app):
-            yield Bot(fake=fake, services=services, settings=settings)
-        services.worker.shutdown()
+from tests.slackbot import AGENT, HELPDESK, MALLORY, llm_mode
 
 
 def test_a_dm_gets_a_threaded_answer_with_sources_and_buttons(bot):
@@ -140,20 +85,13 @@ def test_an_unexpected_error_gives_an_apology_with_a_reference(bot, monkeypatch,
     assert "engine exploded" not in apology["text"]
 
 
-def _button_message(bot, event, action_id):
-    for message in reversed(bot.thread(event)):
-        if action_id in json.dumps(message.get("blocks", [])):
-            return message
-    raise AssertionError(f"no message with {action_id}")
-
-
 def test_escalation_claim_relay_resolve_and_rating(bot):
     fake = bot.fake
     _, event = bot.dm("my vpn won't connect at all, error 412")
     bot.final_answer(event)
     # the user asks for a human: a modal opens, they submit it
     fake.push(fake.payloads.block_actions(action_id=blocks.ACTION_HUMAN,
-                                          message=_button_message(bot, event, blocks.ACTION_HUMAN)))
+                                          message=bot.button_message(event, blocks.ACTION_HUMAN)))
     fake.wait_for_call("views.open", timeout=10)
     view = fake.views()[-1]
     fake.push(fake.payloads.view_submission(view, values={"urgency": "high", "details": "I have a demo at 3pm"}))
@@ -255,26 +193,15 @@ class ScriptedModel:
         return "".join(self.pieces)
 
 
-def test_in_llm_mode_the_answer_streams_into_the_placeholder(tmp_path, engine, monkeypatch):
-    from llm.engine import AnswerEngine
-
+def test_in_llm_mode_the_answer_streams_into_the_placeholder(make_bot, engine):
     model = ScriptedModel(["1. Open the VPN client. ", "2. Sign out and in again. ", "3. Restart the laptop. ",
                            "4. Still stuck? Talk to a human."])
-    llm_engine = AnswerEngine(kb=engine.kb, router=engine.router, org=engine.org, answer_mode="llm", generator=model)
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    with FakeSlack.start() as fake:
-        settings = Settings(_env_file=None, slack_bot_token=fake.bot_token, slack_app_token=fake.app_token,
-                            slack_api_url=fake.api_url, database_url=f"sqlite:///{tmp_path / 'itbot.db'}")
-        upgrade(settings.database_url)
-        services = build_services(settings, engine=llm_engine)
-        with fake.connect(build_app(settings, services)):
-            bot = Bot(fake=fake, services=services, settings=settings)
-            _, event = bot.dm("my vpn keeps disconnecting every few minutes")
-            answer = bot.final_answer(event)
-            fake.wait_until(lambda: "Restart the laptop" in (bot.thread(event)[1].get("text") or ""), timeout=20,
-                            what="the final streamed answer")
-        services.worker.shutdown()
+    bot = make_bot(engine=llm_mode(engine, model))
+    fake = bot.fake
+    _, event = bot.dm("my vpn keeps disconnecting every few minutes")
+    answer = bot.final_answer(event)
+    fake.wait_until(lambda: "Sources:" in json.dumps(bot.thread(event)[1].get("blocks") or []), timeout=20,
+                    what="the final streamed answer")
     updates = [c for c in fake.calls("chat.update") if c.params["ts"] == answer["ts"]]
     assert len(updates) >= 2  # at least one preview before the final message
     assert updates[0].params["text"].endswith("…")

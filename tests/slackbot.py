@@ -1,0 +1,110 @@
+"""The real itbot Slack app wired to a local fake Slack, for end-to-end tests.
+
+Tests get it through the ``bot`` and ``make_bot`` fixtures of ``tests/conftest.py``::
+
+    def test_a_dm_is_answered(bot):
+        _, event = bot.dm("my vpn keeps dropping")
+        assert "Sources:" in json.dumps(bot.final_answer(event)["blocks"])
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tests.fakeslack import FakeSlack, User
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.services import Services
+    from bot.settings import Settings
+    from llm.engine import AnswerEngine
+
+__all__ = ["HELPDESK", "AGENT", "MALLORY", "Bot", "running_bot", "llm_mode"]
+
+HELPDESK = "C0HELPDESK"
+AGENT = User(id="U0AGENT001", name="ada", real_name="Ada Agent", email="ada@example.com")
+MALLORY = User(id="U0MALLORY1", name="mallory", real_name="Mallory", email="mallory@example.com")
+THINKING = "Looking into it"
+
+
+@dataclass
+class Bot:
+    """The running app, its services and the fake Slack it talks to."""
+
+    fake: FakeSlack
+    services: "Services"
+    settings: "Settings"
+    handler: "SocketModeHandler"
+
+    @property
+    def services_client(self):
+        return self.fake.web_client()
+
+    def dm(self, text: str, **kwargs: Any) -> tuple[str, dict]:
+        """The user sends a DM; returns the envelope id and the event."""
+        envelope = self.fake.payloads.message(text, **kwargs)
+        return self.fake.push(envelope), envelope["payload"]["event"]
+
+    def thread(self, event: dict) -> list[dict]:
+        return self.fake.messages(event["channel"], thread_ts=event.get("thread_ts") or event["ts"])
+
+    def replies(self, event: dict) -> list[dict]:
+        """The bot's messages in the event's thread, placeholders included."""
+        bot_user = self.fake.workspace.bot_user_id
+        return [m for m in self.thread(event)[1:] if m.get("bot_id") or m.get("user") == bot_user]
+
+    def final_answer(self, event: dict, *, count: int = 1, timeout: float = 20) -> dict:
+        """Wait until the bot's reply in the event's thread is final (the placeholder was replaced)."""
+        def ready():
+            final = [m for m in self.replies(event) if THINKING not in m.get("text", "")]
+            return final[count - 1] if len(final) >= count else None
+
+        return self.fake.wait_until(ready, timeout=timeout, what="the bot's answer")
+
+    def button_message(self, event: dict, action_id: str) -> dict:
+        """The newest message of the event's thread that holds the button ``action_id``."""
+        for message in reversed(self.thread(event)):
+            if action_id in json.dumps(message.get("blocks", [])):
+                return message
+        raise AssertionError(f"no message with {action_id}")
+
+
+@contextmanager
+def running_bot(database: Path, engine: "AnswerEngine", *, handler_kwargs: dict[str, Any] | None = None,
+                **settings: Any) -> Iterator[Bot]:
+    """Start a fake Slack and the real app on it (SQLite file ``database``); everything stops on exit.
+
+    ``settings`` override the defaults: helpdesk channel ``HELPDESK``, agent ``AGENT``, 5 questions a minute.
+    Proxy variables must be unset (the ``make_bot`` fixture does it).
+    """
+    from bot.app import build_app, build_services
+    from bot.settings import Settings
+    from storage.migrate import upgrade
+
+    with FakeSlack.start() as fake:
+        fake.add_user(AGENT)
+        fake.add_user(MALLORY)
+        options = {"escalation_channel": HELPDESK, "agent_user_ids": (AGENT.id,), "rate_limit": "5/minute", **settings}
+        config = Settings(_env_file=None, slack_bot_token=fake.bot_token, slack_app_token=fake.app_token,
+                          slack_api_url=fake.api_url, database_url=f"sqlite:///{database}", **options)
+        upgrade(config.database_url)
+        services = build_services(config, engine=engine)
+        try:
+            with fake.connect(build_app(config, services), **(handler_kwargs or {})) as handler:
+                yield Bot(fake=fake, services=services, settings=config, handler=handler)
+        finally:
+            services.worker.shutdown()
+
+
+def llm_mode(engine: "AnswerEngine", generator: Any) -> "AnswerEngine":
+    """The engine in llm mode with ``generator`` (a stand-in for the model service), on the same KB and router."""
+    from llm.engine import AnswerEngine
+
+    return AnswerEngine(kb=engine.kb, router=engine.router, org=engine.org, answer_mode="llm", generator=generator,
+                        clarify_threshold=engine.clarify_threshold, hybrid_min_retrieval=engine.hybrid_min_retrieval)
