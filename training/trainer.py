@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -76,13 +77,12 @@ class TrainResult:
 
 
 def last_checkpoint(output_dir: Path) -> Path | None:
-    """The newest ``checkpoint-N`` folder in ``output_dir`` that the Trainer can resume from."""
-    from transformers.trainer_utils import get_last_checkpoint
-
+    """The newest complete ``checkpoint-N`` folder in ``output_dir`` (the Trainer writes its state file last)."""
     if not output_dir.is_dir():
         return None
-    found = get_last_checkpoint(str(output_dir))
-    return Path(found) if found else None
+    steps = [(int(match.group(1)), path) for path in output_dir.iterdir()
+             if (match := re.fullmatch(r"checkpoint-(\d+)", path.name)) and (path / "trainer_state.json").is_file()]
+    return max(steps)[1] if steps else None
 
 
 def train(config: TrainConfig, *, cache_dir: Path | None = None, resume: bool | None = None,
@@ -100,13 +100,9 @@ def train(config: TrainConfig, *, cache_dir: Path | None = None, resume: bool | 
         TrainingError: Missing data, unusable model or chat template, a folder of another run, out of memory.
         ModelError: The base model cannot be found or loaded.
     """
-    from transformers import set_seed
-
     output_dir = Path(config.output_dir).expanduser()
-    # seed everything: LoRA initialisation, dropout, data order
-    set_seed(config.seed)
 
-    # data files first: a missing split fails before any weights load
+    # data files first: a missing split fails in a second, before any weights load
     evaluate = config.final_eval or config.eval_steps > 0
     train_rows = load_split(config.data_dir, "train", limit=config.max_train_examples)
     eval_rows = load_split(config.data_dir, "validation", limit=config.max_eval_examples) if evaluate else []
@@ -130,7 +126,11 @@ def train(config: TrainConfig, *, cache_dir: Path | None = None, resume: bool | 
     # the run folder: resume the last checkpoint of the same run, or start over
     checkpoint = _prepare_output_dir(output_dir, config, data_sha256, resume=resume)
 
-    # base model (quantized for QLoRA), then the LoRA adapter on top
+    # seed everything (LoRA initialisation, dropout, data order), then the base model (quantized for QLoRA)
+    # with the LoRA adapter on top
+    from transformers import set_seed
+
+    set_seed(config.seed)
     model = _adapted_model(model_path, config)
 
     # the Trainer with token accuracy, TensorBoard and the progress bar
@@ -148,10 +148,12 @@ def train(config: TrainConfig, *, cache_dir: Path | None = None, resume: bool | 
                    train_tokens_per_second=seen / runtime if runtime > 0 and seen > 0 else None,
                    train_seconds_per_step=runtime / max(trainer.state.global_step - _step_of(checkpoint), 1))
 
-    # final evaluation on the validation split
+    # final evaluation on the validation split (the Trainer may just have run it, at the last step)
     if config.final_eval and eval_examples:
+        done = [entry for entry in trainer.state.log_history
+                if "eval_loss" in entry and entry.get("step") == trainer.state.global_step]
         with _memory_errors(config):
-            metrics.update(trainer.evaluate())
+            metrics.update(done[-1] if done else trainer.evaluate())
 
     # the adapter and its model card
     adapter_dir = output_dir / ADAPTER_DIRNAME
@@ -195,7 +197,8 @@ def _prepare_output_dir(output_dir: Path, config: TrainConfig, data_sha256: dict
         for folder in old:
             shutil.rmtree(folder)
         checkpoint = None
-    current = {**{key: getattr(config, key) for key in _SAME_RUN_KEYS}, "data_sha256": data_sha256}
+    train_file = split_path(config.data_dir, "train").name
+    current = {**{key: getattr(config, key) for key in _SAME_RUN_KEYS}, "train_sha256": data_sha256[train_file]}
     if checkpoint is not None:
         try:
             previous = json.loads(record_path.read_text(encoding="utf-8"))
