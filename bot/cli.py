@@ -175,10 +175,32 @@ def evaluate(
 
 
 @app.command()
-def train() -> None:
-    """Fine-tune a LoRA adapter on the project's dataset."""
-    _settings()
-    raise NotYetAvailable("fine-tuning is not built yet")
+def train(
+    config: Optional[str] = typer.Option(None, "--config", help="YAML/TOML training config, or the name of one in "
+                                         "training/configs (default: smollm2-135m-cpu, the embedded model on CPU)."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N optimizer steps (smoke runs)."),
+    output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Run folder: checkpoint-N/, tensorboard/, "
+                                              "adapter/ (default: the config's output_dir)."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help="Override one config key, "
+                                             "e.g. --set learning_rate=1e-4 (repeatable)."),
+    resume: Optional[bool] = typer.Option(None, "--resume/--no-resume", help="Resume from the last checkpoint in "
+                                          "the run folder (default: when there is one); --no-resume deletes its "
+                                          "checkpoints and starts over."),
+) -> None:
+    """Fine-tune a LoRA adapter on the project's SFT data (QLoRA when the config quantizes)."""
+    from training.config import config_from_options
+    from training.errors import TrainingConfigError
+
+    settings = _settings()
+    try:
+        train_config = config_from_options(config, max_steps=max_steps, output_dir=output_dir, sets=sets or ())
+    except TrainingConfigError as error:
+        raise ConfigError(str(error)) from None
+    from training.trainer import train as run_training
+
+    result = run_training(train_config, cache_dir=settings.cache_dir, resume=resume)
+    typer.echo(f"Adapter saved; use it with ITBOT_ADAPTER={result.adapter_dir}", err=True)
+    typer.echo(str(result.adapter_dir))
 
 
 @model_app.command("fetch")
