@@ -68,4 +68,15 @@ def configure_logging(
     for noisy in ("urllib3", "httpx", "filelock", "matplotlib", "alembic", "slack_sdk.socket_mode",
                   "apscheduler.scheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    bolt = logging.getLogger("slack_bolt.App")  # Bolt resets this logger's level to the root's when the app starts
+    if not any(isinstance(existing, _NoRawEnvelopes) for existing in bolt.filters):
+        bolt.addFilter(_NoRawEnvelopes())
     return handler
+
+
+class _NoRawEnvelopes(logging.Filter):
+    """Drops the Bolt app logger's DEBUG records: its Socket Mode client logs every raw envelope there, with what
+    users typed unmasked (a logger filter, so no handler, test capture included, ever sees them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.INFO

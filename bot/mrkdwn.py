@@ -8,7 +8,8 @@ __all__ = ["to_mrkdwn", "split_text", "SECTION_LIMIT", "escape"]
 
 SECTION_LIMIT = 3000  # characters in one section block's text
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
-_BROADCAST = re.compile(r"<!(channel|here|everyone)(\|[^>]*)?>|@(channel|here|everyone)\b")
+_BROADCAST = re.compile(r"<!(channel|here|everyone)(\|[^>]*)?>|@(channel|here|everyone)\b"
+                        r"|<!subteam\^\w+(?:\|@?([^>]*))?>")
 
 
 def escape(text: str) -> str:
@@ -17,9 +18,9 @@ def escape(text: str) -> str:
 
 
 def to_mrkdwn(text: str) -> str:
-    """``**bold**`` to ``*bold*``; broadcast mentions are defused so the bot never pings a channel."""
+    """``**bold**`` to ``*bold*``; broadcast and user-group mentions are defused so the bot never pings a crowd."""
     text = _BOLD.sub(r"*\1*", text)
-    return _BROADCAST.sub(lambda m: (m.group(1) or m.group(3)), text)
+    return _BROADCAST.sub(lambda m: (m.group(1) or m.group(3) or m.group(4) or "the team"), text)
 
 
 def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:

@@ -10,7 +10,7 @@ import html
 import re
 import unicodedata
 
-__all__ = ["normalize_slack_text", "MAX_INPUT_CHARS", "truncate"]
+__all__ = ["normalize_slack_text", "MAX_INPUT_CHARS", "truncate", "clean_unicode"]
 
 MAX_INPUT_CHARS = 3000
 
@@ -21,8 +21,23 @@ _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]+))?>")
 _EMOJI = re.compile(r":[a-z0-9_+\-']+:")
 _FORMAT = re.compile(r"(?<!\w)[*_~]+(\S(?:.*?\S)?)[*_~]+(?!\w)")
 _CODE = re.compile(r"`{1,3}([^`]*)`{1,3}")
-_CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u2028-\u202e\ufeff]")
+_CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u2028\u2029]")
+# Invisible format characters (zero-width, soft hyphen, bidi controls, variation selectors, tag characters):
+# removed, not spaced, so "pass\u200bword is ..." is still a password and "ig\u200bnore" still a word.
+_INVISIBLE = re.compile(r"[\u00ad\u034f\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164"
+                        r"\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # lone halves, as JSON "\ud83d" decodes: not encodable as UTF-8
 _SPACE = re.compile(r"\s+")
+
+
+def clean_unicode(text: str) -> str:
+    """``text`` as valid Unicode without invisible characters: lone surrogates become U+FFFD.
+
+    Slack delivers JSON, which can carry half an emoji (``"\\ud83d"``); such a string cannot be encoded as
+    UTF-8, so it could be neither stored nor logged. Invisible characters could hide a password or an
+    instruction from the pattern checks.
+    """
+    return _INVISIBLE.sub("", _SURROGATE.sub("\ufffd", text))
 
 
 def normalize_slack_text(text: str) -> str:
@@ -32,7 +47,7 @@ def normalize_slack_text(text: str) -> str:
     address, ``<!channel>``-style broadcasts are dropped so they can never be
     echoed back, emoji codes are removed.
     """
-    text = unicodedata.normalize("NFKC", text.encode("utf-8", "replace").decode("utf-8"))
+    text = unicodedata.normalize("NFKC", clean_unicode(text))
     text = _CONTROL.sub(" ", text)
     text = _USER.sub(lambda m: f"@{m.group(2)}" if m.group(2) else "", text)
     text = _CHANNEL.sub(lambda m: f"#{m.group(1)}" if m.group(1) else "", text)

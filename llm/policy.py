@@ -26,6 +26,7 @@ _INJECTION = re.compile(
     r"|\bpretend (you are|to be|you're)\b|\brole-?play as\b"
     r"|\b(other|another|all|every) (users?|employees?|people|person)'?s? (data|conversations?|messages|chats?|passwords?|tickets?|history)"
     r"|\b(everyone|everybody)'?s (passwords?|data|conversations?)"
+    r"|\b(all|every|everyone'?s|everybody'?s|other people'?s) (the )?escalations?\b"
     r"|\b(conversations?|messages|chats?|passwords?|data|tickets?|history)\b[^.?!]{0,20}\b(of|from|for|by) (the )?(other|another|all|every) (users?|employees?|people|colleagues?)\b"
     r"|^\s*(system|assistant)\s*:|(?-i:\bSYSTEM\s*:)|\bassistant\s*:|\[/?INST\]|<\|im_start\|>|<\|system\|>|<!--"
     r"|\bnew[_ ]instructions?\b|\bfrom now on\b|\b(act|acting) as (my|an?|the)\b|\bpretend\b|\boverride\s*[:=]"

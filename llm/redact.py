@@ -2,13 +2,16 @@
 
 Runs on every message before anything is stored, logged or sent to a model:
 passwords typed in plain words ("my password is Summer2024!"), API keys and
-tokens, private keys, one-time codes and card numbers.
+tokens, private keys, one-time codes and card numbers. The masked text is also
+valid Unicode without invisible characters (see ``llm.normalize.clean_unicode``).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+from llm.normalize import clean_unicode
 
 __all__ = ["Redaction", "redact", "mask_known"]
 
@@ -18,23 +21,28 @@ MASK = "[REDACTED]"
 _TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("private_key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S)),
     ("slack_token", re.compile(r"\bx(?:ox[abposre]|app)-[A-Za-z0-9-]{6,}")),
+    ("slack_webhook", re.compile(r"(?<=hooks\.slack\.com/)(?:services|workflows|triggers)/[A-Za-z0-9/_-]{8,}")),
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
     ("aws_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("github_token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b")),
+    ("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})\b")),
     ("google_key", re.compile(r"\bAIza[0-9A-Za-z_-]{30,}\b")),
     ("openai_key", re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}\b")),
+    ("stripe_key", re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}\b")),
     ("bearer", re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{16,}")),
     ("url_credentials", re.compile(r"(?<=://)[^\s:/@]+:[^\s@/]+(?=@)")),
 )
 
-# "password is X", "pwd: X", "passcode = X": only the value (group "secret") is masked.
+# "password is X", "pwd: X", "passcode = X", "the password for the wifi is X", "Passwort ist X": only the value
+# (group "secret") is masked. "my password X" (no verb) only when X looks like a password (see _looks_bare_secret).
 _PASSWORD_WORDS = r"(?:pass(?:word|wd|code|phrase)?|pwd|pw|pin|passwort|mot de passe|contraseña)"
-_ASSIGNED = re.compile(
-    rf"(?i)\b{_PASSWORD_WORDS}\s*(?:[:=]|\bis\b|\bwas\b|\bto\b|\bshould be\b)\s*"
-    r"(?P<secret>\"[^\"]{1,80}\"|'[^']{1,80}'|`[^`]{1,80}`|\S{1,80})"
-)
-_API_ASSIGNED = re.compile(
-    r"(?i)\b(?:api[_ -]?key|secret|token|client[_ -]?secret|access[_ -]?key)\s*(?:[:=]|\bis\b)\s*(?P<secret>\S{8,200})"
+_BARE_PASSWORD_WORDS = r"(?:password|passwd|passcode|passphrase|pwd|pw|passwort|mot de passe|contraseña)"
+_VERB = r"(?:[:=]|\b(?:is|was|to|should be|ist|war|lautet|est|était|es|era)\b)"
+_VALUE = r"(?P<secret>\"[^\"]{1,80}\"|'[^']{1,80}'|`[^`]{1,80}`|\S{1,80})"
+_ASSIGNED = re.compile(rf"(?i)\b{_PASSWORD_WORDS}(?:\s+(?:for|of|on)\s+(?:[\w.@-]+\s+){{0,3}}?)?\s*{_VERB}\s*{_VALUE}")
+_BARE = re.compile(rf"(?i)\b{_BARE_PASSWORD_WORDS}\s+{_VALUE}")
+_API_ASSIGNED = re.compile(  # "aws_secret_access_key = ...": the key word may follow an underscore
+    r"(?i)(?<![a-z0-9])(?:api[_ -]?key|secret|token|client[_ -]?secret|access[_ -]?key)\s*(?:[:=]|\bis\b)\s*"
+    r"(?P<secret>\S{8,200})"
 )
 _OTP = re.compile(r"(?i)\b(?:mfa|otp|2fa|verification|authenticator|security|one[- ]time|sms)\s+code\s*(?:is|was|:|=)?\s*(?P<secret>\d{6,8})\b")
 _CARD = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
@@ -77,6 +85,16 @@ def _looks_secret(value: str, explicit: bool) -> bool:
     return has_digit or has_symbol or mixed_case
 
 
+def _looks_bare_secret(value: str) -> bool:
+    """Decide whether the word right after "password" (no "is", no colon) is a password: digits or mixed case."""
+    bare = value.strip("()[]{}<>.,;:!?\"'`")
+    if len(bare) < 4 or bare.lower() in _PLAIN_WORDS:
+        return False
+    mixed_case = any(c.isupper() for c in bare[1:]) and any(c.islower() for c in bare)
+    inner_symbol = any(not c.isalnum() for c in bare)
+    return any(c.isdigit() for c in bare) or mixed_case or inner_symbol
+
+
 def _luhn(digits: str) -> bool:
     total = 0
     for index, char in enumerate(reversed(digits)):
@@ -97,18 +115,19 @@ def redact(text: str) -> Redaction:
         The masked text and the kinds of secret found, in order of discovery.
     """
     kinds: list[str] = []
+    text = clean_unicode(text)  # storable and loggable; no zero-width character hiding "pass\u200bword"
     for kind, pattern in _TOKEN_PATTERNS:
         text, count = pattern.subn(MASK, text)
         kinds.extend([kind] * min(count, 1))
 
-    def _mask_group(kind: str, pattern: re.Pattern[str], text: str) -> str:
+    def _mask_group(kind: str, pattern: re.Pattern[str], text: str, *, bare: bool = False) -> str:
         out, last = [], 0
         for match in pattern.finditer(text):
             secret = match.group("secret")
             if secret == MASK or secret.startswith(MASK):
                 continue
             explicit = bool(re.search(r"[:=]\s*$", text[match.start():match.start("secret")]))
-            if kind == "password" and not _looks_secret(secret, explicit):
+            if kind == "password" and not (_looks_bare_secret(secret) if bare else _looks_secret(secret, explicit)):
                 continue
             trailing = ""
             if kind == "password" and secret[:1] not in "\"'`":
@@ -122,6 +141,7 @@ def redact(text: str) -> Redaction:
         return "".join(out)
 
     text = _mask_group("password", _ASSIGNED, text)
+    text = _mask_group("password", _BARE, text, bare=True)
     text = _mask_group("api_key", _API_ASSIGNED, text)
     text = _mask_group("one_time_code", _OTP, text)
 

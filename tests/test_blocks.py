@@ -55,6 +55,11 @@ def test_broadcast_mentions_are_defused():
     assert "@channel" not in to_mrkdwn("ping @channel")
 
 
+def test_a_user_group_mention_in_an_answer_is_defused():
+    text = to_mrkdwn("ask <!subteam^S0123ABCD|@it-team> or <!subteam^S99>")
+    assert "<!subteam" not in text and "it-team" in text
+
+
 def test_user_text_in_escalations_cannot_mention_or_link():
     post = blocks.escalation_post(escalation_id=1, user_id="U1", intent="vpn", urgency="high",
                                   summary="User: <!channel> help <https://evil.example|click>", details=None,

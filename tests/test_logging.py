@@ -35,3 +35,16 @@ def test_json_logs_are_masked_too():
     record = json.loads(stream.getvalue().splitlines()[-1])
     assert record["message"] == "token [REDACTED]"
     assert record["level"] == "ERROR"
+
+
+def test_bolts_raw_socket_mode_envelopes_never_reach_a_log_at_debug():
+    from slack_bolt import App
+    from slack_bolt.logger import get_bolt_logger
+
+    stream = io.StringIO()
+    configure_logging(level="DEBUG", stream=stream)
+    bolt = get_bolt_logger(App)  # as the app does at start: the level becomes the root's (DEBUG)
+    bolt.debug('on_message invoked: (message: {"text": "I typed hunter2 into the fake login page"})')
+    bolt.info("A new session has been established")
+    assert "hunter2" not in stream.getvalue()  # no pattern would have masked it: the raw text must not be logged
+    assert "A new session has been established" in stream.getvalue()

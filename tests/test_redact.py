@@ -20,6 +20,17 @@ from llm.redact import redact
     ("db at postgres://bob:s3cret@db/x", "s3cret", "url_credentials"),
     ("-----BEGIN RSA PRIVATE KEY-----\nMIIEabc\n-----END RSA PRIVATE KEY-----", "MIIEabc", "private_key"),
     ("api_key=9f8e7d6c5b4a39281706", "9f8e7d6c5b4a39281706", "api_key"),
+    # phrasings and formats that used to get through
+    ("the password for the guest wifi is GuestNet#2024 but it fails", "GuestNet#2024", "password"),
+    ("vpn rejects my password Autumn!Leaves99 every time", "Autumn!Leaves99", "password"),
+    ("mein Passwort ist Geheim!2024", "Geheim!2024", "password"),
+    ("mon mot de passe est Bonjour#2024", "Bonjour#2024", "password"),
+    ("mi contraseña es Hola$Mundo22", "Hola$Mundo22", "password"),
+    ("my pass\u200bword is Hunter2!Go", "Hunter2!Go", "password"),
+    ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG", "api_key"),
+    ("https://hooks.slack.com/services/T0000AAAA/B0000BBBB/XXXXXXXXXXXXXXXXXXXXXXXX", "XXXXXXXXXXXX", "slack_webhook"),
+    ("github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz", "github_pat_11ABCDEFG", "github_token"),
+    ("sk_live_51Habcdefghijklmnopqrstuvwx", "sk_live_51H", "stripe_key"),
 ])
 def test_secrets_are_masked(text, secret, kind):
     result = redact(text)
@@ -35,8 +46,18 @@ def test_secrets_are_masked(text, secret, kind):
     "the code is broken",
     "call me on 555 0100",
     "build 10.0.19045 is below the minimum version",
+    "the password for my laptop was rejected",
+    "my password expired on Monday",
+    "password 2FA setup",
+    "I need to pass 10 files to finance",
 ])
 def test_ordinary_prose_is_untouched(text):
     result = redact(text)
     assert result.text == text
     assert not result.found
+
+
+def test_a_lone_surrogate_is_replaced_so_the_text_can_be_stored_and_logged():
+    result = redact("wifi \ud83d broken, password is Maple\ud800Leaf!42")
+    result.text.encode("utf-8")
+    assert "\ufffd" in result.text.split("password")[0] and "Maple" not in result.text

@@ -1,0 +1,199 @@
+"""Hostile input: the corpus in ``tests/hostile/corpus.jsonl`` through the engine, and a part of it over Slack.
+
+Each corpus line is one input with its ``kind`` and what must hold: ``secret`` never appears anywhere (reply,
+database, logs), ``action``/``reason`` the engine's decision, ``truncated`` the input was cut. For every line,
+whatever its kind, the bot must not crash and must never post a broadcast mention. Long inputs are stored as
+``text`` repeated ``repeat`` times between ``prefix`` and ``suffix``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot import blocks
+from bot.logs import JsonFormatter, configure_logging
+from llm.policy import Turn
+from llm.prompting import system_prompt
+
+CORPUS_FILE = Path(__file__).parent / "hostile" / "corpus.jsonl"
+BROADCASTS = ("<!channel", "<!here", "<!everyone", "<!subteam")
+APOLOGY = "something went wrong on my side"
+
+
+@dataclass(frozen=True)
+class Hostile:
+    """One corpus input and what must hold for it."""
+
+    id: str
+    kind: str
+    text: str
+    secret: str | None = None
+    action: str | None = None
+    reason: str | None = None
+    truncated: bool = False
+
+
+def load_corpus(path: Path = CORPUS_FILE) -> list[Hostile]:
+    cases = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        text = row.pop("prefix", "") + row.pop("text") * row.pop("repeat", 1) + row.pop("suffix", "")
+        cases.append(Hostile(text=text, **row))
+    return cases
+
+
+CORPUS = load_corpus()
+BY_ID = {case.id: case for case in CORPUS}
+
+
+def broadcasts_in(text: str) -> list[str]:
+    return [mention for mention in BROADCASTS if mention in text]
+
+
+def test_the_corpus_has_over_100_inputs_of_every_kind():
+    assert len(CORPUS) >= 100 and len(BY_ID) == len(CORPUS)
+    assert {case.kind for case in CORPUS} >= {"empty", "whitespace", "long", "control", "unicode", "zero_width",
+                                              "markup", "injection", "sql", "secret", "mixed_language"}
+    assert max(len(case.text) for case in CORPUS) >= 40_000
+    assert sum(case.secret is not None for case in CORPUS) >= 30
+    assert any("\ud800" <= char <= "\udfff" for case in CORPUS for char in case.text)  # lone surrogates
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[case.id for case in CORPUS])
+def test_the_engine_answers_hostile_input_safely(engine, case):
+    answer = engine.answer(case.text)
+    messages = blocks.answer_messages(answer=answer.answer, action=answer.action,
+                                      sources=[s.title for s in answer.sources], choices=answer.choices,
+                                      message_id=1, conversation_id=1, notice=answer.notice)
+    posted = json.dumps(messages, ensure_ascii=False)
+    posted.encode("utf-8")  # no lone surrogate: Slack and the database get valid UTF-8
+    answer.text.encode("utf-8")
+    assert not broadcasts_in(posted)
+    assert system_prompt(engine.org)[:60] not in answer.answer
+    if case.secret:
+        assert case.secret not in posted and case.secret not in answer.text
+        assert answer.redacted or answer.truncated  # masked, or cut off unread
+    if case.action:
+        assert answer.action == case.action
+    if case.reason:
+        assert answer.reason == case.reason
+    assert answer.truncated == case.truncated
+
+
+@pytest.fixture(scope="module")
+def fresh_answer(engine):
+    return engine.answer("my vpn keeps disconnecting")
+
+
+@pytest.mark.parametrize("case", [c for c in CORPUS if c.kind == "injection"],
+                         ids=[c.id for c in CORPUS if c.kind == "injection"])
+def test_an_injection_changes_nothing_for_the_next_question(engine, fresh_answer, case):
+    attempt = engine.answer(case.text)
+    history = [Turn(role="user", text=attempt.text),
+               Turn(role="assistant", text=attempt.answer, intent=attempt.intent, action=attempt.action,
+                    sources=tuple(s.id for s in attempt.sources))]
+    after = engine.answer("my vpn keeps disconnecting", history)
+    assert (after.intent, after.action, after.answer) == (fresh_answer.intent, fresh_answer.action,
+                                                          fresh_answer.answer)
+
+
+# -- over Slack -----------------------------------------------------------------------------------------------
+
+OVER_SLACK = [BY_ID[name] for name in (
+    "empty", "unicode-spaces", "long-wifi", "long-channel-flood", "long-secret-at-end", "nul-inside", "ansi-colour",
+    "rtl-override", "lone-high-surrogate", "half-emoji", "surrogate-in-secret", "zalgo", "zero-width-password-word",
+    "zero-width-injection", "channel", "here", "everyone", "subteam", "user-mention-flood", "link-spoof",
+    "huge-code-block", "entity-encoded-channel", "ignore-previous", "other-users-conversations", "pretend-agent",
+    "claim-escalation-command", "chat-template", "drop-messages", "bobby-tables", "nul-in-sql", "password-is",
+    "aws-secret-key", "slack-bot-token", "rsa-private-key", "credit-card", "jwt", "passwort-ist",
+    "secret-with-channel", "emoji-zwj-family", "arabic-rtl",
+)]
+
+
+@pytest.fixture
+def project_logs(caplog):
+    """Log as ``itbot run`` does, at DEBUG, as plain text and as JSON lines; caplog keeps the raw records."""
+    root = logging.getLogger()
+    loggers = [logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)]
+    saved = list(root.handlers), root.level, {logger: logger.level for logger in loggers}
+    plain, json_lines = io.StringIO(), io.StringIO()
+    configure_logging(level="DEBUG", stream=plain)
+    as_json = logging.StreamHandler(json_lines)
+    as_json.setFormatter(JsonFormatter())
+    root.addHandler(as_json)
+    root.addHandler(caplog.handler)
+    yield plain, json_lines
+    handlers, level, levels = saved
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for logger, logger_level in levels.items():
+        logger.setLevel(logger_level)
+
+
+def _stored(bot) -> str:
+    """Everything in the database: the SQLite files' raw bytes and every row of every table."""
+    from sqlalchemy import select
+
+    from storage.models import Base
+
+    path = Path(bot.settings.database_url.removeprefix("sqlite:///"))
+    raw = b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+    with bot.services.sessions() as session:
+        rows = [repr(session.execute(select(table)).all()) for table in Base.metadata.sorted_tables]
+    return raw.decode("utf-8", "replace") + "\n".join(rows)
+
+
+def test_hostile_messages_over_slack_get_one_safe_reply_each_and_leave_no_secret(make_bot, project_logs, caplog):
+    from sqlalchemy import func, select
+
+    from storage.models import Conversation, Escalation, Feedback
+
+    bot = make_bot(rate_limit="100/minute")
+    fake = bot.fake
+    sent = []
+    for number, case in enumerate(OVER_SLACK):
+        user = f"U0HOSTILE{number:03d}"
+        _, event = bot.dm(case.text, user=user)
+        command = fake.push(fake.payloads.slash_command(case.text, user=user))
+        sent.append((case, user, event, command))
+    for case, user, event, command in sent:
+        bot.final_answer(event, timeout=30)
+        if case.text.strip():
+            fake.wait_until(lambda: fake.ephemeral_messages(user=user), timeout=30, what=f"the answer to {case.id}")
+        else:  # an empty /itsupport is the help text, in the ack
+            assert "/itsupport" in json.dumps(fake.wait_for_ack(command).payload)
+    fake.wait_until(lambda: bot.services.worker.in_flight == 0, timeout=30, what="the worker to finish")
+
+    for case, user, event, _ in sent:  # exactly one reply each, where it was asked
+        assert len(bot.replies(event)) == 1, case.id
+        assert len(fake.ephemeral_messages(user=user)) == (1 if case.text.strip() else 0), case.id
+    posted = [json.dumps(call.params, ensure_ascii=False) for call in fake.calls()
+              if call.method in ("chat.postMessage", "chat.update", "chat.postEphemeral")]
+    posted += [json.dumps(ack.payload, ensure_ascii=False) for ack in fake.acks()]
+    assert not [text for text in posted if broadcasts_in(text) or APOLOGY in text]
+    assert not fake.warnings
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+    stored = _stored(bot)
+    plain, json_lines = project_logs
+    logged = "\n".join([plain.getvalue(), json_lines.getvalue(), caplog.text])
+    assert caplog.records and plain.getvalue() and json_lines.getvalue()
+    for case in OVER_SLACK:
+        if case.secret:
+            assert case.secret not in stored, f"{case.id}: secret stored"
+            assert case.secret not in logged, f"{case.id}: secret logged"
+            assert not [text for text in posted if case.secret in text], f"{case.id}: secret posted"
+    with bot.services.sessions() as session:  # the injections and the SQL changed nothing
+        assert session.scalar(select(func.count()).select_from(Escalation)) == 0
+        assert session.scalar(select(func.count()).select_from(Feedback)) == 0
+        owners = session.execute(select(Conversation.channel_id, Conversation.user_id)).all()
+    assert len(owners) == len(sent) + sum(bool(case.text.strip()) for case in OVER_SLACK)
+    senders = {user for _, user, _, _ in sent}
+    assert {user for _, user in owners} == senders
+    assert all(channel == fake.dm_channel(user) for channel, user in owners)
