@@ -9,18 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from sqlalchemy import select
+
 from llm.engine import Answer, AnswerEngine
 from llm.policy import Turn
 from llm.router import Route
 from storage import repository as repo
 from storage.choices import ConversationState, EscalationStatus
-from storage.models import Conversation, Escalation
+from storage.models import Conversation, Escalation, Message
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["Question", "Reply", "claim_event", "answer_question", "answer_with_topic", "conversation_summary",
-           "relay_target_for_agent", "record_agent_message"]
+           "relay_target_for_agent", "record_agent_message", "owns_conversation"]
 
 HISTORY_TURNS = 10
 
@@ -91,6 +93,21 @@ def answer_question(engine: AnswerEngine, sessions: "sessionmaker[Session]", que
             latency_ms=answer.latency_ms, model=model or answer.generated_by)
         message_id = stored.id
     return Reply(kind="answer", conversation_id=conversation_id, message_id=message_id, answer=answer)
+
+
+def owns_conversation(sessions: "sessionmaker[Session]", user_id: str, *, conversation_id: int | None = None,
+                      message_id: int | None = None) -> bool:
+    """True when ``user_id`` started the conversation, named by its id or by one of its messages.
+
+    Button values come back from Slack as the client sent them, so a user can replay another user's ids.
+    """
+    query = select(Conversation.user_id)
+    if message_id is not None:
+        query = query.join(Message, Message.conversation_id == Conversation.id).where(Message.id == int(message_id))
+    else:
+        query = query.where(Conversation.id == int(conversation_id))
+    with sessions.begin() as session:
+        return session.scalar(query) == user_id
 
 
 def answer_with_topic(engine: AnswerEngine, sessions: "sessionmaker[Session]", conversation_id: int,

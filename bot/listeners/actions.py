@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any, Callable
 
 from bot import blocks
-from bot.conversation import answer_with_topic, conversation_summary, save_kb_draft
+from bot.conversation import answer_with_topic, conversation_summary, owns_conversation, save_kb_draft
 from bot.delivery import notify_user
 from bot.listeners.intake import take_question
 from storage import repository as repo
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 log = logging.getLogger(__name__)
+NOT_YOURS = "Only the person who asked can use these buttons. Send me your own question and I'll help."
 
 
 def _where(body: dict[str, Any]) -> dict[str, Any]:
@@ -40,8 +41,18 @@ def _say_privately(client: "WebClient", body: dict[str, Any], text: str) -> None
                               **({"thread_ts": where["thread_ts"]} if where["thread_ts"] else {}))
 
 
+def _owner_only(services: "Services", client: "WebClient", body: dict[str, Any], **ids: int) -> bool:
+    """True when the clicking user owns the conversation the button is about; otherwise tell them no."""
+    if owns_conversation(services.sessions, body["user"]["id"], **ids):
+        return True
+    _say_privately(client, body, NOT_YOURS)
+    return False
+
+
 def on_feedback(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
     value = json.loads(action["value"])
+    if not _owner_only(services, client, body, message_id=value["m"]):
+        return
     kind = "solved" if action["action_id"] == blocks.ACTION_SOLVED else "not_helpful"
     with services.sessions.begin() as session:
         repo.record_feedback(session, message_id=value["m"], user_id=body["user"]["id"], kind=kind)
@@ -51,6 +62,8 @@ def on_feedback(services: "Services", client: "WebClient", body: dict[str, Any],
 
 def on_topic(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
     value = json.loads(action["value"])
+    if not _owner_only(services, client, body, conversation_id=value["c"]):
+        return
     found = answer_with_topic(services.engine, services.sessions, value["c"], value["i"])
     if found is None:
         return
@@ -63,6 +76,8 @@ def on_topic(services: "Services", client: "WebClient", body: dict[str, Any], ac
 
 def on_talk_to_human(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
     conversation_id = json.loads(action["value"])["c"]
+    if not _owner_only(services, client, body, conversation_id=conversation_id):
+        return
     summary, _intent = conversation_summary(services.sessions, conversation_id)
     client.views_open(trigger_id=body["trigger_id"], view=blocks.escalation_modal(conversation_id=conversation_id,
                                                                                   summary=summary))
