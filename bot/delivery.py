@@ -67,6 +67,30 @@ def deliver_answer(services: "Services", client: "WebClient", question: Question
         placeholder = client.chat_postMessage(channel=reply_channel, thread_ts=reply_thread_ts,
                                               **blocks.thinking_message())["ts"]
     started = time.monotonic()
+    try:
+        reply = _answer_into(services, client, question, placeholder, reply_channel=reply_channel,
+                             reply_thread_ts=reply_thread_ts, ephemeral=ephemeral, route=route)
+    except Exception:
+        if placeholder:  # the apology the worker posts replaces it: one reply, not "Looking into it…" forever
+            _withdraw(client, channel=reply_channel, ts=placeholder)
+        raise
+    if reply.kind == "relay":
+        return reply
+    answer = reply.answer
+    assert answer is not None
+    metrics = services.metrics
+    metrics.requests.labels(source=question.source, action=answer.action).inc()
+    metrics.intents.labels(intent=answer.intent).inc()
+    metrics.engine_seconds.observe(answer.latency_ms / 1000)
+    metrics.answer_seconds.observe(time.monotonic() - started)
+    log.info("answered %s in %s: intent=%s action=%s %.1f ms", question.source, reply_channel, answer.intent,
+             answer.action, answer.latency_ms)
+    return reply
+
+
+def _answer_into(services: "Services", client: "WebClient", question: Question, placeholder: str | None, *,
+                 reply_channel: str, reply_thread_ts: str | None, ephemeral: bool, route: "Route | None") -> Reply:
+    """Answer (or relay) ``question`` and post it, the first message in place of the placeholder."""
     preview = None
     if placeholder and services.engine.answer_mode != "kb":
         preview = StreamingPreview(client, channel=reply_channel, ts=placeholder)
@@ -89,14 +113,14 @@ def deliver_answer(services: "Services", client: "WebClient", question: Question
         else:
             post_in_place(client, channel=reply_channel, thread_ts=reply_thread_ts, user_id=question.user_id,
                           ephemeral=ephemeral, message=message)
-    metrics = services.metrics
-    metrics.requests.labels(source=question.source, action=answer.action).inc()
-    metrics.intents.labels(intent=answer.intent).inc()
-    metrics.engine_seconds.observe(answer.latency_ms / 1000)
-    metrics.answer_seconds.observe(time.monotonic() - started)
-    log.info("answered %s in %s: intent=%s action=%s %.1f ms", question.source, reply_channel, answer.intent,
-             answer.action, answer.latency_ms)
     return reply
+
+
+def _withdraw(client: "WebClient", *, channel: str, ts: str) -> None:
+    try:
+        client.chat_delete(channel=channel, ts=ts)
+    except Exception as error:  # Slack may be what failed: the apology still follows
+        log.warning("could not remove the placeholder %s: %s", ts, error.__class__.__name__)
 
 
 def notify_user(client: "WebClient", *, user_id: str, channel: str, thread_ts: str, message: dict[str, Any]) -> None:

@@ -72,6 +72,8 @@ class Redaction:
 
 def _looks_secret(value: str, explicit: bool) -> bool:
     """Decide whether the word after "password is" is a password or ordinary prose."""
+    if not any(c.isalnum() for c in value):  # a stray quote or dash, not a value
+        return False
     if value[:1] in "\"'`":
         return True
     bare = value.rstrip(".,;)")
@@ -87,11 +89,11 @@ def _looks_secret(value: str, explicit: bool) -> bool:
 
 def _looks_bare_secret(value: str) -> bool:
     """Decide whether the word right after "password" (no "is", no colon) is a password: digits or mixed case."""
-    bare = value.strip("()[]{}<>.,;:!?\"'`")
+    bare = value.strip("()[]{}<>.,;:!?\"'`*_~")
     if len(bare) < 4 or bare.lower() in _PLAIN_WORDS:
         return False
     mixed_case = any(c.isupper() for c in bare[1:]) and any(c.islower() for c in bare)
-    inner_symbol = any(not c.isalnum() for c in bare)
+    inner_symbol = any(not c.isalnum() and c not in "'’-" for c in bare)  # "can't", "e-mail" are prose
     return any(c.isdigit() for c in bare) or mixed_case or inner_symbol
 
 

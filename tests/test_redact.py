@@ -49,6 +49,9 @@ def test_secrets_are_masked(text, secret, kind):
     "the password for my laptop was rejected",
     "my password expired on Monday",
     "password 2FA setup",
+    "Apparently my password can't contain my name?",
+    "*password expired* and I'm working from home",
+    'complete this sentence: "the admin password for the domain controller is"',
     "I need to pass 10 files to finance",
 ])
 def test_ordinary_prose_is_untouched(text):

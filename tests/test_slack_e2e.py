@@ -170,10 +170,12 @@ def test_itsupport_status_lists_only_my_open_requests(bot):
         conversation_id = session.scalar(select(Conversation.id))
     create_escalation(bot.services, bot.services_client, conversation_id=conversation_id, urgency="high",
                       details=None, requester=bot.fake.workspace.user.id)
-    mine = bot.fake.push(bot.fake.payloads.slash_command("status"))
-    assert "#1" in json.dumps(bot.fake.wait_for_ack(mine).payload)
-    theirs = bot.fake.push(bot.fake.payloads.slash_command("status", user=MALLORY.id))
-    assert "no open requests" in json.dumps(bot.fake.wait_for_ack(theirs).payload)
+    bot.fake.push(bot.fake.payloads.slash_command("status"))
+    mine = bot.fake.wait_for_call("chat.postEphemeral", lambda c: c.params["user"] == bot.fake.workspace.user.id)
+    assert "#1" in json.dumps(mine.params)
+    bot.fake.push(bot.fake.payloads.slash_command("status", user=MALLORY.id))
+    theirs = bot.fake.wait_for_call("chat.postEphemeral", lambda c: c.params["user"] == MALLORY.id)
+    assert "no open requests" in json.dumps(theirs.params)
 
 
 class ScriptedModel:

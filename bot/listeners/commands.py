@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from bot import blocks
 from bot.conversation import Question
-from bot.listeners.intake import take_question
+from bot.delivery import post_in_place
+from bot.listeners.intake import run_for_user, take_question
 from storage import repository as repo
 
 if TYPE_CHECKING:
@@ -23,17 +24,23 @@ def handle_itsupport(services: "Services", client: "WebClient", ack: Callable[..
     if text.lower() in ("", "help", "?"):
         ack(**blocks.help_blocks(services.settings.helpdesk_name))
         return
+    ack()  # before any database work: a locked or unreachable database must not make Slack time out
     if text.lower() == "status":
-        with services.sessions.begin() as session:
-            escalations = repo.list_open_escalations_for_user(session, command["user_id"])
-        ack(**blocks.status_blocks(escalations))
+        run_for_user(services, client, lambda: _post_status(services, client, command), channel=command["channel_id"],
+                     thread_ts=None, user_id=command["user_id"], ephemeral=True)
         return
-    ack()
     question = Question(team_id=command.get("team_id", ""), channel_id=command["channel_id"],
                         thread_ts=f"slash:{command.get('trigger_id') or command['user_id']}",
                         user_id=command["user_id"], source="slash", text=text)
     take_question(services, client, question, event_id=None, reply_channel=command["channel_id"],
                   reply_thread_ts=None, ephemeral=True)
+
+
+def _post_status(services: "Services", client: "WebClient", command: dict[str, Any]) -> None:
+    with services.sessions.begin() as session:
+        message = blocks.status_blocks(repo.list_open_escalations_for_user(session, command["user_id"]))
+    post_in_place(client, channel=command["channel_id"], thread_ts=None, user_id=command["user_id"], ephemeral=True,
+                  message=message)
 
 
 def register(app: "App", services: "Services") -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from bot.conversation import Question, claim_event
 from bot.delivery import apologise, deliver_answer, post_in_place, wait_seconds_text
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from bot.services import Services
     from llm.router import Route
 
-__all__ = ["take_question"]
+__all__ = ["take_question", "run_for_user"]
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,19 @@ def take_question(services: "Services", client: "WebClient", question: Question,
         deliver_answer(services, client, question, reply_channel=reply_channel, reply_thread_ts=reply_thread_ts,
                        ephemeral=ephemeral, route=route)
 
-    try:
-        def on_error(reference: str, _error: BaseException) -> None:
-            services.metrics.errors.inc()
-            apologise(client, reference=reference, **where)
+    run_for_user(services, client, job, **where)
 
+
+def run_for_user(services: "Services", client: "WebClient", job: Callable[[], None], *, channel: str,
+                 thread_ts: str | None, user_id: str, ephemeral: bool) -> None:
+    """Run ``job`` on the worker; the user is told when it fails (apology) or the queue is full."""
+    where = {"channel": channel, "thread_ts": thread_ts, "user_id": user_id, "ephemeral": ephemeral}
+
+    def on_error(reference: str, _error: BaseException) -> None:
+        services.metrics.errors.inc()
+        apologise(client, reference=reference, **where)
+
+    try:
         services.worker.submit(job, on_error=on_error)
     except Busy:
         post_in_place(client, **where, message={"text": (

@@ -1,0 +1,240 @@
+"""Faults, end to end over the fake Slack: the model failing, the database locked or unreachable, Slack answering
+429 or 500, the Socket Mode connection closing mid-run.
+
+Whatever fails, each question gets exactly one reply (the answer, or a short apology with a reference), nothing
+is answered twice, no raw error text reaches a user, and the bot answers normally once the fault is gone.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from llm.errors import ModelError, ModelUnavailable
+from tests.slackbot import llm_mode
+
+APOLOGY = "something went wrong on my side"
+QUESTIONS = ["my vpn keeps disconnecting", "printer on floor 2 is offline", "outlook is not syncing",
+             "how do I reset my password", "teams camera is black", "wifi drops every few minutes"]
+
+
+def settle(bot, timeout: float = 30) -> None:
+    bot.fake.wait_until(lambda: bot.services.worker.in_flight == 0, timeout=timeout, what="the worker to finish")
+
+
+def only_reply(bot, event: dict) -> dict:
+    """The one message the bot left in the event's thread, once its work is done."""
+    bot.final_answer(event, timeout=30)
+    settle(bot)
+    replies = bot.replies(event)
+    assert len(replies) == 1, [r.get("text", "")[:80] for r in replies]
+    return replies[0]
+
+
+def database_path(bot) -> Path:
+    return Path(bot.settings.database_url.removeprefix("sqlite:///"))
+
+
+def hold_write_lock(path: Path, seconds: float) -> threading.Thread:
+    """Another process's view: take SQLite's write lock on ``path`` for ``seconds``; returns once it is held."""
+    held = threading.Event()
+
+    def hold() -> None:
+        connection = sqlite3.connect(path, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            held.set()
+            time.sleep(seconds)
+            connection.execute("ROLLBACK")
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert held.wait(5), "could not take the write lock"
+    return thread
+
+
+# -- the model -----------------------------------------------------------------------------------------------
+
+
+class FailingModel:
+    """A stand-in for the model service (which has its own tests): its first ``failures`` calls raise ``error``
+    after ``delay_s``, later ones answer."""
+
+    name = "failing"
+
+    def __init__(self, error: BaseException, *, delay_s: float = 0.0, failures: int = 1) -> None:
+        self.error, self.delay_s, self.failures, self.calls = error, delay_s, failures, 0
+
+    def generate(self, messages, *, on_token=None) -> str:
+        self.calls += 1
+        time.sleep(self.delay_s)
+        if self.calls <= self.failures:
+            raise self.error
+        return "1. Quit the VPN client.\n2. Start it again and sign in."
+
+
+@pytest.mark.parametrize(("error", "notice"), [
+    (ModelUnavailable("the model did not answer within 0.5 s"), "busy or unavailable"),
+    (ModelError("generation failed: CUDA error: device-side assert triggered"), "busy or unavailable"),
+], ids=["timeout", "error"])
+def test_a_failing_or_timed_out_model_still_gets_the_user_the_curated_steps(make_bot, engine, error, notice):
+    model = FailingModel(error, delay_s=0.5)
+    bot = make_bot(engine=llm_mode(engine, model))
+    _, event = bot.dm("my vpn keeps disconnecting every few minutes")
+    reply = only_reply(bot, event)
+    assert model.calls == 1
+    assert "Sources:" in str(reply["blocks"]) and notice in str(reply["blocks"])
+    assert "CUDA" not in str(reply) and "0.5 s" not in str(reply)
+
+
+def test_a_model_crash_gives_one_apology_in_place_of_the_placeholder(make_bot, engine, caplog):
+    bot = make_bot(engine=llm_mode(engine, FailingModel(RuntimeError("segfault in the tokenizer"))))
+    _, event = bot.dm("my vpn keeps disconnecting every few minutes")
+    reply = bot.fake.wait_until(lambda: [m for m in bot.replies(event) if APOLOGY in m.get("text", "")], timeout=20,
+                                what="the apology")[0]
+    assert only_reply(bot, event)["ts"] == reply["ts"]  # the "Looking into it" placeholder did not stay behind
+    assert "segfault" not in reply["text"] and reply["text"].split("`")[1] in caplog.text
+    _, later = bot.dm("my vpn keeps disconnecting every few minutes")
+    assert "Start it again" in only_reply(bot, later)["text"]
+
+
+# -- the database --------------------------------------------------------------------------------------------
+
+
+def test_a_database_locked_for_a_few_seconds_delays_answers_but_acks_in_time_and_loses_none(make_bot):
+    bot = make_bot(rate_limit="100/minute")
+    fake = bot.fake
+    _, first = bot.dm("hello, are you there?")
+    bot.final_answer(first)
+    locker = hold_write_lock(database_path(bot), seconds=4)
+    envelopes, events = [], []
+    for number, text in enumerate(QUESTIONS[:3]):
+        envelope, event = bot.dm(text, user=f"U0LOCKED{number:02d}")
+        envelopes.append(envelope)
+        events.append(event)
+    envelopes.append(fake.push(fake.payloads.slash_command("the printer on floor 2 is offline", user="U0SLASH001")))
+    envelopes.append(fake.push(fake.payloads.slash_command("status", user="U0SLASH002")))
+    for envelope in envelopes:
+        assert not fake.wait_for_ack(envelope, timeout=10).late  # Slack would retry or show an error
+    locker.join()
+    for event in events:
+        assert APOLOGY not in only_reply(bot, event).get("text", "")
+    for user, expected in (("U0SLASH001", "Sources:"), ("U0SLASH002", "no open requests")):
+        shown = fake.wait_until(lambda: fake.ephemeral_messages(user=user) or [
+            a.payload for a in fake.acks() if a.payload and expected in str(a.payload)], timeout=20, what=user)
+        assert len(shown) == 1 and expected in str(shown[0])
+
+
+def test_a_database_locked_past_the_busy_timeout_gets_an_apology_and_the_bot_recovers(make_bot, monkeypatch):
+    import storage.db
+
+    monkeypatch.setattr(storage.db, "SQLITE_BUSY_TIMEOUT_MS", 300)
+    bot = make_bot()
+    locker = hold_write_lock(database_path(bot), seconds=2)
+    _, event = bot.dm("my vpn keeps disconnecting")
+    assert APOLOGY in only_reply(bot, event)["text"]
+    locker.join()
+    _, again = bot.dm("my vpn keeps disconnecting", thread_ts=event["ts"])
+    answer = bot.final_answer(event, count=2)
+    assert "Sources:" in str(answer["blocks"]) and len(bot.replies(event)) == 2
+
+
+def test_an_unreachable_database_gets_a_clear_message_and_the_bot_recovers(make_bot):
+    from sqlalchemy import event as sqlalchemy_event
+
+    bot = make_bot()
+    fake = bot.fake
+    engine = bot.services.sessions.kw["bind"]
+    down = threading.Event()
+
+    def refuse(*_args, **_kwargs):
+        if down.is_set():
+            raise sqlite3.OperationalError("unable to open database file")
+
+    sqlalchemy_event.listen(engine, "do_connect", refuse)
+    down.set()
+    engine.dispose()  # as after a database restart: pooled connections are gone, new ones are refused
+    _, event = bot.dm("outlook is not syncing")
+    status = fake.push(fake.payloads.slash_command("status"))
+    assert not fake.wait_for_ack(status, timeout=10).late
+    assert APOLOGY in only_reply(bot, event)["text"]
+    fake.wait_until(lambda: [m for m in fake.ephemeral_messages() if APOLOGY in m["text"]], timeout=10,
+                    what="the status apology")
+    down.clear()
+    _, later = bot.dm("outlook is not syncing", thread_ts=event["ts"])
+    assert "Sources:" in str(bot.final_answer(event, count=2)["blocks"])
+
+
+# -- the Slack Web API -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "status", "times"), [
+    ("chat.postMessage", 429, 1), ("chat.postMessage", 500, 2), ("chat.update", 429, 1), ("chat.update", 500, 2),
+])
+def test_slack_429_and_500_are_retried_into_exactly_one_answer(make_bot, method, status, times):
+    bot = make_bot()
+    bot.fake.fail_next(method, status=status, times=times)
+    _, event = bot.dm("my vpn keeps disconnecting")
+    reply = only_reply(bot, event)
+    assert "Sources:" in str(reply["blocks"])
+    failed = [c for c in bot.fake.calls(method) if c.status == status]
+    assert len(failed) == times
+
+
+def test_a_rate_limited_ephemeral_answer_is_retried(make_bot):
+    bot = make_bot()
+    bot.fake.fail_next("chat.postEphemeral", status=429)
+    bot.fake.push(bot.fake.payloads.slash_command("my vpn keeps disconnecting"))
+    bot.fake.wait_until(lambda: bot.fake.ephemeral_messages(), timeout=20, what="the answer")
+    settle(bot)
+    assert len(bot.fake.ephemeral_messages()) == 1 and "Sources:" in str(bot.fake.ephemeral_messages()[0])
+
+
+@pytest.mark.parametrize("method", ["chat.postMessage", "chat.update"])
+def test_slack_failing_past_the_retries_leaves_one_apology_and_the_next_question_works(make_bot, method):
+    bot = make_bot()
+    bot.fake.fail_next(method, status=500, times=3)  # the first try and both retries
+    _, event = bot.dm("my vpn keeps disconnecting")
+    assert APOLOGY in only_reply(bot, event)["text"]
+    _, later = bot.dm("printer on floor 2 is offline")
+    assert "Sources:" in str(only_reply(bot, later)["blocks"])
+
+
+# -- the Socket Mode connection ----------------------------------------------------------------------------------
+
+
+def test_a_connection_closed_mid_run_loses_and_doubles_nothing(make_bot):
+    bot = make_bot(rate_limit="100/minute", handler_kwargs={"ping_interval": 0.5})
+    fake = bot.fake
+    sent: list[tuple[str, dict]] = []
+
+    def burst(tag: str) -> list[str]:
+        envelopes = []
+        for number, text in enumerate(QUESTIONS):
+            envelope, event = bot.dm(f"{text} ({tag})", user=f"U0SOCK{tag}{number:02d}")
+            envelopes.append(envelope)
+            sent.append((envelope, event))
+        return envelopes
+
+    first = burst("A")
+    fake.close_connections()  # Slack rotates its servers, answers still in flight
+    fake.wait_for_connection(count=2, timeout=15)
+    burst("B")
+    fake.drop_connections()  # the network drops, no close frame
+    fake.wait_for_connection(count=3, timeout=15)
+    burst("C")
+    for envelope in first:  # Slack retries what was never acked, and sometimes what was
+        if not fake.acks(envelope) or envelope == first[0]:
+            fake.wait_for_ack(fake.redeliver(envelope), timeout=10)
+    for envelope, event in sent:
+        bot.final_answer(event, timeout=30)
+    time.sleep(0.5)
+    for envelope, event in sent:
+        assert "Sources:" in str(only_reply(bot, event).get("blocks")), event["text"]
+    assert len(fake.connections()) == 3 and fake.connections()[-1].is_open
