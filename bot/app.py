@@ -133,8 +133,7 @@ def run(settings: "Settings") -> None:
         signal.signal(signum, lambda *_: stop.set())
     from bot.scheduler import build_scheduler
 
-    scheduler = build_scheduler(services.sessions, retention_days=settings.retention_days,
-                                timezone_name=settings.timezone)
+    scheduler = build_scheduler(services, client=app.client)
     scheduler.start()
     for job in scheduler.get_jobs():
         log.info("scheduled %s: next run %s", job.id, job.next_run_time)

@@ -151,20 +151,17 @@ def evaluate(
     out: Optional[Path] = typer.Option(None, "--out", help="Write one result per query (JSONL, input order)."),
     mode: Optional[Mode] = typer.Option(None, "--mode", help="Answer mode (default: ITBOT_ANSWER_MODE)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the trend chart (PNG) of the stored nightly runs "
+                                        "and this one."),
 ) -> None:
     """Measure routing, scope and actions on labelled questions."""
-    from data import SFT_DIR, SPLITS_DIR
-    from data.utterances import read_jsonl, write_jsonl
+    from bot.nightly import held_out_questions
+    from data.utterances import write_jsonl
     from llm.evaluation import evaluate_engine, render_report
 
     settings = _settings()
     engine = _engine(settings, mode)
-    # model modes default to the same held-out questions with reference answers, for ROUGE-L
-    default = SPLITS_DIR / "test.jsonl" if engine.answer_mode == "kb" else SFT_DIR / "test.jsonl.gz"
-    rows = read_jsonl(queries or default)
-    bad = [i + 1 for i, row in enumerate(rows) if not isinstance(row.get("text"), str)]
-    if bad:
-        raise ItbotError(f"{queries}: line {bad[0]} has no 'text' string")
+    rows = held_out_questions(engine.answer_mode, queries)
     report, results = evaluate_engine(engine, rows, progress=not as_json and sys.stderr.isatty())
     if out:
         write_jsonl(out, results)
@@ -172,6 +169,24 @@ def evaluate(
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:
         render_report(report)
+    if plot:
+        _write_trend_chart(settings, report, plot)
+
+
+def _write_trend_chart(settings: "Settings", report: dict, path: Path) -> None:
+    """The digest's trend chart: the stored nightly runs, then this evaluation."""
+    from datetime import datetime, timezone
+
+    from bot.digest import run_metrics
+    from bot.trend_chart import CHART_RUNS, TrendPoint, trend_chart
+    from storage import repository as repo
+
+    with _database_sessions(settings)() as session:
+        points = [TrendPoint(at=run.started_at, metrics=dict(run.metrics), mode=run.mode)
+                  for run in repo.last_evaluation_runs(session, CHART_RUNS - 1)]
+    points.append(TrendPoint(at=datetime.now(timezone.utc), metrics=run_metrics(report), mode=report["mode"]))
+    path.write_bytes(trend_chart(points, title=f"Answer quality: {len(points) - 1} stored runs and this one"))
+    typer.echo(f"wrote {path}", err=True)
 
 
 @app.command()
@@ -299,12 +314,34 @@ def kb_drafts(
 
 
 @app.command()
-def digest(now: bool = typer.Option(False, "--now", help="Run the nightly evaluation and digest once, now.")) -> None:
-    """Post the nightly quality digest."""
-    _settings()
+def digest(
+    now: bool = typer.Option(False, "--now", help="Run the nightly evaluation and digest once, now."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also write the trend chart (PNG) to this file."),
+) -> None:
+    """Run the nightly evaluation and post the digest (to Slack when tokens are set, else print it)."""
+    from bot.app import build_client, build_services
+    from bot.digest_blocks import digest_text
+    from bot.nightly import run_nightly
+
+    settings = _settings()
     if not now:
         raise ItbotError("the digest runs on schedule inside `itbot run`; use `itbot digest --now` to run it once")
-    raise NotYetAvailable("the nightly digest is not built yet")
+    _upgrade_database(settings)
+    services = build_services(settings, engine=_engine(settings, None))
+    client = build_client(settings) if settings.slack_bot_token else None
+    if client is not None and not settings.digest_channel:
+        raise ConfigError("ITBOT_DIGEST_CHANNEL is not set: set it to the channel id the digest goes to")
+    result = run_nightly(services, client, force=True)
+    assert result is not None  # forced runs take no claim
+    if plot and result.chart:
+        plot.write_bytes(result.chart)
+        typer.echo(f"wrote {plot}", err=True)
+    if result.posted_ts:
+        typer.echo(f"digest posted to {settings.digest_channel}", err=True)
+    else:
+        typer.echo(digest_text(result.digest))
+    if result.digest.error:
+        raise SystemExit(1)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Scheduled jobs inside ``itbot run``: the daily retention purge (the nightly digest joins it later).
+"""Scheduled jobs inside ``itbot run``: the nightly evaluation and digest, and the daily retention purge.
 
 Jobs coalesce and have a misfire grace period, so a laptop that slept or a
 restart neither skips nor doubles a run; a claim row in the database makes
@@ -8,25 +8,24 @@ exactly one of several bot instances run each day's job.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+from bot.nightly import DIGEST_JOB, job_holder, run_nightly
 from storage import repository as repo
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
+    from slack_sdk import WebClient
     from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["run_retention", "build_scheduler", "RETENTION_CRON"]
+    from bot.services import Services
+
+__all__ = ["run_retention", "build_scheduler", "RETENTION_CRON", "MISFIRE_GRACE_S"]
 
 log = logging.getLogger(__name__)
 RETENTION_CRON = "30 3 * * *"
-
-
-def _holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+MISFIRE_GRACE_S = 6 * 3600  # a job missed while the machine slept still runs if it wakes within 6 hours
 
 
 def run_retention(sessions: "sessionmaker[Session]", *, retention_days: int, today: str | None = None) -> bool:
@@ -37,7 +36,7 @@ def run_retention(sessions: "sessionmaker[Session]", *, retention_days: int, tod
     """
     period = today or datetime.now(timezone.utc).strftime("%Y-%m-%d")
     with sessions.begin() as session:
-        if not repo.acquire_job_lock(session, name="retention", period_key=period, holder=_holder()):
+        if not repo.acquire_job_lock(session, name="retention", period_key=period, holder=job_holder()):
             return False
     cutoff = datetime.now(timezone.utc) - timedelta(days=retention_days)
     with sessions.begin() as session:
@@ -46,13 +45,22 @@ def run_retention(sessions: "sessionmaker[Session]", *, retention_days: int, tod
     return True
 
 
-def build_scheduler(sessions: "sessionmaker[Session]", *, retention_days: int, timezone_name: str) -> "BackgroundScheduler":
-    """A started-later background scheduler with the retention job."""
+def build_scheduler(services: "Services", *, client: "WebClient | None" = None) -> "BackgroundScheduler":
+    """A background scheduler (not started) with the nightly digest and the retention purge.
+
+    Args:
+        services: The bot's services; the digest evaluates ``services.engine``.
+        client: The Slack client the digest is posted with (None: evaluate and store only).
+    """
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.cron import CronTrigger
 
-    scheduler = BackgroundScheduler(timezone=timezone_name,
-                                    job_defaults={"coalesce": True, "misfire_grace_time": 6 * 3600, "max_instances": 1})
-    scheduler.add_job(run_retention, CronTrigger.from_crontab(RETENTION_CRON, timezone=timezone_name), id="retention",
-                      kwargs={"sessions": sessions, "retention_days": retention_days})
+    settings = services.settings
+    zone = settings.timezone
+    scheduler = BackgroundScheduler(timezone=zone, job_defaults={
+        "coalesce": True, "misfire_grace_time": MISFIRE_GRACE_S, "max_instances": 1})
+    scheduler.add_job(run_nightly, CronTrigger.from_crontab(settings.digest_cron, timezone=zone), id=DIGEST_JOB,
+                      args=[services, client])
+    scheduler.add_job(run_retention, CronTrigger.from_crontab(RETENTION_CRON, timezone=zone), id="retention",
+                      kwargs={"sessions": services.sessions, "retention_days": settings.retention_days})
     return scheduler

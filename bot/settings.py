@@ -95,6 +95,7 @@ class Settings(BaseSettings):
     escalation_channel: str | None = None
     digest_channel: str | None = None
     digest_cron: str = "0 2 * * *"
+    digest_questions: int = Field(default=0, ge=0)
     timezone: str = "UTC"
     agent_user_ids: Annotated[tuple[str, ...], NoDecode] = ()
     rate_limit: Annotated[RateLimit, NoDecode] = RateLimit(count=10, period_s=60)

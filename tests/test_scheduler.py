@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from bot.scheduler import build_scheduler, run_retention
+from bot.scheduler import run_retention
 from storage import repository as repo
 from storage.db import make_engine, make_session_factory
 from storage.migrate import upgrade
@@ -28,15 +28,3 @@ def test_two_instances_purge_once_per_day_and_only_old_conversations(tmp_path):
         assert len(repo.export_user(session, "U0NEW0001")["conversations"]) == 1
     assert run_retention(sessions, retention_days=90, today="2026-11-25")
 
-
-def test_the_scheduler_plans_the_next_retention_run_in_the_configured_zone(tmp_path):
-    sessions = make_session_factory(make_engine(f"sqlite:///{tmp_path / 'x.db'}"))
-    scheduler = build_scheduler(sessions, retention_days=90, timezone_name="Europe/Berlin")
-    scheduler.start(paused=True)
-    try:
-        job = scheduler.get_job("retention")
-        assert job.next_run_time is not None
-        assert job.next_run_time.tzinfo is not None and str(job.next_run_time.tzinfo) == "Europe/Berlin"
-        assert (job.next_run_time.hour, job.next_run_time.minute) == (3, 30)
-    finally:
-        scheduler.shutdown(wait=False)
