@@ -88,8 +88,8 @@ class TrainConfig:
     max_seq_length: int = _help("Tokens per example; longer examples lose the end of their system message "
                                 "(knowledge-base articles) and are dropped when the reply alone does not fit.", 2048)
     max_train_examples: typing.Optional[int] = _help("Use only the first N training examples (smoke runs).", None)
-    max_eval_examples: typing.Optional[int] = _help("Use only the first N validation examples, for the periodic "
-                                                    "and the final evaluation.", None)
+    max_eval_examples: typing.Optional[int] = _help("Validation examples the periodic evaluations use (the first N; "
+                                                    "default: all). The final evaluation always uses all.", None)
     # run
     output_dir: str = _help("Run folder: checkpoint-N/ checkpoints, tensorboard/ logs, adapter/ the final "
                             "adapter with its model card.", "runs/smollm2-135m-lora")
@@ -98,7 +98,8 @@ class TrainConfig:
                             "one).", 100)
     save_steps: int = _help("Optimizer steps between two checkpoints (resume starts from the last one).", 100)
     save_total_limit: int = _help("Checkpoints kept (older ones are deleted).", 2)
-    final_eval: bool = _help("Evaluate on the validation split after training (loss and token accuracy).", True)
+    final_eval: bool = _help("Evaluate on the whole validation split after training (loss and token accuracy).",
+                             True)
     seed: int = _help("Seed for LoRA initialisation, dropout and data order.", 42)
 
     def __post_init__(self) -> None:

@@ -105,7 +105,7 @@ def train(config: TrainConfig, *, cache_dir: Path | None = None, resume: bool | 
     # data files first: a missing split fails in a second, before any weights load
     evaluate = config.final_eval or config.eval_steps > 0
     train_rows = load_split(config.data_dir, "train", limit=config.max_train_examples)
-    eval_rows = load_split(config.data_dir, "validation", limit=config.max_eval_examples) if evaluate else []
+    eval_rows = load_split(config.data_dir, "validation") if evaluate else []
     files = [split_path(config.data_dir, "train")] + ([split_path(config.data_dir, "validation")] if evaluate else [])
     data_sha256 = data_fingerprint(files)
 
@@ -134,7 +134,9 @@ def train(config: TrainConfig, *, cache_dir: Path | None = None, resume: bool | 
     model = _adapted_model(model_path, config)
 
     # the Trainer with token accuracy, TensorBoard and the progress bar
-    trainer = _trainer(model, tokenizer, config, output_dir, train_examples, eval_examples, progress_bar=progress_bar)
+    periodic = eval_examples[:config.max_eval_examples] if config.eval_steps > 0 else []
+    trainer = _trainer(model, tokenizer, config, output_dir, train_examples, periodic or eval_examples,
+                       progress_bar=progress_bar)
 
     # train (resuming when there is a checkpoint); out of memory becomes one line
     tokens_before = _tokens_seen(checkpoint)
@@ -144,16 +146,20 @@ def train(config: TrainConfig, *, cache_dir: Path | None = None, resume: bool | 
     metrics: dict[str, Any] = dict(output.metrics)
     runtime = time.perf_counter() - started
     seen = trainer.state.num_input_tokens_seen - tokens_before
+    steps_run = trainer.state.global_step - _step_of(checkpoint)
     metrics.update(global_step=trainer.state.global_step, epoch=trainer.state.epoch,
                    train_tokens_per_second=seen / runtime if runtime > 0 and seen > 0 else None,
-                   train_seconds_per_step=runtime / max(trainer.state.global_step - _step_of(checkpoint), 1))
+                   train_seconds_per_step=runtime / max(steps_run, 1))
+    log.info("trained %d steps in %.0f s (%.1f s per step, %s tokens per second)", steps_run, runtime,
+             metrics["train_seconds_per_step"], f"{seen / runtime:.0f}" if runtime > 0 and seen > 0 else "?")
 
-    # final evaluation on the validation split (the Trainer may just have run it, at the last step)
+    # final evaluation on the whole validation split (unless the Trainer just ran that at the last step)
     if config.final_eval and eval_examples:
         done = [entry for entry in trainer.state.log_history
                 if "eval_loss" in entry and entry.get("step") == trainer.state.global_step]
         with _memory_errors(config):
-            metrics.update(done[-1] if done else trainer.evaluate())
+            whole = len(periodic) == len(eval_examples)
+            metrics.update(done[-1] if done and whole else trainer.evaluate(eval_dataset=eval_examples))
 
     # the adapter and its model card
     adapter_dir = output_dir / ADAPTER_DIRNAME

@@ -28,7 +28,7 @@ def _tensorboard_tags(folder: Path) -> set[str]:
 def test_training_on_a_repeated_batch_lowers_the_loss_and_saves_an_adapter_inference_can_load(tiny_config,
                                                                                                tiny_llama):
     # 4 examples in one batch of 4: every step sees the same batch, so the loss must fall
-    config = tiny_config(max_steps=15, eval_steps=10)
+    config = tiny_config(max_steps=15, eval_steps=10, max_eval_examples=1)
     result = train(config, progress_bar=False)
 
     losses = result.losses()
@@ -66,6 +66,9 @@ def test_training_on_a_repeated_batch_lowers_the_loss_and_saves_an_adapter_infer
     ids = tokenizer("my vpn keeps dropping", return_tensors="pt")["input_ids"]
     with torch.no_grad():
         assert not torch.allclose(adapted(ids).logits, plain(ids).logits)
+
+    # periodic evaluations on the first validation example (steps 10 and 15), the final one on both
+    assert [entry["step"] for entry in result.log_history if "eval_loss" in entry] == [10, 15, 15]
 
     # TensorBoard has the seed system's curves
     tags = _tensorboard_tags(Path(config.output_dir) / "tensorboard")
