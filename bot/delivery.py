@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import blocks
 from bot.conversation import Question, Reply, answer_question
-from bot.mrkdwn import escape, to_mrkdwn
+from bot.mrkdwn import clip, escape, to_mrkdwn
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -97,7 +97,7 @@ def _answer_into(services: "Services", client: "WebClient", question: Question, 
     reply = answer_question(services.engine, services.sessions, question, route=route, on_token=preview)
     if reply.kind == "relay":
         client.chat_postMessage(channel=reply.relay_channel, thread_ts=reply.relay_thread_ts,
-                                text=f"*<@{question.user_id}>:* {escape(reply.relay_text or '')}")
+                                text=f"*<@{question.user_id}>:* {escape(clip(reply.relay_text or ''))}")
         if placeholder:
             client.chat_delete(channel=reply_channel, ts=placeholder)
         return reply

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["to_mrkdwn", "split_text", "SECTION_LIMIT", "escape"]
+__all__ = ["to_mrkdwn", "split_text", "SECTION_LIMIT", "escape", "clip"]
 
 SECTION_LIMIT = 3000  # characters in one section block's text
+QUOTE_LIMIT = 3000  # characters of someone's message quoted in a relay (Slack refuses texts over 40,000)
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _BROADCAST = re.compile(r"<!(channel|here|everyone)(\|[^>]*)?>|@(channel|here|everyone)\b"
                         r"|<!subteam\^\w+(?:\|@?([^>]*))?>")
@@ -15,6 +16,11 @@ _BROADCAST = re.compile(r"<!(channel|here|everyone)(\|[^>]*)?>|@(channel|here|ev
 def escape(text: str) -> str:
     """Escape user-provided text so Slack renders it literally (no mentions, no links)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was, for someone's message quoted in another."""
+    return text if len(text) <= limit else f"{text[:limit]}… (cut, {len(text):,} characters in all)"
 
 
 def to_mrkdwn(text: str) -> str:

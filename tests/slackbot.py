@@ -67,6 +67,37 @@ class Bot:
 
         return self.fake.wait_until(ready, timeout=timeout, what="the bot's answer")
 
+    def ask(self, text: str, user: str | None = None) -> tuple[dict, dict]:
+        """``user`` (the default user when None) DMs ``text``; returns the event and the bot's final answer."""
+        _, event = self.dm(text, **({"user": user} if user else {}))
+        return event, self.final_answer(event)
+
+    def click(self, action_id: str, message: dict, user: str | None = None, **kwargs: Any) -> str:
+        """``user`` clicks ``action_id`` on ``message`` (``value=`` forges its value); returns the acked envelope."""
+        envelope = self.fake.push(self.fake.payloads.block_actions(action_id=action_id, message=message, user=user,
+                                                                   **kwargs))
+        self.fake.wait_for_ack(envelope)
+        return envelope
+
+    def escalate(self, event: dict, user: str | None = None, details: str | None = None) -> dict:
+        """``user`` presses "Talk to a human" under their answer and sends the form; returns the helpdesk post."""
+        from bot import blocks
+
+        fake = self.fake
+        posts, views = len(fake.messages(HELPDESK)), len(fake.views())
+        self.click(blocks.ACTION_HUMAN, self.button_message(event, blocks.ACTION_HUMAN), user)
+        view = fake.wait_until(lambda: fake.views()[views:], timeout=10, what="the escalation form")[0]
+        fake.push(fake.payloads.view_submission(view, values={"urgency": "high", "details": details}, user=user))
+        post = fake.wait_until(lambda: fake.messages(HELPDESK)[posts:], timeout=20, what="the escalation post")[0]
+        fake.wait_until(lambda: any("passed this to the helpdesk" in m.get("text", "") for m in self.thread(event)),
+                        timeout=10, what="the user told")  # the post's ts is stored by then
+        return post
+
+    def settle(self, timeout: float = 30) -> None:
+        """Wait until the worker is idle (work already handed to it is done)."""
+        self.fake.wait_until(lambda: self.services.worker.in_flight == 0, timeout=timeout,
+                             what="the worker to finish")
+
     def button_message(self, event: dict, action_id: str) -> dict:
         """The newest message of the event's thread that holds the button ``action_id``."""
         for message in reversed(self.thread(event)):

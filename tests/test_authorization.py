@@ -22,34 +22,6 @@ ALICE = "U0FAKEUSR1"  # the fake workspace's default user
 EVE = User(id="U0EVE00001", name="eve", real_name="Eve", email="eve@example.com")
 
 
-def ask(bot, text: str, user: str = ALICE) -> tuple[dict, dict]:
-    """``user`` DMs ``text``; returns the event and the bot's final answer."""
-    _, event = bot.dm(text, user=user)
-    return event, bot.final_answer(event)
-
-
-def escalate(bot, event: dict, user: str = ALICE, details: str = "") -> dict:
-    """``user`` presses "Talk to a human" under their answer and sends the form; returns the helpdesk post."""
-    fake = bot.fake
-    posts, views = len(fake.messages(HELPDESK)), len(fake.views())
-    fake.push(fake.payloads.block_actions(action_id=blocks.ACTION_HUMAN,
-                                          message=bot.button_message(event, blocks.ACTION_HUMAN), user=user))
-    view = fake.wait_until(lambda: fake.views()[views:], timeout=10, what="the escalation form")[0]
-    fake.push(fake.payloads.view_submission(view, values={"urgency": "high", "details": details or None}, user=user))
-    post = fake.wait_until(lambda: fake.messages(HELPDESK)[posts:], timeout=20, what="the escalation post")[0]
-    fake.wait_until(lambda: any("passed this to the helpdesk" in m.get("text", "") for m in bot.thread(event)),
-                    timeout=10, what="the user told")  # the post's ts is stored by then
-    return post
-
-
-def click(bot, action_id: str, message: dict, user: str, **kwargs) -> str:
-    """``user`` clicks ``action_id`` on ``message``; returns the envelope id once acked."""
-    envelope = bot.fake.push(bot.fake.payloads.block_actions(action_id=action_id, message=message, user=user,
-                                                             **kwargs))
-    bot.fake.wait_for_ack(envelope)
-    return envelope
-
-
 def refusals(bot, user: str) -> list[str]:
     return [m["text"] for m in bot.fake.ephemeral_messages(user=user)]
 
@@ -66,25 +38,25 @@ def count(bot, model, *where) -> int:
 
 def settle(bot) -> None:
     """Wait until the worker is idle, and a little longer for listeners that run on Bolt's own threads."""
-    bot.fake.wait_until(lambda: bot.services.worker.in_flight == 0, timeout=20, what="the worker to finish")
+    bot.settle()
     time.sleep(0.5)
 
 
 def test_only_agents_can_claim_resolve_or_save_a_kb_draft(bot):
     fake = bot.fake
-    event, _ = ask(bot, "my vpn won't connect at all, error 412")
-    post = escalate(bot, event)
-    click(bot, blocks.ACTION_CLAIM, post, MALLORY.id, channel=HELPDESK)
-    click(bot, blocks.ACTION_RESOLVE, post, MALLORY.id, channel=HELPDESK)
+    event, _ = bot.ask("my vpn won't connect at all, error 412")
+    post = bot.escalate(event)
+    bot.click(blocks.ACTION_CLAIM, post, MALLORY.id, channel=HELPDESK)
+    bot.click(blocks.ACTION_RESOLVE, post, MALLORY.id, channel=HELPDESK)
     fake.wait_until(lambda: len(refusals(bot, MALLORY.id)) == 2, timeout=10, what="two refusals")
     assert all("Only helpdesk agents" in text for text in refusals(bot, MALLORY.id))
     assert (escalation(bot, 1).status, escalation(bot, 1).claimed_by) == ("open", None)
     assert "Claimed" not in json.dumps(fake.message(HELPDESK, post["ts"])["blocks"])
 
-    click(bot, blocks.ACTION_CLAIM, post, AGENT.id, channel=HELPDESK)
+    bot.click(blocks.ACTION_CLAIM, post, AGENT.id, channel=HELPDESK)
     fake.wait_until(lambda: escalation(bot, 1).status == "claimed", timeout=10, what="the agent's claim")
     claimed = fake.message(HELPDESK, post["ts"])
-    click(bot, blocks.ACTION_RESOLVE, claimed, MALLORY.id, channel=HELPDESK)
+    bot.click(blocks.ACTION_RESOLVE, claimed, MALLORY.id, channel=HELPDESK)
     fake.wait_until(lambda: len(refusals(bot, MALLORY.id)) == 3, timeout=10, what="a third refusal")
     assert (escalation(bot, 1).status, escalation(bot, 1).claimed_by) == ("claimed", AGENT.id)
 
@@ -92,9 +64,10 @@ def test_only_agents_can_claim_resolve_or_save_a_kb_draft(bot):
                                     thread_ts=post["ts"]))
     fake.wait_until(lambda: any("Reinstall the VPN" in m.get("text", "") for m in bot.thread(event)), timeout=10,
                     what="the agent's reply relayed")
-    click(bot, blocks.ACTION_RESOLVE, claimed, AGENT.id, channel=HELPDESK)
-    fake.wait_until(lambda: escalation(bot, 1).status == "resolved", timeout=10, what="the agent's resolve")
-    click(bot, blocks.ACTION_KB_DRAFT, fake.message(HELPDESK, post["ts"]), MALLORY.id, channel=HELPDESK)
+    bot.click(blocks.ACTION_RESOLVE, claimed, AGENT.id, channel=HELPDESK)
+    resolved = fake.wait_until(lambda: blocks.ACTION_KB_DRAFT in json.dumps(fake.message(HELPDESK, post["ts"]))
+                               and fake.message(HELPDESK, post["ts"]), timeout=10, what="the resolved post")
+    bot.click(blocks.ACTION_KB_DRAFT, resolved, MALLORY.id, channel=HELPDESK)
     fake.wait_until(lambda: len(refusals(bot, MALLORY.id)) == 4, timeout=10, what="a fourth refusal")
     settle(bot)
     assert count(bot, KbDraft) == 0
@@ -103,11 +76,11 @@ def test_only_agents_can_claim_resolve_or_save_a_kb_draft(bot):
 
 def test_status_lists_only_the_callers_own_escalations(bot):
     fake = bot.fake
-    alice_event, _ = ask(bot, "my laptop won't boot at all")
-    escalate(bot, alice_event, details="alice-only detail: the blue laptop")
-    mallory_event, _ = ask(bot, "outlook crashes on start", user=MALLORY.id)
-    escalate(bot, mallory_event, user=MALLORY.id, details="mallory-only detail: the red phone")
-    click(bot, blocks.ACTION_CLAIM, fake.messages(HELPDESK)[0], AGENT.id, channel=HELPDESK)  # claimed still counts
+    alice_event, _ = bot.ask("my laptop won't boot at all")
+    bot.escalate(alice_event, details="alice-only detail: the blue laptop")
+    mallory_event, _ = bot.ask("outlook crashes on start", user=MALLORY.id)
+    bot.escalate(mallory_event, user=MALLORY.id, details="mallory-only detail: the red phone")
+    bot.click(blocks.ACTION_CLAIM, fake.messages(HELPDESK)[0], AGENT.id, channel=HELPDESK)  # claimed still counts
     fake.wait_until(lambda: escalation(bot, 1).status == "claimed", timeout=10, what="the claim")
 
     def status(user: str) -> str:
@@ -130,12 +103,12 @@ def test_status_lists_only_the_callers_own_escalations(bot):
 def test_an_agents_reply_reaches_only_the_user_whose_escalation_it_is(bot):
     fake = bot.fake
     fake.add_user(EVE)
-    alice_event, _ = ask(bot, "teams has no sound in meetings")
-    alice_post = escalate(bot, alice_event)
-    mallory_event, _ = ask(bot, "my printer says offline", user=MALLORY.id)
-    mallory_post = escalate(bot, mallory_event, user=MALLORY.id)
+    alice_event, _ = bot.ask("teams has no sound in meetings")
+    alice_post = bot.escalate(alice_event)
+    mallory_event, _ = bot.ask("my printer says offline", user=MALLORY.id)
+    mallory_post = bot.escalate(mallory_event, user=MALLORY.id)
     for post in (alice_post, mallory_post):
-        click(bot, blocks.ACTION_CLAIM, post, AGENT.id, channel=HELPDESK)
+        bot.click(blocks.ACTION_CLAIM, post, AGENT.id, channel=HELPDESK)
     fake.wait_until(lambda: escalation(bot, 2).status == "claimed" and escalation(bot, 1).status == "claimed",
                     timeout=10, what="both claims")
 
@@ -169,8 +142,8 @@ def test_forged_clicks_cannot_touch_someone_elses_conversation(bot):
     """Regression: "Talk to a human" with another conversation's id opened a form showing that conversation's
     transcript, "Solved"/"Not helpful" stored feedback on it and a topic button re-asked its question."""
     fake = bot.fake
-    alice_event, alice_answer = ask(bot, "how do I connect to the office wifi")
-    mallory_event, _ = ask(bot, "it's broken again, nothing works", user=MALLORY.id)  # a clarify with topics
+    alice_event, alice_answer = bot.ask("how do I connect to the office wifi")
+    mallory_event, _ = bot.ask("it's broken again, nothing works", user=MALLORY.id)  # a clarify with topics
     alice_ids = json.loads(next(e["value"] for b in alice_answer["blocks"] if b["type"] == "actions"
                                 for e in b["elements"] if e["action_id"] == blocks.ACTION_SOLVED))
     with bot.services.sessions() as session:
@@ -180,11 +153,11 @@ def test_forged_clicks_cannot_touch_someone_elses_conversation(bot):
     mallory_buttons = bot.button_message(mallory_event, blocks.ACTION_HUMAN)
 
     # Mallory clicks Alice's buttons (as a replayed payload would), and her own with Alice's ids in the value
-    click(bot, blocks.ACTION_SOLVED, alice_answer, MALLORY.id)
-    click(bot, blocks.ACTION_NOT_HELPFUL, alice_answer, MALLORY.id)
-    click(bot, blocks.ACTION_HUMAN, alice_answer, MALLORY.id)
-    click(bot, blocks.ACTION_HUMAN, mallory_buttons, MALLORY.id, value=forged)
-    click(bot, f"{blocks.ACTION_TOPIC}_0", mallory_buttons, MALLORY.id,
+    bot.click(blocks.ACTION_SOLVED, alice_answer, MALLORY.id)
+    bot.click(blocks.ACTION_NOT_HELPFUL, alice_answer, MALLORY.id)
+    bot.click(blocks.ACTION_HUMAN, alice_answer, MALLORY.id)
+    bot.click(blocks.ACTION_HUMAN, mallory_buttons, MALLORY.id, value=forged)
+    bot.click(f"{blocks.ACTION_TOPIC}_0", mallory_buttons, MALLORY.id,
           value=json.dumps({"c": alice_ids["c"], "i": "vpn"}))
     view = blocks.escalation_modal(conversation_id=alice_ids["c"], summary="forged")
     fake.push(fake.payloads.view_submission({**view, "id": "V0FORGED01"}, values={"urgency": "critical"},
@@ -203,29 +176,29 @@ def test_forged_clicks_cannot_touch_someone_elses_conversation(bot):
 
 def test_a_forged_rating_is_ignored(bot):
     fake = bot.fake
-    event, _ = ask(bot, "my vpn won't connect at all, error 412")
-    post = escalate(bot, event)
-    click(bot, blocks.ACTION_RESOLVE, post, AGENT.id, channel=HELPDESK)
+    event, _ = bot.ask("my vpn won't connect at all, error 412")
+    post = bot.escalate(event)
+    bot.click(blocks.ACTION_RESOLVE, post, AGENT.id, channel=HELPDESK)
     rating = fake.wait_until(lambda: [m for m in bot.thread(event) if "How did we do" in m.get("text", "")],
                              timeout=10, what="the rating prompt")[0]
-    click(bot, f"{blocks.ACTION_RATE}_1", rating, MALLORY.id)
+    bot.click(f"{blocks.ACTION_RATE}_1", rating, MALLORY.id)
     settle(bot)
     assert escalation(bot, 1).satisfaction is None
     assert "How did we do" in fake.message(rating["channel"], rating["ts"])["text"]
-    click(bot, f"{blocks.ACTION_RATE}_5", rating, ALICE)
+    bot.click(f"{blocks.ACTION_RATE}_5", rating, ALICE)
     fake.wait_until(lambda: escalation(bot, 1).satisfaction == 5, timeout=10, what="alice's own rating")
 
 
 def test_export_user_holds_only_that_users_data(bot):
     fake = bot.fake
-    alice_event, _ = ask(bot, "alice asks: outlook is not syncing")
-    post = escalate(bot, alice_event, details="alice detail")
-    click(bot, blocks.ACTION_CLAIM, post, AGENT.id, channel=HELPDESK)
+    alice_event, _ = bot.ask("alice asks: outlook is not syncing")
+    post = bot.escalate(alice_event, details="alice detail")
+    bot.click(blocks.ACTION_CLAIM, post, AGENT.id, channel=HELPDESK)
     fake.wait_until(lambda: escalation(bot, 1).status == "claimed", timeout=10, what="the claim")
     fake.push(fake.payloads.message("agent to alice: rebuild the profile", user=AGENT.id, channel=HELPDESK,
                                     thread_ts=post["ts"]))
-    mallory_event, mallory_answer = ask(bot, "mallory asks: printer on floor 2 is offline", user=MALLORY.id)
-    click(bot, blocks.ACTION_SOLVED, mallory_answer, MALLORY.id)
+    mallory_event, mallory_answer = bot.ask("mallory asks: printer on floor 2 is offline", user=MALLORY.id)
+    bot.click(blocks.ACTION_SOLVED, mallory_answer, MALLORY.id)
     fake.wait_until(lambda: count(bot, Feedback) == 1, timeout=10, what="mallory's feedback")
     fake.wait_until(lambda: any("rebuild the profile" in m.get("text", "") for m in bot.thread(alice_event)),
                     timeout=10, what="the agent's relay")

@@ -22,14 +22,10 @@ QUESTIONS = ["my vpn keeps disconnecting", "printer on floor 2 is offline", "out
              "how do I reset my password", "teams camera is black", "wifi drops every few minutes"]
 
 
-def settle(bot, timeout: float = 30) -> None:
-    bot.fake.wait_until(lambda: bot.services.worker.in_flight == 0, timeout=timeout, what="the worker to finish")
-
-
 def only_reply(bot, event: dict) -> dict:
     """The one message the bot left in the event's thread, once its work is done."""
     bot.final_answer(event, timeout=30)
-    settle(bot)
+    bot.settle()
     replies = bot.replies(event)
     assert len(replies) == 1, [r.get("text", "")[:80] for r in replies]
     return replies[0]
@@ -192,7 +188,7 @@ def test_a_rate_limited_ephemeral_answer_is_retried(make_bot):
     bot.fake.fail_next("chat.postEphemeral", status=429)
     bot.fake.push(bot.fake.payloads.slash_command("my vpn keeps disconnecting"))
     bot.fake.wait_until(lambda: bot.fake.ephemeral_messages(), timeout=20, what="the answer")
-    settle(bot)
+    bot.settle()
     assert len(bot.fake.ephemeral_messages()) == 1 and "Sources:" in str(bot.fake.ephemeral_messages()[0])
 
 

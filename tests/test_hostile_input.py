@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,3 +198,48 @@ def test_hostile_messages_over_slack_get_one_safe_reply_each_and_leave_no_secret
     senders = {user for _, user, _, _ in sent}
     assert {user for _, user in owners} == senders
     assert all(channel == fake.dm_channel(user) for channel, user in owners)
+
+
+RELAYED = [BY_ID[name] for name in (
+    "empty", "long-wifi", "nul-inside", "lone-high-surrogate", "half-emoji", "surrogate-in-secret", "channel",
+    "subteam", "user-mention-flood", "link-spoof", "fake-bot-reply", "zero-width-password-word", "password-is",
+    "slack-bot-token", "rsa-private-key", "drop-messages",
+)]
+
+
+def test_hostile_messages_relayed_between_a_user_and_an_agent_stay_inert(make_bot, project_logs, caplog):
+    """Regression: a 40,000-character message could not be relayed (Slack refuses texts that long)."""
+    from bot.blocks import ACTION_CLAIM
+    from tests.slackbot import AGENT, HELPDESK
+
+    bot = make_bot(rate_limit="100/minute")
+    fake = bot.fake
+    event, _ = bot.ask("my vpn won't connect at all, error 412")
+    post = bot.escalate(event)
+    bot.click(ACTION_CLAIM, post, AGENT.id, channel=HELPDESK)
+    fake.wait_until(lambda: any("picked up your request" in m.get("text", "") for m in bot.thread(event)),
+                    timeout=10, what="the claim")
+    for case in RELAYED:
+        bot.dm(case.text, thread_ts=event["ts"])  # the user to the agent
+        fake.push(fake.payloads.message(case.text, user=AGENT.id, channel=HELPDESK, thread_ts=post["ts"]))
+
+    def relayed(channel: str, thread_ts: str) -> list[dict]:
+        return [m for m in fake.messages(channel, thread_ts=thread_ts)[1:]
+                if m.get("bot_id") and ("(helpdesk):*" in m["text"] or m["text"].startswith("*<@"))]
+
+    fake.wait_until(lambda: len(relayed(HELPDESK, post["ts"])) == len(relayed(event["channel"], event["ts"]))
+                    == len(RELAYED), timeout=30, what="every message relayed")
+    bot.settle()
+    time.sleep(0.5)
+    assert len(relayed(HELPDESK, post["ts"])) == len(relayed(event["channel"], event["ts"])) == len(RELAYED)
+    posted = [json.dumps(call.params, ensure_ascii=False) for call in fake.calls()
+              if call.method in ("chat.postMessage", "chat.update", "chat.postEphemeral")]
+    assert not [text for text in posted if broadcasts_in(text) or APOLOGY in text]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    stored = _stored(bot)
+    plain, json_lines = project_logs
+    logged = "\n".join([plain.getvalue(), json_lines.getvalue(), caplog.text])
+    for case in RELAYED:
+        if case.secret:
+            assert case.secret not in stored and case.secret not in logged, case.id
+            assert not [text for text in posted if case.secret in text], case.id

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from bot.conversation import Question, record_agent_message, relay_target_for_agent
 from bot.delivery import notify_user
 from bot.listeners.intake import take_question
-from bot.mrkdwn import escape
+from bot.mrkdwn import clip, escape
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -67,7 +67,7 @@ def _relay_agent_reply(services: "Services", client: "WebClient", event: dict[st
     conversation_id, user_id, channel, user_thread = target
     stored = record_agent_message(services.sessions, conversation_id, event.get("text") or "")
     notify_user(client, user_id=user_id, channel=channel, thread_ts=user_thread,
-                message={"text": f"*<@{event['user']}> (helpdesk):* {escape(stored)}"})
+                message={"text": f"*<@{event['user']}> (helpdesk):* {escape(clip(stored))}"})
 
 
 def handle_mention(services: "Services", client: "WebClient", event: dict[str, Any], body: dict[str, Any]) -> None:
