@@ -67,14 +67,27 @@ def bot(make_bot):
     return make_bot()
 
 
-def run_itbot(*args: str, stdin: str = "", env: dict[str, str] | None = None, cwd: Path | None = None,
-              timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """Run the real ``itbot`` entry point in a subprocess."""
+def _itbot(env: dict[str, str] | None) -> tuple[list[str], dict[str, str]]:
+    """The real ``itbot`` entry point and a scrubbed environment for it."""
     script = Path(sys.executable).with_name("itbot")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "bot"]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ITBOT_"))}
     full_env["ITBOT_CACHE_DIR"] = os.environ.get("ITBOT_CACHE_DIR", "")
     full_env["PYTHONPATH"] = str(REPO)
     full_env.update(env or {})
+    return command, full_env
+
+
+def run_itbot(*args: str, stdin: str = "", env: dict[str, str] | None = None, cwd: Path | None = None,
+              timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Run the real ``itbot`` entry point in a subprocess."""
+    command, full_env = _itbot(env)
     return subprocess.run(command + list(args), input=stdin, capture_output=True, text=True, env=full_env,
                           cwd=cwd, timeout=timeout)
+
+
+def start_itbot(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start the real ``itbot`` entry point in the background (stdout and stderr piped)."""
+    command, full_env = _itbot(env)
+    return subprocess.Popen(command + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=full_env)

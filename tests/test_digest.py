@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import threading
 from datetime import UTC, date, datetime, timedelta
 
@@ -21,7 +22,7 @@ from storage import repository as repo
 from storage.models import EvaluationRun, JobLock
 from storage.migrate import upgrade
 from storage.stats import OperationsStats
-from tests.conftest import run_itbot
+from tests.conftest import run_itbot, start_itbot
 from tests.fakeslack import FakeSlack
 
 DIGEST = "C0DIGEST01"
@@ -238,3 +239,18 @@ def test_itbot_digest_now_prints_the_digest_without_slack_and_writes_the_chart(t
 def test_itbot_digest_without_now_says_how_to_run_it():
     result = run_itbot("digest")
     assert result.returncode != 0 and "itbot digest --now" in result.stderr
+
+
+def test_itbot_run_logs_when_the_digest_runs_next_and_stops_cleanly_on_sigterm(tmp_path, fake):
+    env = {"SLACK_BOT_TOKEN": fake.bot_token, "SLACK_APP_TOKEN": fake.app_token, "SLACK_API_URL": fake.api_url,
+           "ITBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'itbot.db'}", "ITBOT_DIGEST_CHANNEL": DIGEST,
+           "ITBOT_DIGEST_CRON": "45 1 * * *", "ITBOT_TIMEZONE": "Asia/Tokyo", "ITBOT_METRICS_PORT": "0"}
+    process = start_itbot("run", env=env)
+    try:
+        fake.wait_for_connection(timeout=120)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, log = process.communicate(timeout=60)
+    assert process.returncode == 0, log
+    assert re.search(r"scheduled digest: next run \d{4}-\d\d-\d\d 01:45:00\+09:00", log), log
+    assert "stopped" in log
