@@ -141,11 +141,10 @@ def test_a_database_locked_past_the_busy_timeout_gets_an_apology_and_the_bot_rec
     assert "Sources:" in str(answer["blocks"]) and len(bot.replies(event)) == 2
 
 
-def test_an_unreachable_database_gets_a_clear_message_and_the_bot_recovers(make_bot):
+def database_switch(bot) -> threading.Event:
+    """Set the returned event to make the database unreachable (as while it restarts), clear it to bring it back."""
     from sqlalchemy import event as sqlalchemy_event
 
-    bot = make_bot()
-    fake = bot.fake
     engine = bot.services.sessions.kw["bind"]
     down = threading.Event()
 
@@ -154,8 +153,19 @@ def test_an_unreachable_database_gets_a_clear_message_and_the_bot_recovers(make_
             raise sqlite3.OperationalError("unable to open database file")
 
     sqlalchemy_event.listen(engine, "do_connect", refuse)
+    return down
+
+
+def take_down(bot, down: threading.Event) -> None:
     down.set()
-    engine.dispose()  # as after a database restart: pooled connections are gone, new ones are refused
+    bot.services.sessions.kw["bind"].dispose()  # the pooled connections are gone too
+
+
+def test_an_unreachable_database_gets_a_clear_message_and_the_bot_recovers(make_bot):
+    bot = make_bot()
+    fake = bot.fake
+    down = database_switch(bot)
+    take_down(bot, down)
     _, event = bot.dm("outlook is not syncing")
     status = fake.push(fake.payloads.slash_command("status"))
     assert not fake.wait_for_ack(status, timeout=10).late
@@ -165,6 +175,25 @@ def test_an_unreachable_database_gets_a_clear_message_and_the_bot_recovers(make_
     down.clear()
     _, later = bot.dm("outlook is not syncing", thread_ts=event["ts"])
     assert "Sources:" in str(bot.final_answer(event, count=2)["blocks"])
+
+
+def test_an_escalation_sent_while_the_database_is_unreachable_gets_an_apology_and_can_be_sent_again(make_bot):
+    from bot import blocks
+    from tests.slackbot import HELPDESK
+
+    bot = make_bot()
+    fake = bot.fake
+    event, answer = bot.ask("my vpn won't connect at all, error 412")
+    bot.click(blocks.ACTION_HUMAN, answer)
+    form = fake.wait_until(lambda: fake.views(), timeout=10, what="the escalation form")[0]
+    down = database_switch(bot)
+    take_down(bot, down)
+    fake.push(fake.payloads.view_submission(form, values={"urgency": "high"}))
+    apology = fake.wait_until(lambda: [m for m in fake.messages(fake.dm_channel()) if APOLOGY in m.get("text", "")],
+                              timeout=20, what="the apology")
+    assert len(apology) == 1 and not fake.messages(HELPDESK)
+    down.clear()
+    assert bot.escalate(event)["text"].startswith("Escalation #1")
 
 
 # -- the Slack Web API -----------------------------------------------------------------------------------------

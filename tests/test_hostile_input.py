@@ -108,12 +108,10 @@ def test_an_injection_changes_nothing_for_the_next_question(engine, fresh_answer
 
 OVER_SLACK = [BY_ID[name] for name in (
     "empty", "unicode-spaces", "long-wifi", "long-channel-flood", "long-secret-at-end", "nul-inside", "ansi-colour",
-    "rtl-override", "lone-high-surrogate", "half-emoji", "surrogate-in-secret", "zalgo", "zero-width-password-word",
+    "rtl-override", "lone-high-surrogate", "half-emoji", "surrogate-in-secret", "zero-width-password-word",
     "zero-width-injection", "channel", "here", "everyone", "subteam", "user-mention-flood", "link-spoof",
-    "huge-code-block", "entity-encoded-channel", "ignore-previous", "other-users-conversations", "pretend-agent",
-    "claim-escalation-command", "chat-template", "drop-messages", "bobby-tables", "nul-in-sql", "password-is",
-    "aws-secret-key", "slack-bot-token", "rsa-private-key", "credit-card", "jwt", "passwort-ist",
-    "secret-with-channel", "emoji-zwj-family", "arabic-rtl",
+    "ignore-previous", "other-users-conversations", "claim-escalation-command", "drop-messages", "nul-in-sql",
+    "password-is", "aws-secret-key", "slack-bot-token", "rsa-private-key", "passwort-ist", "secret-with-channel",
 )]
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from bot import blocks
 from bot.conversation import conversation_summary
 from bot.delivery import notify_user
+from bot.listeners.intake import run_for_user
 from storage import repository as repo
 from storage.models import Conversation
 
@@ -72,7 +73,8 @@ def on_escalate_submit(services: "Services", client: "WebClient", ack: Callable[
         create_escalation(services, client, conversation_id=int(conversation_id), urgency=urgency, details=details,
                           requester=requester)
 
-    services.worker.submit(job, on_error=lambda reference, _e: log.error("escalation failed (ref %s)", reference))
+    # A failure is apologised for by DM (a user id as the channel): a modal has no thread to answer in.
+    run_for_user(services, client, job, channel=requester, thread_ts=None, user_id=requester, ephemeral=False)
 
 
 def register(app: "App", services: "Services") -> None:
