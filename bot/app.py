@@ -109,6 +109,10 @@ def build_app(settings: "Settings", services: Services, *, client: "WebClient | 
 
     client = client or build_client(settings)
     services.bot_user_id = client.auth_test()["user_id"]
+    if settings.agent_usergroup:
+        from bot.agents import AgentGroup
+
+        services.agent_group = AgentGroup(client, settings.agent_usergroup)
     app = App(client=client, token_verification_enabled=False, process_before_response=False)
     register_listeners(app, services)
     return app

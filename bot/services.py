@@ -12,6 +12,7 @@ from bot.worker import Worker
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
+    from bot.agents import AgentGroup
     from bot.settings import Settings
     from llm.engine import AnswerEngine
 
@@ -29,7 +30,9 @@ class Services:
     limiter: RateLimiter
     bot_user_id: str = ""
     agents: frozenset[str] = field(default_factory=frozenset)
+    agent_group: "AgentGroup | None" = None
     metrics: Metrics = field(default_factory=Metrics)
 
     def is_agent(self, user_id: str) -> bool:
-        return user_id in self.agents
+        """Listed in ``ITBOT_AGENT_USER_IDS``, or a member of ``ITBOT_AGENT_USERGROUP``."""
+        return user_id in self.agents or (self.agent_group is not None and user_id in self.agent_group)

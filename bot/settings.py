@@ -98,6 +98,7 @@ class Settings(BaseSettings):
     digest_questions: int = Field(default=0, ge=0)
     timezone: str = "UTC"
     agent_user_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    agent_usergroup: str | None = None
     rate_limit: Annotated[RateLimit, NoDecode] = RateLimit(count=10, period_s=60)
 
     # Operations: /metrics, /healthz and /readyz on this port (0 turns the endpoint off)
@@ -122,7 +123,7 @@ class Settings(BaseSettings):
     phishing_report_email: str = _ORG.phishing_report_email
 
     @field_validator("slack_bot_token", "slack_app_token", "adapter", "slack_api_url",
-                     "escalation_channel", "digest_channel", mode="before")
+                     "escalation_channel", "digest_channel", "agent_usergroup", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -197,6 +198,13 @@ class Settings(BaseSettings):
             if not re.fullmatch(r"[UW][A-Z0-9]{2,}", user_id):
                 raise ValueError(f"{user_id!r} is not a Slack user id such as 'U012ABCDEF'")
         return tuple(value)
+
+    @field_validator("agent_usergroup")
+    @classmethod
+    def _usergroup(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"S[A-Z0-9]{2,}", value.strip()):
+            raise ValueError(f"{value!r} is not a Slack user group id such as 'S012ABCDEF' (not the @handle)")
+        return value.strip() if value else None
 
     @field_validator("rate_limit", mode="before")
     @classmethod

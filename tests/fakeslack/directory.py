@@ -1,4 +1,5 @@
-"""Who and where: ``auth.test``, ``apps.connections.open``, ``users.*``, ``conversations.*``, assistant threads."""
+"""Who and where: ``auth.test``, ``apps.connections.open``, ``users.*``, ``usergroups.users.list``,
+``conversations.*``, assistant threads."""
 
 from __future__ import annotations
 
@@ -40,6 +41,15 @@ def users_info(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
         "real_name": user.real_name, "tz": user.tz, "tz_offset": user.tz_offset, "profile": profile,
         "is_admin": user.is_admin, "is_owner": False, "is_bot": user.is_bot, "is_app_user": False,
         "updated": 1700000000}}
+
+
+def usergroups_users_list(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
+    group = require(params, "usergroup", "invalid_arguments")
+    with state.cond:
+        members = state.usergroups.get(group)
+    if members is None:
+        raise ApiError("no_such_subteam")
+    return {"ok": True, "users": list(members)}
 
 
 def conversations_open(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
@@ -97,6 +107,7 @@ METHODS: dict[str, Handler] = {
     "auth.test": auth_test,
     "apps.connections.open": connections_open,
     "users.info": users_info,
+    "usergroups.users.list": usergroups_users_list,
     "conversations.open": conversations_open,
     "conversations.history": conversations_history,
     "conversations.replies": conversations_replies,

@@ -283,6 +283,11 @@ class FakeSlack:
         with self._state.cond:
             self._state.users[user.id] = user
 
+    def set_usergroup(self, group_id: str, user_ids: list[str]) -> None:
+        """Make ``usergroups.users.list`` return ``user_ids`` for ``group_id`` (replacing its members)."""
+        with self._state.cond:
+            self._state.usergroups[group_id] = list(user_ids)
+
     def dm_channel(self, user_id: str | None = None) -> str:
         """The DM channel id between the bot and a user (the default user when omitted)."""
         return dm_channel_id(user_id or self.workspace.user.id)

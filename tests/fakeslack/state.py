@@ -71,6 +71,7 @@ class SlackState:
         self.files: dict[str, dict[str, Any]] = {}
         self.users: dict[str, User] = {u.id: u for u in (workspace.user, workspace.bot_as_user())}
         self.statuses: dict[tuple[str, str], str] = {}
+        self.usergroups: dict[str, list[str]] = {}
         self.triggers: dict[str, float] = {}
         self.exchanged_triggers: set[str] = set()
         self.tickets: dict[str, bool] = {}
