@@ -148,6 +148,27 @@ def _stored(bot) -> str:
     return raw.decode("utf-8", "replace") + "\n".join(rows)
 
 
+def assert_inert_and_nothing_leaked(bot, cases: list[Hostile], project_logs, caplog) -> list[str]:
+    """Nothing the bot posted or acked broadcasts or apologises, nothing failed, and no secret of ``cases`` was
+    posted, stored or logged. Returns what was posted, as JSON."""
+    posted = [json.dumps(call.params, ensure_ascii=False) for call in bot.fake.calls()
+              if call.method in ("chat.postMessage", "chat.update", "chat.postEphemeral")]
+    posted += [json.dumps(ack.payload, ensure_ascii=False) for ack in bot.fake.acks()]
+    assert not [text for text in posted if broadcasts_in(text) or APOLOGY in text]
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert not bot.fake.warnings
+    stored = _stored(bot)
+    plain, json_lines = project_logs
+    assert caplog.records and plain.getvalue() and json_lines.getvalue()
+    logged = "\n".join([plain.getvalue(), json_lines.getvalue(), caplog.text])
+    for case in cases:
+        if case.secret:
+            assert case.secret not in stored, f"{case.id}: secret stored"
+            assert case.secret not in logged, f"{case.id}: secret logged"
+            assert not [text for text in posted if case.secret in text], f"{case.id}: secret posted"
+    return posted
+
+
 def test_hostile_messages_over_slack_get_one_safe_reply_each_and_leave_no_secret(make_bot, project_logs, caplog):
     from sqlalchemy import func, select
 
@@ -167,27 +188,12 @@ def test_hostile_messages_over_slack_get_one_safe_reply_each_and_leave_no_secret
             fake.wait_until(lambda: fake.ephemeral_messages(user=user), timeout=30, what=f"the answer to {case.id}")
         else:  # an empty /itsupport is the help text, in the ack
             assert "/itsupport" in json.dumps(fake.wait_for_ack(command).payload)
-    fake.wait_until(lambda: bot.services.worker.in_flight == 0, timeout=30, what="the worker to finish")
+    bot.settle()
 
     for case, user, event, _ in sent:  # exactly one reply each, where it was asked
         assert len(bot.replies(event)) == 1, case.id
         assert len(fake.ephemeral_messages(user=user)) == (1 if case.text.strip() else 0), case.id
-    posted = [json.dumps(call.params, ensure_ascii=False) for call in fake.calls()
-              if call.method in ("chat.postMessage", "chat.update", "chat.postEphemeral")]
-    posted += [json.dumps(ack.payload, ensure_ascii=False) for ack in fake.acks()]
-    assert not [text for text in posted if broadcasts_in(text) or APOLOGY in text]
-    assert not fake.warnings
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
-
-    stored = _stored(bot)
-    plain, json_lines = project_logs
-    logged = "\n".join([plain.getvalue(), json_lines.getvalue(), caplog.text])
-    assert caplog.records and plain.getvalue() and json_lines.getvalue()
-    for case in OVER_SLACK:
-        if case.secret:
-            assert case.secret not in stored, f"{case.id}: secret stored"
-            assert case.secret not in logged, f"{case.id}: secret logged"
-            assert not [text for text in posted if case.secret in text], f"{case.id}: secret posted"
+    assert_inert_and_nothing_leaked(bot, OVER_SLACK, project_logs, caplog)
     with bot.services.sessions() as session:  # the injections and the SQL changed nothing
         assert session.scalar(select(func.count()).select_from(Escalation)) == 0
         assert session.scalar(select(func.count()).select_from(Feedback)) == 0
@@ -230,14 +236,4 @@ def test_hostile_messages_relayed_between_a_user_and_an_agent_stay_inert(make_bo
     bot.settle()
     time.sleep(0.5)
     assert len(relayed(HELPDESK, post["ts"])) == len(relayed(event["channel"], event["ts"])) == len(RELAYED)
-    posted = [json.dumps(call.params, ensure_ascii=False) for call in fake.calls()
-              if call.method in ("chat.postMessage", "chat.update", "chat.postEphemeral")]
-    assert not [text for text in posted if broadcasts_in(text) or APOLOGY in text]
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
-    stored = _stored(bot)
-    plain, json_lines = project_logs
-    logged = "\n".join([plain.getvalue(), json_lines.getvalue(), caplog.text])
-    for case in RELAYED:
-        if case.secret:
-            assert case.secret not in stored and case.secret not in logged, case.id
-            assert not [text for text in posted if case.secret in text], case.id
+    assert_inert_and_nothing_leaked(bot, RELAYED, project_logs, caplog)
