@@ -6,8 +6,6 @@ import json
 import time
 from pathlib import Path
 
-import pytest
-
 from bot import blocks
 from tests.slackbot import AGENT, HELPDESK, MALLORY, llm_mode
 
