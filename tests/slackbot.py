@@ -46,6 +46,11 @@ class Bot:
     def services_client(self):
         return self.fake.web_client()
 
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file the bot stores into."""
+        return Path(self.settings.database_url.removeprefix("sqlite:///"))
+
     def dm(self, text: str, **kwargs: Any) -> tuple[str, dict]:
         """The user sends a DM; returns the envelope id and the event."""
         envelope = self.fake.payloads.message(text, **kwargs)

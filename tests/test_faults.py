@@ -31,10 +31,6 @@ def only_reply(bot, event: dict) -> dict:
     return replies[0]
 
 
-def database_path(bot) -> Path:
-    return Path(bot.settings.database_url.removeprefix("sqlite:///"))
-
-
 def hold_write_lock(path: Path, seconds: float) -> threading.Thread:
     """Another process's view: take SQLite's write lock on ``path`` for ``seconds``; returns once it is held."""
     held = threading.Event()
@@ -108,7 +104,7 @@ def test_a_database_locked_for_a_few_seconds_delays_answers_but_acks_in_time_and
     fake = bot.fake
     _, first = bot.dm("hello, are you there?")
     bot.final_answer(first)
-    locker = hold_write_lock(database_path(bot), seconds=4)
+    locker = hold_write_lock(bot.database_path, seconds=4)
     envelopes, events = [], []
     for number, text in enumerate(QUESTIONS[:3]):
         envelope, event = bot.dm(text, user=f"U0LOCKED{number:02d}")
@@ -132,7 +128,7 @@ def test_a_database_locked_past_the_busy_timeout_gets_an_apology_and_the_bot_rec
 
     monkeypatch.setattr(storage.db, "SQLITE_BUSY_TIMEOUT_MS", 300)
     bot = make_bot()
-    locker = hold_write_lock(database_path(bot), seconds=2)
+    locker = hold_write_lock(bot.database_path, seconds=2)
     _, event = bot.dm("my vpn keeps disconnecting")
     assert APOLOGY in only_reply(bot, event)["text"]
     locker.join()

@@ -141,7 +141,7 @@ def _stored(bot) -> str:
 
     from storage.models import Base
 
-    path = Path(bot.settings.database_url.removeprefix("sqlite:///"))
+    path = bot.database_path
     raw = b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
     with bot.services.sessions() as session:
         rows = [repr(session.execute(select(table)).all()) for table in Base.metadata.sorted_tables]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 from bot import blocks
 from tests.slackbot import AGENT, HELPDESK, MALLORY, llm_mode
@@ -87,14 +86,8 @@ def test_escalation_claim_relay_resolve_and_rating(bot):
     fake = bot.fake
     _, event = bot.dm("my vpn won't connect at all, error 412")
     bot.final_answer(event)
-    # the user asks for a human: a modal opens, they submit it
-    fake.push(fake.payloads.block_actions(action_id=blocks.ACTION_HUMAN,
-                                          message=bot.button_message(event, blocks.ACTION_HUMAN)))
-    fake.wait_for_call("views.open", timeout=10)
-    view = fake.views()[-1]
-    fake.push(fake.payloads.view_submission(view, values={"urgency": "high", "details": "I have a demo at 3pm"}))
-    post = fake.wait_until(lambda: [m for m in fake.messages(HELPDESK) if "Escalation #" in m.get("text", "")],
-                           timeout=20, what="the escalation post")[0]
+    # the user asks for a human: a modal opens, they submit it (and are told, once the post's ts is stored)
+    post = bot.escalate(event, details="I have a demo at 3pm")
     rendered = json.dumps(post["blocks"])
     assert "urgency *high*" in rendered and "I have a demo at 3pm" in rendered and "VPN" in rendered
     # someone who is not an agent cannot claim it
@@ -141,10 +134,10 @@ def test_escalation_claim_relay_resolve_and_rating(bot):
     from bot.kb_export import export_drafts
     from llm.kb import load_kb
 
-    kb_dir = bot.settings.database_url.replace("sqlite:///", "")[:-len("itbot.db")] + "kb"
-    (path,) = export_drafts(bot.services.sessions, Path(kb_dir))
+    kb_dir = bot.database_path.parent / "kb"
+    (path,) = export_drafts(bot.services.sessions, kb_dir)
     assert "reset your profile" in path.read_text(encoding="utf-8")
-    assert load_kb(Path(kb_dir), include_drafts=True).get("draft-1").draft
+    assert load_kb(kb_dir, include_drafts=True).get("draft-1").draft
 
 
 def test_an_at_mention_in_a_channel_is_answered_in_its_thread(bot):
