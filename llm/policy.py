@@ -38,14 +38,18 @@ _INJECTION = re.compile(
 # Requests to harm others or get around security: refused whatever IT topic they mention.
 _ABUSE = re.compile(
     r"(?i)("
-    r"\b(hack|hacking|crack|cracking|brute[- ]?forc\w*|keylog\w*|exploits?|sniff\w*|ddos)\b"
+    r"\b(hack|hacking|brute[- ]?forc\w*|keylog\w*|exploits?|sniff\w*|ddos)\b"
+    # "crack" is abuse for passwords and licences, not for a cracked screen
+    r"|\bcrack(ing|ed)?\b[^.?!]{0,20}\b(passwords?|licen[cs]es?|software|hash\w*|keys?|serials?|wi-?fi|wpa\w*|accounts?|pins?)\b"
     r"|\b(write|create|make|draft|build|design)\b[^.?!]{0,30}\b(phishing|scam|fake (login|invoice|email|page))\b"
     r"|\b(passwords?|credentials|logins?|pin|mfa|codes?) (of|for|from) (my )?(neighbou?rs?|colleagues?|co-?workers?|other people)\b"
     r"|\b(neighbou?r|colleague|co-?worker)'?s (password|login|credentials|wi-?fi|mfa|codes?)\b"
     r"|\bwhat'?s (his|her|their) password\b|\bwithout (them|him|her|anyone|my (boss|manager|colleagues?)) know\w*"
     r"|\bsecretly\b|\bcovertly\b|\bfake (my )?(location|compliance)|\blook compliant\b"
-    r"|\b(uninstall|disable|turn off|switch off|remove|kill)\b[^.?!]{0,30}"
-    r"\b(dlp|monitoring|antivirus|anti-virus|defender|edr|crowdstrike|firewall|security (software|agent|tools?))\b"
+    # at most two words between the verb and what it would switch off, none of them "and"/"but": "an app I can't
+    # uninstall and Defender keeps flagging it" is a question about malware, not a request to disable Defender
+    r"|\b(uninstall|disable|turn off|switch off|remove|kill)\s+(?:(?!and\b|but\b|or\b)\S+\s+){0,2}"
+    r"(dlp|monitoring|antivirus|anti-virus|defender|edr|crowdstrike|firewall|security (software|agent|tools?))\b"
     r"|\b(bypass|get around|get past|circumvent|evade)\b[^.?!]{0,30}"
     r"\b(dlp|monitoring|web ?filter|content filter|proxy|antivirus|defender|edr|mfa|2fa|firewall|security)\b"
     r")"

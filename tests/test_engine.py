@@ -80,6 +80,17 @@ def test_harmful_request_is_refused(engine):
     assert "could harm someone" in answer.answer
 
 
+@pytest.mark.parametrize("text, intent, action", [
+    ("the screen on my laptop has a crack in the corner after I closed it on a pen", "hardware", "answer"),
+    # malware on a phone is urgent: a person, not a refusal
+    ("there's an app on my work phone I can't uninstall and Defender keeps flagging it as malware", "mobile_device",
+     "escalate"),
+])
+def test_a_cracked_screen_or_a_flagged_app_is_a_question_not_abuse(engine, text, intent, action):
+    answer = engine.answer(text)
+    assert (answer.action, answer.intent) == (action, intent)
+
+
 def test_asking_for_a_person_escalates(engine):
     answer = engine.answer("can I talk to a real person please")
     assert answer.intent == "human_request"
