@@ -39,6 +39,22 @@ def engine(cache_dir: Path):
     return build_engine(settings.engine_config())
 
 
+def _unset_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake Slack listens on 127.0.0.1: a proxy from the environment must not intercept it."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch):
+    """A local fake Slack (Web API and Socket Mode on 127.0.0.1) with no app connected."""
+    from tests.fakeslack import FakeSlack
+
+    _unset_proxies(monkeypatch)
+    with FakeSlack.start() as fake:
+        yield fake
+
+
 @pytest.fixture
 def make_bot(tmp_path: Path, engine, monkeypatch: pytest.MonkeyPatch):
     """Start the real Slack app on a local fake Slack: ``make_bot(engine=None, handler_kwargs=None, **settings)``.
@@ -49,8 +65,7 @@ def make_bot(tmp_path: Path, engine, monkeypatch: pytest.MonkeyPatch):
 
     from tests.slackbot import running_bot
 
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
+    _unset_proxies(monkeypatch)
     started: list[object] = []
     with ExitStack() as stack:
         def make(*, engine=engine, **options):

@@ -9,7 +9,7 @@ from bot.agents import AgentGroup
 from bot.errors import ConfigError
 from bot.settings import load_settings
 from storage.models import Escalation
-from tests.fakeslack import FakeSlack, User
+from tests.fakeslack import User
 from tests.slackbot import HELPDESK, MALLORY
 
 GROUP = "S0HELPDESK"
@@ -42,12 +42,6 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def fake(monkeypatch):
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    with FakeSlack.start() as fake:
-        yield fake
 
 
 def test_group_membership_is_cached_then_refreshed(fake):

@@ -23,7 +23,6 @@ from storage.models import EvaluationRun, JobLock
 from storage.migrate import upgrade
 from storage.stats import OperationsStats
 from tests.conftest import run_itbot, start_itbot
-from tests.fakeslack import FakeSlack
 
 DIGEST = "C0DIGEST01"
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
@@ -33,12 +32,6 @@ YESTERDAY_RUN = {"intent_accuracy": 0.999, "oos_f1": 0.85, "action_accuracy": 0.
                  "latency_p95_ms": 20.0}
 
 
-@pytest.fixture
-def fake(monkeypatch):
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    with FakeSlack.start() as fake:
-        yield fake
 
 
 def _settings(tmp_path, **overrides) -> Settings:
