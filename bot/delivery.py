@@ -1,4 +1,4 @@
-"""Post answers to Slack: placeholder first, then the final Block Kit message(s).
+"""Post answers to Slack: a placeholder first when a model writes the answer, then the final Block Kit message(s).
 
 Runs on the worker, never on Bolt's listener threads.
 """
@@ -61,9 +61,13 @@ def post_in_place(client: "WebClient", *, channel: str, thread_ts: str | None, u
 
 def deliver_answer(services: "Services", client: "WebClient", question: Question, *, reply_channel: str,
                    reply_thread_ts: str | None, ephemeral: bool = False, route: "Route | None" = None) -> Reply:
-    """Answer ``question`` and post the result where the user asked."""
+    """Answer ``question`` and post the result where the user asked.
+
+    A "Looking into it…" placeholder (updated as the model streams) is posted only when a model may write the
+    answer: in kb mode the answer is ready in milliseconds, and a placeholder would double the Slack calls.
+    """
     placeholder = None
-    if not ephemeral:
+    if not ephemeral and services.engine.answer_mode != "kb":
         placeholder = client.chat_postMessage(channel=reply_channel, thread_ts=reply_thread_ts,
                                               **blocks.thinking_message())["ts"]
     started = time.monotonic()

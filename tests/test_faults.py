@@ -195,11 +195,16 @@ def test_an_escalation_sent_while_the_database_is_unreachable_gets_an_apology_an
 # -- the Slack Web API -----------------------------------------------------------------------------------------
 
 
+def placeholder_for(method: str, engine) -> dict:
+    """Bot options under which ``method`` carries the answer: chat.update only replaces a model's placeholder."""
+    return {"engine": llm_mode(engine, FailingModel(RuntimeError("unused"), failures=0))} if method == "chat.update" else {}
+
+
 @pytest.mark.parametrize(("method", "status", "times"), [
     ("chat.postMessage", 429, 1), ("chat.postMessage", 500, 2), ("chat.update", 429, 1), ("chat.update", 500, 2),
 ])
-def test_slack_429_and_500_are_retried_into_exactly_one_answer(make_bot, method, status, times):
-    bot = make_bot()
+def test_slack_429_and_500_are_retried_into_exactly_one_answer(make_bot, engine, method, status, times):
+    bot = make_bot(**placeholder_for(method, engine))
     bot.fake.fail_next(method, status=status, times=times)
     _, event = bot.dm("my vpn keeps disconnecting")
     reply = only_reply(bot, event)
@@ -218,8 +223,8 @@ def test_a_rate_limited_ephemeral_answer_is_retried(make_bot):
 
 
 @pytest.mark.parametrize("method", ["chat.postMessage", "chat.update"])
-def test_slack_failing_past_the_retries_leaves_one_apology_and_the_next_question_works(make_bot, method):
-    bot = make_bot()
+def test_slack_failing_past_the_retries_leaves_one_apology_and_the_next_question_works(make_bot, engine, method):
+    bot = make_bot(**placeholder_for(method, engine))
     bot.fake.fail_next(method, status=500, times=3)  # the first try and both retries
     _, event = bot.dm("my vpn keeps disconnecting")
     assert APOLOGY in only_reply(bot, event)["text"]

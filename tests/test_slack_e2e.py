@@ -47,7 +47,7 @@ def test_a_redelivered_event_is_answered_once(bot):
     bot.fake.wait_for_ack(bot.fake.redeliver(envelope_id))
     time.sleep(1.0)
     assert len([m for m in bot.thread(event)[1:]]) == 1
-    assert len(bot.fake.calls("chat.update")) == 1
+    assert len(bot.fake.calls("chat.postMessage")) == 1
 
 
 def test_the_bots_own_messages_and_edits_are_not_answered(bot):
