@@ -210,3 +210,15 @@ def test_export_user_holds_only_that_users_data(bot):
     assert "alice" not in mallory.lower() and ALICE not in mallory and "outlook" not in mallory.lower()
     assert agent["conversations"] == [] and [e["id"] for e in agent["escalations_handled"]] == [1]
     assert "alice" not in json.dumps(agent).lower()
+
+
+def test_a_claim_clicked_before_the_posts_reference_is_stored_still_updates_the_post(bot):
+    event, _ = bot.ask("my vpn won't connect at all, error 412")
+    post = bot.escalate(event)
+    with bot.services.sessions.begin() as session:  # the gap between posting and storing the post's ts
+        stored = session.get(Escalation, 1)
+        stored.channel_id = stored.channel_message_ts = None
+    bot.click(blocks.ACTION_CLAIM, post, AGENT.id, channel=HELPDESK)
+    bot.fake.wait_until(lambda: "Claimed by" in json.dumps(bot.fake.message(HELPDESK, post["ts"])["blocks"]),
+                        timeout=10, what="the post updated")
+    assert escalation(bot, 1).status == "claimed"

@@ -90,7 +90,8 @@ def _agent_only(services: "Services", client: "WebClient", body: dict[str, Any])
     return False
 
 
-def _repost(services: "Services", client: "WebClient", escalation_id: int) -> Any:
+def _repost(services: "Services", client: "WebClient", escalation_id: int, body: dict[str, Any]) -> Any:
+    """Refresh the escalation's channel post: the one clicked, which exists even if its ts is not stored yet."""
     with services.sessions.begin() as session:
         escalation = session.get(Escalation, escalation_id)
         conversation = escalation.conversation
@@ -99,7 +100,9 @@ def _repost(services: "Services", client: "WebClient", escalation_id: int) -> An
             escalation_id=escalation.id, user_id=conversation.user_id, intent=intent, urgency=str(escalation.urgency),
             summary=escalation.summary, details=escalation.details, status=str(escalation.status),
             agent_id=escalation.resolved_by or escalation.claimed_by)
-    client.chat_update(channel=escalation.channel_id, ts=escalation.channel_message_ts, **message)
+    clicked = (body.get("message") or {}).get("ts") or (body.get("container") or {}).get("message_ts")
+    channel = escalation.channel_id or _where(body)["channel"]
+    client.chat_update(channel=channel, ts=escalation.channel_message_ts or clicked, **message)
     return escalation
 
 
@@ -114,7 +117,7 @@ def _agent_transition(services: "Services", client: "WebClient", body: dict[str,
     if not won:  # a double click, or another agent was faster
         _say_privately(client, body, refused.format(id=escalation_id))
         return
-    escalation = _repost(services, client, escalation_id)
+    escalation = _repost(services, client, escalation_id, body)
     conversation = escalation.conversation
     notify_user(client, user_id=conversation.user_id, channel=conversation.channel_id,
                 thread_ts=conversation.thread_ts, message=tell_user(escalation_id, agent))
