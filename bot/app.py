@@ -78,7 +78,8 @@ def build_services(settings: "Settings", *, engine: "AnswerEngine | None" = None
         settings=settings,
         engine=engine,
         sessions=make_session_factory(make_engine(settings.database_url)),
-        worker=Worker(threads=4, capacity=500),
+        # a burst of a few thousand questions is queued (a few KB each), not refused; beyond that users are told
+        worker=Worker(threads=4, capacity=5000),
         limiter=RateLimiter(count=settings.rate_limit.count, period_s=settings.rate_limit.period_s),
         agents=frozenset(settings.agent_user_ids),
     )
