@@ -264,3 +264,21 @@ def test_a_connection_closed_mid_run_loses_and_doubles_nothing(make_bot):
     for envelope, event in sent:
         assert "Sources:" in str(only_reply(bot, event).get("blocks")), event["text"]
     assert len(fake.connections()) == 3 and fake.connections()[-1].is_open
+
+
+# -- the worker queue ------------------------------------------------------------------------------------------
+
+
+def test_a_full_queue_tells_the_user_instead_of_dropping_the_question(bot):
+    from bot.worker import Worker
+
+    gate = threading.Event()
+    bot.services.worker = Worker(threads=1, capacity=1)
+    bot.services.worker.submit(lambda: gate.wait(30))  # the only slot is busy
+    try:
+        _, event = bot.dm("my vpn keeps dropping")
+        reply = bot.final_answer(event)
+        assert "handling a lot of questions" in reply["text"] and "Talk to a human" in reply["text"]
+    finally:
+        gate.set()
+        bot.services.worker.shutdown()
