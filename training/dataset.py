@@ -21,7 +21,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from data import SFT_DIR
 from data.utterances import read_jsonl
@@ -262,7 +262,3 @@ def _first_line(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     return lines[0][:200] if lines else error.__class__.__name__
 
-
-def example_lengths(examples: Sequence[dict[str, Any]]) -> list[int]:
-    """Token count of every example (for logging and length grouping)."""
-    return [len(e["input_ids"]) for e in examples]

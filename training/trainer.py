@@ -198,7 +198,7 @@ def _prepare_output_dir(output_dir: Path, config: TrainConfig, data_sha256: dict
     if resume is True and checkpoint is None:
         raise TrainingError(f"no checkpoint in {output_dir} to resume from: run without --resume to start")
     if checkpoint is not None and resume is False:
-        old = sorted(output_dir.glob("checkpoint-*"))
+        old = sorted(path for path in output_dir.glob("checkpoint-*") if path.is_dir())
         log.info("starting over: deleting %d old checkpoint(s) in %s", len(old), output_dir)
         for folder in old:
             shutil.rmtree(folder)
@@ -238,7 +238,10 @@ def _adapted_model(model_path: str, config: TrainConfig) -> "PreTrainedModel":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing,
                                                 gradient_checkpointing_kwargs=checkpointing)
     elif config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=checkpointing)
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers 5 renamed it
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=checkpointing)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=checkpointing)
         model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need a grad path
     model.train()
     adapter = lora_config(r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,

@@ -104,6 +104,12 @@ def test_resume_without_a_checkpoint_is_an_error(tiny_config):
         train(tiny_config(), resume=True, progress_bar=False)
 
 
+def test_gradient_checkpointing_without_quantization_still_trains_the_adapter(tiny_config):
+    result = train(tiny_config(gradient_checkpointing=True, max_steps=2, final_eval=False), progress_bar=False)
+    assert any(getattr(module, "gradient_checkpointing", False) is True for module in result.model.modules())
+    assert all(p.detach().abs().sum() > 0 for name, p in result.model.named_parameters() if "lora_B" in name)
+
+
 def test_two_runs_with_the_same_seed_train_the_same(tiny_config, tmp_path):
     one = train(tiny_config(lora_dropout=0.1, output_dir=str(tmp_path / "one"), final_eval=False), progress_bar=False)
     two = train(tiny_config(lora_dropout=0.1, output_dir=str(tmp_path / "two"), final_eval=False), progress_bar=False)
@@ -117,3 +123,19 @@ def test_running_out_of_gpu_memory_is_one_line_that_says_what_to_lower(tiny_conf
     message = str(caught.value)
     assert message.startswith("out of GPU memory: lower per_device_train_batch_size (now 4")
     assert "max_seq_length (now 256)" in message and "quantization: 4bit" in message and "\n" not in message
+
+
+def test_qlora_trains_a_4bit_model_with_gradient_checkpointing_on_cpu(tiny_config, tiny_llama):
+    import bitsandbytes as bnb
+
+    result = train(tiny_config(quantization="4bit", gradient_checkpointing=True, max_steps=4, final_eval=False),
+                   progress_bar=False)
+    base = result.model.get_base_model()
+    assert isinstance(base.model.layers[0].self_attn.q_proj.base_layer, bnb.nn.Linear4bit)  # frozen 4-bit weights
+    assert any(getattr(module, "gradient_checkpointing", False) is True for module in base.modules())
+    assert all(torch.isfinite(torch.tensor(result.losses())))
+    lora_b = [p for name, p in result.model.named_parameters() if "lora_B" in name]
+    assert lora_b and all(p.requires_grad and p.detach().abs().sum() > 0 for p in lora_b)
+    adapted, _ = load_model(tiny_llama, adapter=result.adapter_dir, quantization="4bit")
+    assert type(adapted).__name__ == "PeftModelForCausalLM"
+    assert "quantization: 4bit" in (result.adapter_dir / "README.md").read_text(encoding="utf-8")
