@@ -21,10 +21,26 @@ from storage.models import Conversation, Escalation, Message
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Question", "Reply", "claim_event", "answer_question", "answer_with_topic", "conversation_summary",
-           "relay_target_for_agent", "record_agent_message", "owns_conversation"]
+__all__ = ["mention_key", "slack_thread", "Question", "Reply", "claim_event", "answer_question", "answer_with_topic",
+           "conversation_summary", "relay_target_for_agent", "record_agent_message", "owns_conversation"]
 
 HISTORY_TURNS = 10
+
+
+def mention_key(thread_ts: str, user_id: str) -> str:
+    """The conversation key of @mentions in a channel thread: one conversation per person in a shared thread.
+
+    Without the user, a colleague who mentions the bot in someone else's thread would join that person's
+    conversation: their words stored under the other person, relayed to the other person's escalation.
+    """
+    return f"{thread_ts}/{user_id}"
+
+
+def slack_thread(key: str) -> str | None:
+    """The Slack thread ``ts`` of a conversation key (``None`` for a slash command, which has no thread)."""
+    if key.startswith("slash:"):
+        return None
+    return key.partition("/")[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +49,7 @@ class Question:
 
     team_id: str
     channel_id: str
-    thread_ts: str
+    thread_ts: str  # the conversation key: a Slack thread ts, or see mention_key and "slash:"
     user_id: str
     source: str  # dm | slash | mention | console
     text: str

@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from bot import blocks
-from bot.conversation import Question, Reply, answer_question
+from bot.conversation import Question, Reply, answer_question, slack_thread
 from bot.mrkdwn import clip, escape, to_mrkdwn
 
 if TYPE_CHECKING:
@@ -128,12 +128,13 @@ def _withdraw(client: "WebClient", *, channel: str, ts: str) -> None:
 
 
 def notify_user(client: "WebClient", *, user_id: str, channel: str, thread_ts: str, message: dict[str, Any]) -> None:
-    """Tell a user about their conversation: in its thread, or by DM when it was a slash command."""
-    if thread_ts.startswith("slash:"):
+    """Tell a user about their conversation (``thread_ts`` is its key): in its thread, or by DM for a slash command."""
+    thread = slack_thread(thread_ts)
+    if thread is None:
         dm = client.conversations_open(users=user_id)["channel"]["id"]
         client.chat_postMessage(channel=dm, **message)
     else:
-        client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
+        client.chat_postMessage(channel=channel, thread_ts=thread, **message)
 
 
 def apologise(client: "WebClient", *, channel: str, thread_ts: str | None, user_id: str, reference: str,

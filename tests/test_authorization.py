@@ -222,3 +222,24 @@ def test_a_claim_clicked_before_the_posts_reference_is_stored_still_updates_the_
     bot.fake.wait_until(lambda: "Claimed by" in json.dumps(bot.fake.message(HELPDESK, post["ts"])["blocks"]),
                         timeout=10, what="the post updated")
     assert escalation(bot, 1).status == "claimed"
+
+
+def test_a_colleague_mentioning_the_bot_in_my_channel_thread_gets_a_conversation_of_their_own(bot):
+    fake = bot.fake
+    mine = fake.payloads.app_mention("my outlook keeps asking for my password", channel="C0GENERAL")
+    fake.push(mine)
+    root = mine["payload"]["event"]
+    bot.final_answer(root)
+    theirs = fake.payloads.app_mention("and my printer is offline", user=MALLORY.id, channel="C0GENERAL",
+                                       thread_ts=root["ts"])
+    fake.push(theirs)
+    answer = bot.final_answer(root, count=2)
+    assert answer["thread_ts"] == root["ts"]  # answered in the same Slack thread
+    with bot.services.sessions() as session:
+        owners = {c.user_id: c for c in session.scalars(select(Conversation))}
+        assert set(owners) == {ALICE, MALLORY.id}
+        alice_texts = [m.text for m in session.scalars(select(Message).where(
+            Message.conversation_id == owners[ALICE].id))]
+    assert not any("printer" in text for text in alice_texts)
+    with bot.services.sessions() as session:
+        assert "printer" not in json.dumps(repo.export_user(session, ALICE), default=str)

@@ -8,7 +8,8 @@ import re
 from typing import TYPE_CHECKING, Any, Callable
 
 from bot import blocks
-from bot.conversation import answer_with_topic, conversation_summary, owns_conversation, save_kb_draft
+from bot.conversation import (answer_with_topic, conversation_summary, owns_conversation, save_kb_draft,
+                              slack_thread)
 from bot.delivery import notify_user
 from bot.listeners.intake import take_question
 from storage import repository as repo
@@ -70,7 +71,7 @@ def on_topic(services: "Services", client: "WebClient", body: dict[str, Any], ac
     question, route = found
     where = _where(body)
     take_question(services, client, question, event_id=None, reply_channel=where["channel"],
-                  reply_thread_ts=None if where["ephemeral"] else question.thread_ts,
+                  reply_thread_ts=None if where["ephemeral"] else slack_thread(question.thread_ts),
                   ephemeral=where["ephemeral"], route=route)
 
 

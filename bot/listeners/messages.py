@@ -6,7 +6,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from bot.conversation import Question, record_agent_message, relay_target_for_agent
+from bot.conversation import Question, mention_key, record_agent_message, relay_target_for_agent
 from bot.delivery import notify_user
 from bot.listeners.intake import take_question
 from bot.mrkdwn import clip, escape
@@ -77,7 +77,8 @@ def handle_mention(services: "Services", client: "WebClient", event: dict[str, A
     text = _MENTION.sub(" ", event.get("text") or "").strip()
     thread_ts = event.get("thread_ts") or event["ts"]
     question = Question(team_id=body.get("team_id") or event.get("team", ""), channel_id=event["channel"],
-                        thread_ts=thread_ts, user_id=event["user"], source="mention", text=text)
+                        thread_ts=mention_key(thread_ts, event["user"]), user_id=event["user"], source="mention",
+                        text=text)
     take_question(services, client, question, event_id=body.get("event_id"), reply_channel=event["channel"],
                   reply_thread_ts=thread_ts)
 
