@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from bot.errors import ConfigError, ItbotError, NotYetAvailable
+from bot.errors import ConfigError, ItbotError
 
 if TYPE_CHECKING:
     from datetime import timedelta

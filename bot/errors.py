@@ -2,12 +2,11 @@
 
     ItbotError
      └── ConfigError       a setting is missing or malformed (exit code 2)
-     └── NotYetAvailable   a command whose feature has not landed yet (exit code 1)
 """
 
 from __future__ import annotations
 
-__all__ = ["ItbotError", "ConfigError", "NotYetAvailable"]
+__all__ = ["ItbotError", "ConfigError"]
 
 
 class ItbotError(Exception):
@@ -21,8 +20,3 @@ class ConfigError(ItbotError):
 
     exit_code = 2
 
-
-class NotYetAvailable(ItbotError):
-    """A command whose feature is planned but not built yet."""
-
-    exit_code = 1

@@ -76,14 +76,6 @@ def test_misconfiguration_gives_one_line_and_exit_code_2(env, command, expected)
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("command", [["train"], ["digest", "--now"]])
-def test_commands_not_built_yet_exit_non_zero_with_one_line(command):
-    result = run_itbot(*command)
-    assert result.returncode == 1
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert "not built yet" in result.stderr
-
-
 def test_db_upgrade_creates_the_schema_and_is_safe_to_repeat(tmp_path):
     import sqlite3
 
