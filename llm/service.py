@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from llm.errors import ModelError, ModelUnavailable
 from llm.postprocess import clean_generation, cut_at_stop
+from llm.prompting import fold_system
 from llm.redact import redact
 
 if TYPE_CHECKING:
@@ -336,12 +337,7 @@ def _encode(tokenizer: Any, messages: list[dict[str, str]]) -> Any:
     except Exception:  # noqa: BLE001 - jinja's TemplateError ("roles must alternate", "system not supported")
         if not messages or messages[0]["role"] != "system":
             raise
-    system, rest = messages[0]["content"], [dict(m) for m in messages[1:]]
-    first_user = next((m for m in rest if m["role"] == "user"), None)
-    if first_user is None:
-        rest.insert(0, {"role": "user", "content": system})
-    else:
-        first_user["content"] = f"{system}\n\n{first_user['content']}"
+    rest = fold_system(messages)
     log.debug("the chat template has no system role: the system prompt goes into the first user turn")
     return tokenizer.apply_chat_template(rest, add_generation_prompt=True, return_tensors="pt", return_dict=True)
 

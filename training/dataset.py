@@ -27,6 +27,7 @@ from data import SFT_DIR
 from data.utterances import read_jsonl
 from llm.errors import DatasetError
 from llm.loading import FALLBACK_CHAT_TEMPLATE
+from llm.prompting import fold_system
 from training.errors import TrainingError
 
 if TYPE_CHECKING:
@@ -131,22 +132,6 @@ def ensure_chat_template(tokenizer: "PreTrainedTokenizerBase", *, model: str, po
     log.warning("the tokenizer of %s has no chat template: training with the plain 'Role: text' template", model)
     tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
     return True
-
-
-def fold_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
-    """The system prompt moved into the first user turn, for templates without a system role.
-
-    The same fold :func:`llm.service._encode` applies at inference.
-    """
-    if not messages or messages[0]["role"] != "system":
-        return [dict(m) for m in messages]
-    system, rest = messages[0]["content"], [dict(m) for m in messages[1:]]
-    first_user = next((m for m in rest if m["role"] == "user"), None)
-    if first_user is None:
-        rest.insert(0, {"role": "user", "content": system})
-    else:
-        first_user["content"] = f"{system}\n\n{first_user['content']}"
-    return rest
 
 
 def render(tokenizer: "PreTrainedTokenizerBase", messages: list[dict[str, str]]) -> tuple[str, str]:
