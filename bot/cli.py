@@ -178,12 +178,10 @@ def _write_trend_chart(settings: "Settings", report: dict, path: Path) -> None:
     from datetime import datetime, timezone
 
     from bot.digest import run_metrics
+    from bot.nightly import stored_trend
     from bot.trend_chart import CHART_RUNS, TrendPoint, trend_chart
-    from storage import repository as repo
 
-    with _database_sessions(settings)() as session:
-        points = [TrendPoint(at=run.started_at, metrics=dict(run.metrics), mode=run.mode)
-                  for run in repo.last_evaluation_runs(session, CHART_RUNS - 1)]
+    points = stored_trend(_database_sessions(settings), CHART_RUNS - 1)
     points.append(TrendPoint(at=datetime.now(timezone.utc), metrics=run_metrics(report), mode=report["mode"]))
     path.write_bytes(trend_chart(points, title=f"Answer quality: {len(points) - 1} stored runs and this one"))
     typer.echo(f"wrote {path}", err=True)
@@ -326,11 +324,11 @@ def digest(
     settings = _settings()
     if not now:
         raise ItbotError("the digest runs on schedule inside `itbot run`; use `itbot digest --now` to run it once")
+    if settings.slack_bot_token and not settings.digest_channel:
+        raise ConfigError("ITBOT_DIGEST_CHANNEL is not set: set it to the channel id the digest goes to")
     _upgrade_database(settings)
     services = build_services(settings, engine=_engine(settings, None))
     client = build_client(settings) if settings.slack_bot_token else None
-    if client is not None and not settings.digest_channel:
-        raise ConfigError("ITBOT_DIGEST_CHANNEL is not set: set it to the channel id the digest goes to")
     result = run_nightly(services, client, force=True)
     assert result is not None  # forced runs take no claim
     if plot and result.chart:

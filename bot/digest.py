@@ -141,9 +141,6 @@ class Digest:
     def warnings(self) -> list[str]:
         return [line.warning for line in self.lines if line.warning]
 
-    def line(self, key: str) -> MetricLine | None:
-        return next((line for line in self.lines if line.spec.key == key), None)
-
 
 def build_digest(*, day: date, ops: OperationsStats, run: RunInfo | None = None,
                  metrics: dict[str, float] | None = None, previous: dict[str, float] | None = None,

@@ -24,6 +24,7 @@ from storage import repository as repo
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
+    from sqlalchemy.orm import Session, sessionmaker
 
     from bot.services import Services
 
@@ -74,9 +75,9 @@ def held_out_questions(answer_mode: str, path: Path | None = None, *, limit: int
     return [rows[i * len(rows) // limit] for i in range(limit)]  # evenly spread: the splits are grouped by intent
 
 
-def stored_trend(services: "Services", n: int = CHART_RUNS) -> list[TrendPoint]:
+def stored_trend(sessions: "sessionmaker[Session]", n: int = CHART_RUNS) -> list[TrendPoint]:
     """The last ``n`` stored evaluation runs, oldest first, as chart points."""
-    with services.sessions() as session:
+    with sessions() as session:
         return [TrendPoint(at=run.started_at, metrics=dict(run.metrics), mode=run.mode)
                 for run in repo.last_evaluation_runs(session, n)]
 
@@ -137,7 +138,7 @@ def run_nightly(services: "Services", client: "WebClient | None" = None, *, forc
     with services.sessions() as session:
         ops = repo.operations_stats(session, until=now)
     digest = build_digest(day=day, ops=ops, run=run, metrics=metrics, previous=previous, error=error)
-    points = stored_trend(services)
+    points = stored_trend(services.sessions)
     chart = trend_chart(points, title=f"Answer quality, last {len(points)} runs") if points else None
     posted = _post(client, settings.digest_channel, digest, chart) if client is not None else None
     return NightlyResult(digest=digest, chart=chart, posted_ts=posted)
