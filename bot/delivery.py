@@ -96,7 +96,7 @@ def _answer_into(services: "Services", client: "WebClient", question: Question, 
                  reply_channel: str, reply_thread_ts: str | None, ephemeral: bool, route: "Route | None") -> Reply:
     """Answer (or relay) ``question`` and post it, the first message in place of the placeholder."""
     preview = None
-    if placeholder and services.engine.answer_mode != "kb":
+    if placeholder:  # only model answers get one, and they stream into it
         preview = StreamingPreview(client, channel=reply_channel, ts=placeholder)
     reply = answer_question(services.engine, services.sessions, question, route=route, on_token=preview)
     if reply.kind == "relay":
