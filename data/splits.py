@@ -4,6 +4,12 @@ Near-duplicates (token-set Jaccard >= 0.6, or character 4-gram Jaccard >= 0.75)
 are grouped first and every group goes to one split whole, so the held-out
 test never contains a reworded copy of a training line.
 
+Utterances in ``data/intents/train_only/`` were written after the test split
+was frozen, from validation errors and coverage gaps, never from the test
+split. They only ever go to train (so adding them cannot reshuffle the
+held-out splits), and any that is a near-duplicate of a validation or test
+line is dropped and reported.
+
 Usage::
 
     python -m data.splits            # rewrite data/splits/*.jsonl
@@ -17,11 +23,11 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from data import INTENTS_DIR, SPLITS_DIR
+from data import INTENTS_DIR, SPLITS_DIR, TRAIN_ONLY_DIR
 from data.utterances import Utterance, load_utterances, read_jsonl, sync_jsonl, tokens
 
 __all__ = ["SPLIT_NAMES", "RATIOS", "near_duplicate", "cross_near_duplicates", "group_near_duplicates", "make_splits",
-           "load_split"]
+           "add_train_only", "build_splits", "load_split"]
 
 SPLIT_NAMES = ("train", "validation", "test")
 RATIOS = (0.7, 0.1, 0.2)
@@ -128,6 +134,31 @@ def make_splits(utterances: list[Utterance], *, seed: int = SEED) -> dict[str, l
     return splits
 
 
+def add_train_only(splits: dict[str, list[Utterance]], extra: list[Utterance]) -> list[Utterance]:
+    """Append ``extra`` to the train split, except near-duplicates of held-out lines and repeats; return those dropped."""
+    import numpy as np
+
+    held_out = [u.text for name in SPLIT_NAMES[1:] for u in splits[name]]
+    leaking = _similar_pairs([u.text for u in extra], held_out).any(axis=1) if extra and held_out else np.zeros(len(extra))
+    seen = {u.text.casefold() for u in splits["train"]}
+    dropped = []
+    for utterance, leaks in zip(extra, leaking):
+        if leaks or utterance.text.casefold() in seen:
+            dropped.append(utterance)
+            continue
+        seen.add(utterance.text.casefold())
+        splits["train"].append(utterance)
+    return dropped
+
+
+def build_splits(intents_dir: Path = INTENTS_DIR) -> tuple[dict[str, list[Utterance]], list[Utterance]]:
+    """The splits of the utterance files plus the train-only lines, and the train-only lines dropped."""
+    splits = make_splits(load_utterances(intents_dir))
+    train_only = intents_dir / TRAIN_ONLY_DIR.name
+    extra = load_utterances(train_only) if train_only.is_dir() else []
+    return splits, add_train_only(splits, extra)
+
+
 def load_split(name: str, directory: Path = SPLITS_DIR) -> list[dict]:
     """Rows of one committed split (``train``, ``validation`` or ``test``)."""
     return read_jsonl(directory / f"{name}.jsonl")
@@ -137,7 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the committed splits are out of date")
     args = parser.parse_args(argv)
-    splits = make_splits(load_utterances(INTENTS_DIR))
+    splits, dropped = build_splits()
+    for utterance in dropped:
+        print(f"train_only/{utterance.label}.txt: dropped (repeats a training line or rewords a held-out one): "
+              f"{utterance.text}")
     expected = {SPLITS_DIR / f"{name}.jsonl": [u.to_dict() for u in splits[name]] for name in SPLIT_NAMES}
     return sync_jsonl(expected, check=args.check, rebuild="python -m data.splits")
 

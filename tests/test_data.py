@@ -7,7 +7,9 @@ from collections import Counter
 import pytest
 
 from data import INTENTS_DIR, KB_DIR, SPLITS_DIR
-from data.splits import SPLIT_NAMES, cross_near_duplicates, load_split, make_splits, near_duplicate
+from data.splits import SPLIT_NAMES, add_train_only, build_splits, cross_near_duplicates, load_split, make_splits, \
+    near_duplicate
+from data.utterances import Utterance
 from data.utterances import load_utterances, read_jsonl
 from llm.errors import KnowledgeBaseError
 from llm.kb import load_kb, parse_article
@@ -45,7 +47,7 @@ def test_every_intent_has_at_least_60_utterances_with_valid_labels():
 
 
 def test_committed_splits_are_up_to_date_with_the_utterance_files():
-    expected = make_splits(load_utterances(INTENTS_DIR))
+    expected, _ = build_splits()
     for name in SPLIT_NAMES:
         assert load_split(name) == [u.to_dict() for u in expected[name]], f"run python -m data.splits ({name})"
 
@@ -66,9 +68,27 @@ def test_near_duplicate_detection_catches_rewordings_and_spares_different_questi
         ("my vpn won't connect", "My VPN won't connect.")]
 
 
+def test_train_only_lines_never_reach_held_out_splits_and_rewordings_of_held_out_lines_are_dropped():
+    splits = {"train": [Utterance("wifi not working", "wifi", "wifi", "answer")],
+              "validation": [Utterance("my vpn won't connect", "vpn", "vpn", "answer")],
+              "test": [Utterance("printer on floor 3 is jammed", "printer", "printer", "answer")]}
+    extra = [Utterance(text, label, label, "answer") for text, label in [
+        ("My VPN wont connect!!", "vpn"),              # rewords a validation line
+        ("the printer on floor 3 is jammed", "printer"),  # rewords a test line
+        ("WiFi not working", "wifi"),                  # repeats a training line
+        ("GlobalProtect says gateway unreachable", "vpn")]]
+
+    dropped = add_train_only(splits, extra)
+
+    assert [u.text for u in dropped] == ["My VPN wont connect!!", "the printer on floor 3 is jammed", "WiFi not working"]
+    assert [u.text for u in splits["train"]] == ["wifi not working", "GlobalProtect says gateway unreachable"]
+    assert len(splits["validation"]) == len(splits["test"]) == 1
+
+
 def test_splits_are_stratified_by_intent():
-    test_counts = Counter(row["intent"] for row in load_split("test"))
-    train_counts = Counter(row["intent"] for row in load_split("train"))
+    stratified = make_splits(load_utterances(INTENTS_DIR))  # train-only lines aside
+    test_counts = Counter(u.intent for u in stratified["test"])
+    train_counts = Counter(u.intent for u in stratified["train"])
     assert sum(test_counts.values()) >= 300
     for intent in INTENTS:
         share = test_counts[intent] / (test_counts[intent] + train_counts[intent])
