@@ -9,6 +9,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from slack_sdk.errors import SlackApiError, SlackRequestError
+
 from bot import blocks
 from bot.conversation import Question, Reply, answer_question, slack_thread
 from bot.mrkdwn import clip, escape, to_mrkdwn
@@ -19,10 +21,11 @@ if TYPE_CHECKING:
     from bot.services import Services
     from llm.router import Route
 
-__all__ = ["deliver_answer", "apologise", "post_in_place", "notify_user", "wait_seconds_text", "StreamingPreview"]
+__all__ = ["deliver_answer", "apologise", "post_in_place", "respond", "notify_user", "wait_seconds_text", "StreamingPreview"]
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 1.0
+NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
 
 
 class StreamingPreview:
@@ -51,16 +54,35 @@ class StreamingPreview:
 
 
 def post_in_place(client: "WebClient", *, channel: str, thread_ts: str | None, user_id: str, ephemeral: bool,
-                  message: dict[str, Any]) -> str | None:
-    """Post ``message`` in the thread (or ephemerally to the user); return its ts when it has one."""
+                  message: dict[str, Any], response_url: str | None = None) -> str | None:
+    """Post ``message`` in the thread (or ephemerally to the user); return its ts when it has one.
+
+    A slash command may come from a channel the bot has not joined, where ``chat.postEphemeral`` fails: the
+    command's ``response_url`` (good for five posts in 30 minutes) reaches the user there.
+    """
     if ephemeral:
-        client.chat_postEphemeral(channel=channel, user=user_id, **message)
+        try:
+            client.chat_postEphemeral(channel=channel, user=user_id, **message)
+        except SlackApiError as error:
+            if not response_url or error.response.get("error") not in NOT_A_MEMBER:
+                raise
+            respond(response_url, message)
         return None
     return client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)["ts"]
 
 
+def respond(response_url: str, message: dict[str, Any]) -> None:
+    """Send ``message`` ephemerally through a response URL; raise :class:`SlackRequestError` if Slack refuses."""
+    from slack_sdk.webhook import WebhookClient
+
+    result = WebhookClient(response_url, timeout=10).send_dict({"response_type": "ephemeral", **message})
+    if result.status_code != 200:
+        raise SlackRequestError(f"response_url refused the message (HTTP {result.status_code}: {result.body[:80]})")
+
+
 def deliver_answer(services: "Services", client: "WebClient", question: Question, *, reply_channel: str,
-                   reply_thread_ts: str | None, ephemeral: bool = False, route: "Route | None" = None) -> Reply:
+                   reply_thread_ts: str | None, ephemeral: bool = False, route: "Route | None" = None,
+                   response_url: str | None = None) -> Reply:
     """Answer ``question`` and post the result where the user asked.
 
     A "Looking into it…" placeholder (updated as the model streams) is posted only when a model may write the
@@ -73,7 +95,8 @@ def deliver_answer(services: "Services", client: "WebClient", question: Question
     started = time.monotonic()
     try:
         reply = _answer_into(services, client, question, placeholder, reply_channel=reply_channel,
-                             reply_thread_ts=reply_thread_ts, ephemeral=ephemeral, route=route)
+                             reply_thread_ts=reply_thread_ts, ephemeral=ephemeral, route=route,
+                             response_url=response_url)
     except Exception:
         if placeholder:  # the apology the worker posts replaces it: one reply, not "Looking into it…" forever
             _withdraw(client, channel=reply_channel, ts=placeholder)
@@ -93,7 +116,8 @@ def deliver_answer(services: "Services", client: "WebClient", question: Question
 
 
 def _answer_into(services: "Services", client: "WebClient", question: Question, placeholder: str | None, *,
-                 reply_channel: str, reply_thread_ts: str | None, ephemeral: bool, route: "Route | None") -> Reply:
+                 reply_channel: str, reply_thread_ts: str | None, ephemeral: bool, route: "Route | None",
+                 response_url: str | None) -> Reply:
     """Answer (or relay) ``question`` and post it, the first message in place of the placeholder."""
     preview = None
     if placeholder:  # only model answers get one, and they stream into it
@@ -116,7 +140,7 @@ def _answer_into(services: "Services", client: "WebClient", question: Question, 
             client.chat_update(channel=reply_channel, ts=placeholder, **message)
         else:
             post_in_place(client, channel=reply_channel, thread_ts=reply_thread_ts, user_id=question.user_id,
-                          ephemeral=ephemeral, message=message)
+                          ephemeral=ephemeral, message=message, response_url=response_url)
     return reply
 
 
@@ -138,13 +162,13 @@ def notify_user(client: "WebClient", *, user_id: str, channel: str, thread_ts: s
 
 
 def apologise(client: "WebClient", *, channel: str, thread_ts: str | None, user_id: str, reference: str,
-              ephemeral: bool = False) -> None:
+              ephemeral: bool = False, response_url: str | None = None) -> None:
     """The short apology for an unexpected error, with the reference id that is in the log."""
     text = (f":warning: Sorry, something went wrong on my side (reference `{reference}`). Please try again, or "
             "press *Talk to a human* on any answer.")
     try:
         post_in_place(client, channel=channel, thread_ts=thread_ts, user_id=user_id, ephemeral=ephemeral,
-                      message={"text": text})
+                      message={"text": text}, response_url=response_url)
     except Exception:  # the apology itself must never raise
         log.exception("could not deliver the apology (ref %s)", reference)
 

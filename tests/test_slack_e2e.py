@@ -41,6 +41,20 @@ def test_slash_command_is_answered_ephemerally_and_help_is_instant(bot):
     assert "/itsupport" in json.dumps(bot.fake.wait_for_ack(help_id).payload)
 
 
+def test_slash_command_in_a_channel_the_bot_has_not_joined_is_answered_through_the_response_url(bot):
+    bot.fake.leave_channel("C0RANDOM01")
+    bot.fake.push(bot.fake.payloads.slash_command("outlook keeps asking for my password", channel="C0RANDOM01"))
+    bot.fake.wait_for_call("response_url", timeout=20)
+    shown = bot.fake.ephemeral_messages("C0RANDOM01", user=bot.fake.workspace.user.id)
+    assert len(shown) == 1 and "Solved" in json.dumps(shown[0]["blocks"])
+    assert [c.response["error"] for c in bot.fake.calls("chat.postEphemeral")] == ["not_in_channel"]
+    assert not bot.fake.calls("chat.postMessage")
+
+    bot.fake.push(bot.fake.payloads.slash_command("status", channel="C0RANDOM01"))
+    bot.fake.wait_for_call("response_url", count=2)
+    assert "no open requests" in json.dumps(bot.fake.ephemeral_messages("C0RANDOM01")[-1])
+
+
 def test_a_redelivered_event_is_answered_once(bot):
     envelope_id, event = bot.dm("outlook is not syncing")
     bot.final_answer(event)

@@ -27,20 +27,20 @@ def handle_itsupport(services: "Services", client: "WebClient", ack: Callable[..
     ack()  # before any database work: a locked or unreachable database must not make Slack time out
     if text.lower() == "status":
         run_for_user(services, client, lambda: _post_status(services, client, command), channel=command["channel_id"],
-                     thread_ts=None, user_id=command["user_id"], ephemeral=True)
+                     thread_ts=None, user_id=command["user_id"], ephemeral=True, response_url=command.get("response_url"))
         return
     question = Question(team_id=command.get("team_id", ""), channel_id=command["channel_id"],
                         thread_ts=f"slash:{command.get('trigger_id') or command['user_id']}",
                         user_id=command["user_id"], source="slash", text=text)
     take_question(services, client, question, event_id=None, reply_channel=command["channel_id"],
-                  reply_thread_ts=None, ephemeral=True)
+                  reply_thread_ts=None, ephemeral=True, response_url=command.get("response_url"))
 
 
 def _post_status(services: "Services", client: "WebClient", command: dict[str, Any]) -> None:
     with services.sessions.begin() as session:
         message = blocks.status_blocks(repo.list_open_escalations_for_user(session, command["user_id"]))
     post_in_place(client, channel=command["channel_id"], thread_ts=None, user_id=command["user_id"], ephemeral=True,
-                  message=message)
+                  message=message, response_url=command.get("response_url"))
 
 
 def register(app: "App", services: "Services") -> None:

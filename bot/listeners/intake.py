@@ -22,13 +22,14 @@ log = logging.getLogger(__name__)
 
 def take_question(services: "Services", client: "WebClient", question: Question, *, event_id: str | None,
                   reply_channel: str, reply_thread_ts: str | None, ephemeral: bool = False,
-                  route: "Route | None" = None) -> None:
+                  route: "Route | None" = None, response_url: str | None = None) -> None:
     """Queue ``question`` for an answer; returns at once (called on Bolt's listener threads).
 
     Even the event-id check runs on the worker: a database write here would hold up the acks of the
     envelopes behind this one.
     """
-    where = {"channel": reply_channel, "thread_ts": reply_thread_ts, "user_id": question.user_id, "ephemeral": ephemeral}
+    where = {"channel": reply_channel, "thread_ts": reply_thread_ts, "user_id": question.user_id, "ephemeral": ephemeral,
+             "response_url": response_url}
 
     def job() -> None:
         if event_id is not None and not claim_event(services.sessions, event_id):
@@ -41,15 +42,16 @@ def take_question(services: "Services", client: "WebClient", question: Question,
                 f"Please try again in {wait_seconds_text(wait)}.")})
             return
         deliver_answer(services, client, question, reply_channel=reply_channel, reply_thread_ts=reply_thread_ts,
-                       ephemeral=ephemeral, route=route)
+                       ephemeral=ephemeral, route=route, response_url=response_url)
 
     run_for_user(services, client, job, **where)
 
 
 def run_for_user(services: "Services", client: "WebClient", job: Callable[[], None], *, channel: str,
-                 thread_ts: str | None, user_id: str, ephemeral: bool) -> None:
+                 thread_ts: str | None, user_id: str, ephemeral: bool, response_url: str | None = None) -> None:
     """Run ``job`` on the worker; the user is told when it fails (apology) or the queue is full."""
-    where = {"channel": channel, "thread_ts": thread_ts, "user_id": user_id, "ephemeral": ephemeral}
+    where = {"channel": channel, "thread_ts": thread_ts, "user_id": user_id, "ephemeral": ephemeral,
+             "response_url": response_url}
 
     def on_error(reference: str, _error: BaseException) -> None:
         services.metrics.errors.inc()

@@ -71,8 +71,15 @@ def _own_message(state: SlackState, channel: str, ts: Any, error: str) -> dict[s
     return message
 
 
+def _member(state: SlackState, channel: str) -> None:
+    """Posting in a channel the bot has not joined fails, as on Slack (response URLs still work)."""
+    if channel in state.not_joined:
+        raise ApiError("channel_not_found" if channel.startswith("G") else "not_in_channel")
+
+
 def post_message(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
     channel = resolve_channel(params)
+    _member(state, channel)
     check_content(params)
     ts = new_ts()
     stored = state.add_message(channel, bot_message(state, params, ts))
@@ -106,6 +113,7 @@ def _apply_update(state: SlackState, channel: str, ts: str, params: dict[str, An
 
 def post_ephemeral(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
     channel = resolve_channel(params)
+    _member(state, channel)
     user = require(params, "user", "user_not_in_channel")
     check_content(params)
     ts = new_ts()

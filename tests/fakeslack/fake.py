@@ -288,6 +288,11 @@ class FakeSlack:
         with self._state.cond:
             self._state.usergroups[group_id] = list(user_ids)
 
+    def leave_channel(self, channel: str) -> None:
+        """Make the bot a non-member of ``channel``: its chat.postMessage/postEphemeral there then fail."""
+        with self._state.cond:
+            self._state.not_joined.add(channel)
+
     def dm_channel(self, user_id: str | None = None) -> str:
         """The DM channel id between the bot and a user (the default user when omitted)."""
         return dm_channel_id(user_id or self.workspace.user.id)

@@ -76,6 +76,7 @@ class SlackState:
         self.exchanged_triggers: set[str] = set()
         self.tickets: dict[str, bool] = {}
         self.hooks: dict[str, dict[str, Any]] = {}
+        self.not_joined: set[str] = set()  # channels the bot is not a member of
         self.faults: list[Fault] = []
         self.handlers: dict[str, Handler] = {}
         self.warnings: list[str] = []
