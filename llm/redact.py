@@ -4,6 +4,11 @@ Runs on every message before anything is stored, logged or sent to a model:
 passwords typed in plain words ("my password is Summer2024!"), API keys and
 tokens, private keys, one-time codes and card numbers. The masked text is also
 valid Unicode without invisible characters (see ``llm.normalize.clean_unicode``).
+
+Patterns are matched on a *skeleton* of the text in which look-alike letters
+(Cyrillic and Greek homoglyphs, fullwidth forms) stand for their ASCII twins,
+one character for one, so "pаssword" with a Cyrillic "а" is still caught; the
+masks are applied to the original text at the same offsets.
 """
 
 from __future__ import annotations
@@ -13,9 +18,21 @@ from dataclasses import dataclass, field
 
 from llm.normalize import clean_unicode
 
-__all__ = ["Redaction", "redact", "mask_known"]
+__all__ = ["Redaction", "redact", "mask_known", "skeleton"]
 
 MASK = "[REDACTED]"
+
+_HOMOGLYPHS = {
+    **dict(zip("аеорсухіјѕԁԛԝАВЕКМНОРСТХІЈЅ", "aeopcyxijsdqwABEKMHOPCTXIJS")),  # Cyrillic
+    **dict(zip("αορνικτυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "aopviktuxABEZHIKMNOPTYX")),  # Greek
+    **{chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)},  # fullwidth ASCII
+}
+_SKELETON = str.maketrans(_HOMOGLYPHS)
+
+
+def skeleton(text: str) -> str:
+    """``text`` with look-alike letters replaced by ASCII, same length and offsets (for matching only)."""
+    return text.translate(_SKELETON)
 
 # (kind, pattern): the whole match is masked.
 _TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -119,16 +136,19 @@ def redact(text: str) -> Redaction:
     kinds: list[str] = []
     text = clean_unicode(text)  # storable and loggable; no zero-width character hiding "pass\u200bword"
     for kind, pattern in _TOKEN_PATTERNS:
-        text, count = pattern.subn(MASK, text)
-        kinds.extend([kind] * min(count, 1))
+        spans = [match.span() for match in pattern.finditer(skeleton(text))]
+        for start, end in reversed(spans):
+            text = text[:start] + MASK + text[end:]
+        kinds.extend([kind] * min(len(spans), 1))
 
     def _mask_group(kind: str, pattern: re.Pattern[str], text: str, *, bare: bool = False) -> str:
         out, last = [], 0
-        for match in pattern.finditer(text):
-            secret = match.group("secret")
+        probe = skeleton(text)
+        for match in pattern.finditer(probe):
+            secret = text[match.start("secret"):match.end("secret")]
             if secret == MASK or secret.startswith(MASK):
                 continue
-            explicit = bool(re.search(r"[:=]\s*$", text[match.start():match.start("secret")]))
+            explicit = bool(re.search(r"[:=]\s*$", probe[match.start():match.start("secret")]))
             if kind == "password" and not (_looks_bare_secret(secret) if bare else _looks_secret(secret, explicit)):
                 continue
             trailing = ""
@@ -147,15 +167,12 @@ def redact(text: str) -> Redaction:
     text = _mask_group("api_key", _API_ASSIGNED, text)
     text = _mask_group("one_time_code", _OTP, text)
 
-    def _card(match: re.Match[str]) -> str:
+    for match in reversed(list(_CARD.finditer(skeleton(text)))):
         digits = re.sub(r"\D", "", match.group(0))
         if 13 <= len(digits) <= 19 and _luhn(digits):
+            text = text[:match.start()] + MASK + text[match.end():]
             if "card_number" not in kinds:
                 kinds.append("card_number")
-            return MASK
-        return match.group(0)
-
-    text = _CARD.sub(_card, text)
     return Redaction(text=text, kinds=tuple(kinds))
 
 

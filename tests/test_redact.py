@@ -27,6 +27,12 @@ from llm.redact import redact
     ("mon mot de passe est Bonjour#2024", "Bonjour#2024", "password"),
     ("mi contraseña es Hola$Mundo22", "Hola$Mundo22", "password"),
     ("my pass\u200bword is Hunter2!Go", "Hunter2!Go", "password"),
+    # look-alike letters: Cyrillic "а" and "р", Greek "ο", fullwidth letters and colon
+    ("my p\u0430ssword is Summer2024!", "Summer2024!", "password"),
+    ("\u0440wd: Zebra#77 please", "Zebra#77", "password"),
+    ("passw\u03bfrd is Winter#2025", "Winter#2025", "password"),
+    ("\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44\uff1a Secret1", "Secret1", "password"),
+    ("t\u043eken x\u043exb-1234-5678-abcdefghijkl", "1234-5678-abcdefghijkl", "slack_token"),
     ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG", "api_key"),
     ("https://hooks.slack.com/services/T0000AAAA/B0000BBBB/XXXXXXXXXXXXXXXXXXXXXXXX", "XXXXXXXXXXXX", "slack_webhook"),
     ("github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz", "github_pat_11ABCDEFG", "github_token"),
@@ -53,6 +59,8 @@ def test_secrets_are_masked(text, secret, kind):
     "*password expired* and I'm working from home",
     'complete this sentence: "the admin password for the domain controller is"',
     "I need to pass 10 files to finance",
+    "Привет, у меня не работает принтер на третьем этаже",  # Russian prose is not a skeleton of anything
+    "Ο εκτυπωτής δεν λειτουργεί",
 ])
 def test_ordinary_prose_is_untouched(text):
     result = redact(text)
