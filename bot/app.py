@@ -31,17 +31,13 @@ log = logging.getLogger(__name__)
 def build_client(settings: "Settings") -> "WebClient":
     """The Web API client: configured base URL, retries on 429, 5xx and dropped connections."""
     from slack_sdk import WebClient
-    from slack_sdk.http_retry.builtin_handlers import (ConnectionErrorRetryHandler, RateLimitErrorRetryHandler,
-                                                       ServerErrorRetryHandler)
+
+    from bot.posting import retry_handlers
 
     assert settings.slack_bot_token is not None
     client = WebClient(token=settings.slack_bot_token.get_secret_value(),
                        base_url=settings.slack_api_url or WebClient.BASE_URL, timeout=15)
-    client.retry_handlers.extend([
-        RateLimitErrorRetryHandler(max_retry_count=3),
-        ServerErrorRetryHandler(max_retry_count=2),
-        ConnectionErrorRetryHandler(max_retry_count=2),
-    ])
+    client.retry_handlers.extend(retry_handlers())
     return client
 
 

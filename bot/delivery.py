@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from bot import blocks
 from bot.conversation import Question, Reply, answer_question, slack_thread
 from bot.mrkdwn import clip, escape, to_mrkdwn
+from bot.posting import post_once
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -68,7 +69,7 @@ def post_in_place(client: "WebClient", *, channel: str, thread_ts: str | None, u
                 raise
             respond(response_url, message)
         return None
-    return client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)["ts"]
+    return post_once(client, channel=channel, thread_ts=thread_ts, **message)["ts"]
 
 
 def respond(response_url: str, message: dict[str, Any]) -> None:
@@ -90,8 +91,8 @@ def deliver_answer(services: "Services", client: "WebClient", question: Question
     """
     placeholder = None
     if not ephemeral and services.engine.answer_mode != "kb":
-        placeholder = client.chat_postMessage(channel=reply_channel, thread_ts=reply_thread_ts,
-                                              **blocks.thinking_message())["ts"]
+        placeholder = post_once(client, channel=reply_channel, thread_ts=reply_thread_ts,
+                                **blocks.thinking_message())["ts"]
     started = time.monotonic()
     try:
         reply = _answer_into(services, client, question, placeholder, reply_channel=reply_channel,
@@ -124,8 +125,8 @@ def _answer_into(services: "Services", client: "WebClient", question: Question, 
         preview = StreamingPreview(client, channel=reply_channel, ts=placeholder)
     reply = answer_question(services.engine, services.sessions, question, route=route, on_token=preview)
     if reply.kind == "relay":
-        client.chat_postMessage(channel=reply.relay_channel, thread_ts=reply.relay_thread_ts,
-                                text=f"*<@{question.user_id}>:* {escape(clip(reply.relay_text or ''))}")
+        post_once(client, channel=reply.relay_channel, thread_ts=reply.relay_thread_ts,
+                  text=f"*<@{question.user_id}>:* {escape(clip(reply.relay_text or ''))}")
         if placeholder:
             client.chat_delete(channel=reply_channel, ts=placeholder)
         return reply
@@ -156,9 +157,9 @@ def notify_user(client: "WebClient", *, user_id: str, channel: str, thread_ts: s
     thread = slack_thread(thread_ts)
     if thread is None:
         dm = client.conversations_open(users=user_id)["channel"]["id"]
-        client.chat_postMessage(channel=dm, **message)
+        post_once(client, channel=dm, **message)
     else:
-        client.chat_postMessage(channel=channel, thread_ts=thread, **message)
+        post_once(client, channel=channel, thread_ts=thread, **message)
 
 
 def apologise(client: "WebClient", *, channel: str, thread_ts: str | None, user_id: str, reference: str,

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from bot.digest import Digest, RunInfo, build_digest, run_metrics
 from bot.digest_blocks import digest_message
+from bot.posting import post_once
 from bot.trend_chart import CHART_RUNS, TrendPoint, trend_chart
 from storage import repository as repo
 
@@ -149,7 +150,7 @@ def _post(client: "WebClient", channel: str | None, digest: Digest, chart: bytes
     if not channel:
         log.warning("nightly digest not posted: set ITBOT_DIGEST_CHANNEL to a channel id")
         return None
-    response = client.chat_postMessage(channel=channel, unfurl_links=False, **digest_message(digest))
+    response = post_once(client, channel=channel, unfurl_links=False, **digest_message(digest))
     ts = response["ts"]
     if chart is not None:
         client.files_upload_v2(channel=channel, thread_ts=ts, file=chart, filename=f"itbot-trend-{digest.day}.png",

@@ -213,6 +213,19 @@ def test_slack_429_and_500_are_retried_into_exactly_one_answer(make_bot, engine,
     assert len(failed) == times
 
 
+@pytest.mark.parametrize("status", [500, 503])
+def test_slack_failing_after_it_stored_the_answer_does_not_post_it_twice(make_bot, status):
+    bot = make_bot()
+    bot.fake.fail_next("chat.postMessage", status=status, after_success=True)
+    _, event = bot.dm("my vpn keeps disconnecting")
+    reply = only_reply(bot, event)
+    assert "Sources:" in str(reply["blocks"])
+    assert [c.status for c in bot.fake.calls("chat.postMessage")] == [status]  # checked, not posted again
+    assert bot.fake.calls("conversations.replies")
+    _, later = bot.dm("printer on floor 2 is offline")
+    assert "Sources:" in str(only_reply(bot, later)["blocks"])
+
+
 def test_a_rate_limited_ephemeral_answer_is_retried(make_bot):
     bot = make_bot()
     bot.fake.fail_next("chat.postEphemeral", status=429)

@@ -10,6 +10,7 @@ from bot.conversation import Question, mention_key, record_agent_message, relay_
 from bot.delivery import notify_user
 from bot.listeners.intake import take_question
 from bot.mrkdwn import clip, escape
+from bot.posting import post_once
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -31,7 +32,7 @@ def _from_a_bot(services: "Services", event: dict[str, Any]) -> bool:
 
 
 def _file_only(services: "Services", client: "WebClient", event: dict[str, Any]) -> None:
-    client.chat_postMessage(channel=event["channel"], thread_ts=event.get("thread_ts") or event["ts"], text=(
+    post_once(client, channel=event["channel"], thread_ts=event.get("thread_ts") or event["ts"], text=(
         "I can't read files or screenshots yet. Please type what you see, for example the app and the exact error "
         "message."))
 

@@ -10,6 +10,7 @@ from bot import blocks
 from bot.conversation import conversation_summary
 from bot.delivery import notify_user
 from bot.listeners.intake import run_for_user
+from bot.posting import post_once
 from storage import repository as repo
 from storage.models import Conversation
 
@@ -48,7 +49,7 @@ def create_escalation(services: "Services", client: "WebClient", *, conversation
             f"{org.helpdesk_email}: no helpdesk channel is configured yet.")})
         log.warning("ITBOT_ESCALATION_CHANNEL is not set: escalation %s was stored but not posted", escalation_id)
         return
-    posted = client.chat_postMessage(channel=target, **blocks.escalation_post(
+    posted = post_once(client, channel=target, **blocks.escalation_post(
         escalation_id=escalation_id, user_id=user_id, intent=intent, urgency=urgency, summary=summary,
         details=details, status="open"))
     with services.sessions.begin() as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .chat import require, resolve_channel
+from .chat import flag, require, resolve_channel
 from .state import ApiError, Handler, SlackState
 from .workspace import dm_channel_id, new_id
 
@@ -76,16 +76,23 @@ def _known_channel(state: SlackState, params: dict[str, Any]) -> str:
     return channel
 
 
+def _listed(messages: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Message metadata is listed only when asked for with ``include_all_metadata``."""
+    if flag(params, "include_all_metadata"):
+        return [dict(m) for m in messages]
+    return [{k: v for k, v in m.items() if k != "metadata"} for m in messages]
+
+
 def conversations_history(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
     messages = state.history(_known_channel(state, params))
-    return {"ok": True, "messages": list(reversed(messages)), "has_more": False}
+    return {"ok": True, "messages": _listed(list(reversed(messages)), params), "has_more": False}
 
 
 def conversations_replies(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
     messages = state.replies(_known_channel(state, params), str(require(params, "ts", "thread_not_found")))
     if not messages:
         raise ApiError("thread_not_found")
-    return {"ok": True, "messages": messages, "has_more": False}
+    return {"ok": True, "messages": _listed(messages, params), "has_more": False}
 
 
 def set_status(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:

@@ -211,8 +211,11 @@ class FakeSlack:
         return self._state.wait_for(nth, timeout, f"call #{count} of {method}")
 
     def fail_next(self, method: str, *, status: int | None = None, error: str | None = None,
-                  retry_after: int | None = None, times: int = 1) -> None:
+                  retry_after: int | None = None, times: int = 1, after_success: bool = False) -> None:
         """Make the next ``times`` calls of ``method`` fail.
+
+        ``after_success=True`` fails only once the call has taken effect (a message posted, then HTTP 500),
+        as when Slack times out after storing.
 
         ``status=429`` answers ``ratelimited`` with ``Retry-After`` (1 s unless
         given); ``status=500``/``503`` a server error; ``error`` alone an HTTP
@@ -223,7 +226,7 @@ class FakeSlack:
         if status == 429 and retry_after is None:
             retry_after = 1
         with self._state.cond:
-            self._state.faults.append(Fault(method, status, error, retry_after, 0.0, times))
+            self._state.faults.append(Fault(method, status, error, retry_after, 0.0, times, after_success))
 
     def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
         """Make the next ``times`` calls of ``method`` answer normally but ``seconds`` late."""

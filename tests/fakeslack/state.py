@@ -51,6 +51,7 @@ class Fault:
     retry_after: int | None
     delay: float
     remaining: int
+    after: bool = False  # do the work, then fail: the client cannot tell whether it happened
 
 
 class SlackState:

@@ -152,7 +152,8 @@ class WebApiServer:
             fault = self._state.take_fault(method)
             if fault and fault.delay:
                 time.sleep(fault.delay)
-            if fault and (fault.status != 200 or fault.error):
+            failing = fault is not None and (fault.status != 200 or fault.error is not None)
+            if failing and not fault.after:
                 status, response = fault.status, {"ok": False, "error": fault.error or _default_error(fault.status)}
                 if fault.retry_after is not None:
                     headers["Retry-After"] = str(fault.retry_after)
@@ -163,6 +164,8 @@ class WebApiServer:
                 if handler is None:
                     raise ApiError("unknown_method", req_method=method)
                 response = handler(self._state, params)
+                if failing and fault.after:
+                    status, response = fault.status, {"ok": False, "error": fault.error or _default_error(fault.status)}
         except ApiError as error:
             response = error.response()
         except Exception:  # a bug in the fake or a custom handler: say so loudly, never hang the client
