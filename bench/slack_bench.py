@@ -14,6 +14,10 @@ time from push to the final answer in the thread, the bot's resident memory
 after each round (flat means no leak), and checks that every question got
 exactly one answer and that every question and answer is in the database.
 Finally it sends SIGTERM and times the shutdown.
+
+``--pin`` (Linux) runs the bot on CPU 1 and the fake Slack with this script on
+CPU 0, so the figures show what one core does for the bot when Slack's side
+costs it nothing, as in production, where Slack is another company's servers.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def start_bot(fake, database: Path, log_path: Path) -> subprocess.Popen:
+def start_bot(fake, database: Path, log_path: Path, *, cpu: int | None = None) -> subprocess.Popen:
     """``itbot run`` against the fake, as an operator would start it."""
     script = Path(sys.executable).with_name("itbot")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "bot"]
@@ -60,7 +64,9 @@ def start_bot(fake, database: Path, log_path: Path) -> subprocess.Popen:
                PYTHONPATH=str(REPO))
     if os.environ.get("ITBOT_CACHE_DIR"):
         env["ITBOT_CACHE_DIR"] = os.environ["ITBOT_CACHE_DIR"]
-    return subprocess.Popen(command + ["run"], env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+    pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+    return subprocess.Popen(command + ["run"], env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT,
+                            preexec_fn=pin)
 
 
 def main() -> int:
@@ -69,7 +75,12 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=1, help="rounds of --dms each; memory is read after each")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "slack.json")
+    parser.add_argument("--pin", action="store_true", help="bot on CPU 1, fake Slack and this script on CPU 0 (Linux)")
     args = parser.parse_args()
+    if args.pin:
+        if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+            parser.error("--pin needs Linux and at least 2 CPUs")
+        os.sched_setaffinity(0, {0})
 
     from tests.fakeslack import FakeSlack, User
 
@@ -83,7 +94,7 @@ def main() -> int:
         for user in users:
             fake.add_user(user)
         started = time.perf_counter()
-        bot = start_bot(fake, database, work / "itbot.log")
+        bot = start_bot(fake, database, work / "itbot.log", cpu=1 if args.pin else None)
         try:
             fake.wait_for_connection(timeout=600)
             connected_s = time.perf_counter() - started
@@ -120,6 +131,7 @@ def main() -> int:
     result = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "bot": "itbot run (separate process)", "mode": "kb",
+        "cpus_used": "bot on CPU 1, fake Slack and benchmark on CPU 0" if args.pin else "all shared",
         "dms": args.dms * args.rounds, "users": args.users, "rounds": args.rounds,
         "connect_s": round(connected_s, 1),
         "ack_ms": {"p50": round(percentile(merged["acks"], 50), 1), "p99": round(percentile(merged["acks"], 99), 1),
