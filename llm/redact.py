@@ -135,11 +135,14 @@ def redact(text: str) -> Redaction:
     """
     kinds: list[str] = []
     text = clean_unicode(text)  # storable and loggable; no zero-width character hiding "pass\u200bword"
+    probe = skeleton(text)
     for kind, pattern in _TOKEN_PATTERNS:
-        spans = [match.span() for match in pattern.finditer(skeleton(text))]
-        for start, end in reversed(spans):
-            text = text[:start] + MASK + text[end:]
-        kinds.extend([kind] * min(len(spans), 1))
+        spans = [match.span() for match in pattern.finditer(probe)]
+        if spans:
+            for start, end in reversed(spans):
+                text = text[:start] + MASK + text[end:]
+            probe = skeleton(text)
+            kinds.append(kind)
 
     def _mask_group(kind: str, pattern: re.Pattern[str], text: str, *, bare: bool = False) -> str:
         out, last = [], 0
