@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from bot.services import Services
     from llm.router import Route
 
-__all__ = ["deliver_answer", "apologise", "post_in_place", "respond", "notify_user", "wait_seconds_text", "StreamingPreview"]
+__all__ = ["deliver_answer", "apologise", "post_in_place", "respond", "notify_user", "wait_seconds_text",
+           "StreamingPreview"]
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 1.0

@@ -25,15 +25,16 @@ def handle_itsupport(services: "Services", client: "WebClient", ack: Callable[..
         ack(**blocks.help_blocks(services.settings.helpdesk_name))
         return
     ack()  # before any database work: a locked or unreachable database must not make Slack time out
+    response_url = command.get("response_url")  # reaches the user where the bot is not a channel member
     if text.lower() == "status":
         run_for_user(services, client, lambda: _post_status(services, client, command), channel=command["channel_id"],
-                     thread_ts=None, user_id=command["user_id"], ephemeral=True, response_url=command.get("response_url"))
+                     thread_ts=None, user_id=command["user_id"], ephemeral=True, response_url=response_url)
         return
     question = Question(team_id=command.get("team_id", ""), channel_id=command["channel_id"],
                         thread_ts=f"slash:{command.get('trigger_id') or command['user_id']}",
                         user_id=command["user_id"], source="slash", text=text)
     take_question(services, client, question, event_id=None, reply_channel=command["channel_id"],
-                  reply_thread_ts=None, ephemeral=True, response_url=command.get("response_url"))
+                  reply_thread_ts=None, ephemeral=True, response_url=response_url)
 
 
 def _post_status(services: "Services", client: "WebClient", command: dict[str, Any]) -> None:
