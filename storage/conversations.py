@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from llm.redact import redact
-from storage.idempotency import insert_once
+from storage.idempotency import insert_new
 from storage.models import Conversation, ConversationSource, ConversationState, Message, Role
 from storage.types import utcnow
 
@@ -52,8 +52,8 @@ def get_or_create_conversation(session: Session, *, team_id: str, channel_id: st
     existing = find_conversation(session, **key)
     if existing is not None:
         return existing
-    conversation = Conversation(**key, user_id=user_id, source=ConversationSource(source))
-    if insert_once(session, conversation):
+    conversation = insert_new(session, Conversation, **key, user_id=user_id, source=ConversationSource(source))
+    if conversation is not None:
         return conversation
     winner = find_conversation(session, **key)
     assert winner is not None, "the unique key was taken, so the row exists"

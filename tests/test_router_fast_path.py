@@ -1,0 +1,59 @@
+"""The router applies its fitted models without scikit-learn's per-call overhead, and gets scikit-learn's answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.sparse import csr_matrix, hstack
+
+from data.splits import load_split
+from llm.router import _clean
+
+AWKWARD = ["", "   ", "🙂🙂", "zzzzqqqq xxyy", "a", "VPN VPN VPN vpn vpn", "é è ê ë password RESET",
+           "<@U123> *bold* `code` https://example.com/reset?x=1", "x" * 5000]
+
+
+@pytest.fixture(scope="module")
+def questions() -> list[str]:
+    texts = [row["text"] for name in ("train", "validation", "test") for row in load_split(name)]
+    return _clean(texts + AWKWARD)
+
+
+@pytest.fixture(scope="module")
+def router(engine):
+    return engine.router
+
+
+def test_tfidf_features_equal_scikit_learns(router, questions):
+    compiled = router._compiled
+    ours = compiled.matrix(compiled.rows(questions))
+    theirs = router._models.features.transform(questions).tocsr()
+    assert ours.shape == theirs.shape
+    difference = abs(ours - theirs)
+    assert difference.max() < 1e-9, "a feature value differs from scikit-learn's"
+    assert (ours != 0).sum() == (theirs != 0).sum(), "a different set of n-grams was counted"
+
+
+def test_fast_stage_probabilities_equal_scikit_learns(router, questions):
+    ours = router._fast.proba(router._compiled.rows(questions))
+    theirs = router._models.fast.predict_proba(router._models.features.transform(questions))
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-9)
+
+
+def test_full_stage_probabilities_equal_scikit_learns(router, questions):
+    if router._full is None:
+        pytest.skip("the router was built without an embedder")
+    sample = questions[::25] + _clean(AWKWARD)
+    dense = router._embedder.encode(sample)
+    ours = router._full.proba(router._compiled.rows(sample), dense)
+    combined = hstack([router._models.features.transform(sample), csr_matrix(dense)]).tocsr()
+    theirs = router._models.full.predict_proba(combined)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-7)
+
+
+def test_routing_one_question_or_many_gives_the_same_routes(router, questions):
+    sample = questions[::40]
+    together = router.route_many(sample)
+    alone = [router.route(text) for text in sample]
+    assert [r.label for r in together] == [r.label for r in alone]
+    np.testing.assert_allclose([r.confidence for r in together], [r.confidence for r in alone], atol=1e-6)
