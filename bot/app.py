@@ -16,14 +16,15 @@ if TYPE_CHECKING:
     from typing import Callable
 
     from slack_bolt import App
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
     from slack_sdk import WebClient
 
     from bot.settings import Settings
     from llm.engine import AnswerEngine
     from llm.service import ModelService
 
-__all__ = ["build_client", "build_generator", "build_services", "build_app", "readiness_checks", "run"]
+__all__ = ["build_client", "build_generator", "build_services", "build_app", "socket_mode_handler", "readiness_checks",
+           "run"]
 
 log = logging.getLogger(__name__)
 
@@ -115,14 +116,25 @@ def build_app(settings: "Settings", services: Services, *, client: "WebClient | 
     return app
 
 
+def socket_mode_handler(app: "App", app_token: str, *, ping_interval: float = 10) -> "SocketModeHandler":
+    """The Socket Mode connection, on the ``websocket-client`` library.
+
+    Not slack_sdk's builtin client: it parses the bytes waiting in its socket with one recursive call per 1 KB
+    read, so a burst of long messages (Slack allows 40,000 characters; people paste logs) ended in RecursionError,
+    a dropped connection and lost acks, and it logged fragments of what users typed as "unsupported data frame"
+    warnings (``tests/test_faults.py`` has the burst).
+    """
+    from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
+
+    return SocketModeHandler(app, app_token, ping_interval=ping_interval)
+
+
 def run(settings: "Settings") -> None:
     """Run until SIGTERM/SIGINT: Socket Mode connection, listeners, worker."""
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
     services = build_services(settings)
     app = build_app(settings, services)
     assert settings.slack_app_token is not None
-    handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+    handler = socket_mode_handler(app, settings.slack_app_token.get_secret_value())
     health = None
     if settings.metrics_port:
         from bot.metrics import HealthServer

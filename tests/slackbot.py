@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from tests.fakeslack import FakeSlack, User
 
 if TYPE_CHECKING:
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 
     from bot.services import Services
     from bot.settings import Settings
@@ -119,7 +119,7 @@ def running_bot(database: Path, engine: "AnswerEngine", *, handler_kwargs: dict[
     ``settings`` override the defaults: helpdesk channel ``HELPDESK``, agent ``AGENT``, 5 questions a minute.
     Proxy variables must be unset (the ``make_bot`` fixture does it).
     """
-    from bot.app import build_app, build_services
+    from bot.app import build_app, build_services, socket_mode_handler
     from bot.settings import Settings
     from storage.migrate import upgrade
 
@@ -132,7 +132,9 @@ def running_bot(database: Path, engine: "AnswerEngine", *, handler_kwargs: dict[
         upgrade(config.database_url)
         services = build_services(config, engine=engine)
         try:
-            with fake.connect(build_app(config, services), **(handler_kwargs or {})) as handler:
+            app = build_app(config, services)
+            handler = socket_mode_handler(app, fake.app_token, **(handler_kwargs or {}))
+            with fake.connect(app, handler=handler):
                 yield Bot(fake=fake, services=services, settings=config, handler=handler)
         finally:
             services.worker.shutdown()

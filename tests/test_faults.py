@@ -279,6 +279,26 @@ def test_a_connection_closed_mid_run_loses_and_doubles_nothing(make_bot):
     assert len(fake.connections()) == 3 and fake.connections()[-1].is_open
 
 
+def test_a_burst_of_long_messages_on_one_connection_is_acked_and_answered_once_each(make_bot):
+    """Slack pushes envelopes as they come: while the bot is busy, megabytes of them can wait in its socket.
+
+    Slack accepts messages of up to 40,000 characters (people paste logs). slack_sdk's builtin Socket Mode client
+    parsed the bytes waiting in its socket with one recursive call per 1 KB read, so a backlog of about a
+    megabyte ended in RecursionError: the connection dropped and the acks of the envelopes in flight were lost.
+    """
+    bot = make_bot(rate_limit="10000/minute")
+    fake = bot.fake
+    log = "Error 0x80070005 access denied while syncing mailbox, retrying in 30 seconds. " * 500  # ~40,000 chars
+    sent = [bot.dm(f"{QUESTIONS[n % len(QUESTIONS)]} #{n}\n{log}", user=f"U0BURST{n:03d}") for n in range(40)]
+    for envelope, _ in sent:
+        fake.wait_for_ack(envelope, timeout=60)
+    for _, event in sent:
+        bot.final_answer(event, timeout=60)
+    bot.settle()
+    assert [len(bot.replies(event)) for _, event in sent] == [1] * len(sent)
+    assert len(fake.connections()) == 1, "the connection dropped under the burst"
+
+
 # -- the worker queue ------------------------------------------------------------------------------------------
 
 

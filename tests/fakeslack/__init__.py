@@ -8,7 +8,7 @@ Usage::
     with FakeSlack.start() as fake:
         app = App(client=fake.web_client())          # auth.test answered by the fake
         register_listeners(app, services)
-        with fake.connect(app):                       # builtin SocketModeHandler, ws:// on 127.0.0.1
+        with fake.connect(app):                       # builtin SocketModeHandler (or pass handler=), ws:// on 127.0.0.1
             envelope_id = fake.push(fake.payloads.message("my VPN keeps dropping"))
             fake.wait_for_ack(envelope_id)
             reply = fake.wait_for_call("chat.postMessage")

@@ -96,14 +96,18 @@ class FakeSlack:
         return WebClient(base_url=self.api_url, token=self.bot_token, **kwargs)
 
     @contextmanager
-    def connect(self, app: App, *, timeout: float = 5.0, **handler_kwargs: Any) -> Iterator[SocketModeHandler]:
-        """Connect ``app`` through slack_bolt's builtin ``SocketModeHandler``; closed on exit.
+    def connect(self, app: App, *, timeout: float = 5.0, handler: SocketModeHandler | None = None,
+                **handler_kwargs: Any) -> Iterator[SocketModeHandler]:
+        """Connect ``app`` through ``handler`` (default: slack_bolt's builtin ``SocketModeHandler``); closed on exit.
 
-        Returns once the fake has accepted the WebSocket, so pushes can start.
+        The itbot tests pass the handler the bot runs with in production (``bot.app.socket_mode_handler``, on
+        websocket-client); the fake's own tests use the builtin one. Returns once the fake has accepted the
+        WebSocket, so pushes can start.
         """
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+        if handler is None:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-        handler = SocketModeHandler(app, self.app_token, **handler_kwargs)
+            handler = SocketModeHandler(app, self.app_token, **handler_kwargs)
         opened_before = len(self.connections())
         try:
             handler.connect()
@@ -113,20 +117,21 @@ class FakeSlack:
             self.stop_handler(handler)
 
     def stop_handler(self, handler: SocketModeHandler) -> None:
-        """Close a builtin-client ``SocketModeHandler`` (and the fake's side of its socket) in milliseconds.
+        """Close a ``SocketModeHandler`` (and the fake's side of its socket) in milliseconds.
 
-        ``handler.close()`` alone waits out the client's 3 s socket read timeout
-        (its ``disconnect()`` needs the lock the blocked ``recv()`` holds). With
-        auto-reconnect off, a server-side close frame ends that ``recv()`` first.
+        For the builtin client, ``handler.close()`` alone waits out its 3 s socket
+        read timeout (its ``disconnect()`` needs the lock the blocked ``recv()``
+        holds). With auto-reconnect off, a server-side close frame ends that
+        ``recv()`` first.
         """
         client = handler.client
         client.default_auto_reconnect_enabled = False
         client.auto_reconnect_enabled = False
         self._socket.close_connections(code=1000, reason="test finished")
-        # Let the client's receive thread finish its own disconnect first: close()
+        # Let the client's receive thread finish its own disconnect first: the builtin close()
         # checks ``sock is not None`` outside its lock and can crash on the race.
         session, deadline = client.current_session, time.monotonic() + 2.0
-        while session is not None and session.is_active() and time.monotonic() < deadline:
+        while session is not None and _session_open(session) and time.monotonic() < deadline:
             time.sleep(0.005)
         # Its message loop polls a queue with a 1 s timeout; flag it closed and wake it now.
         client.closed = True
@@ -338,3 +343,10 @@ class FakeSlack:
         elif subtype in _STORED_EVENT_SUBTYPES:
             stored = {k: v for k, v in event.items() if k not in ("channel", "channel_type", "event_ts")}
             self._state.add_message(channel, {**stored, "type": "message"})
+
+
+def _session_open(session: Any) -> bool:
+    """Whether a Socket Mode client's connection is still open (builtin ``Connection`` or websocket-client app)."""
+    if hasattr(session, "is_active"):
+        return session.is_active()
+    return getattr(session, "sock", None) is not None
