@@ -7,7 +7,8 @@ filled from this profile so that an IT team edits settings, not articles.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
+from functools import lru_cache
 
 __all__ = ["OrgProfile", "PLACEHOLDERS", "fill_placeholders"]
 
@@ -32,7 +33,13 @@ class OrgProfile:
 
     def values(self) -> dict[str, str]:
         """The profile as placeholder name to text."""
-        return {key: str(value) for key, value in asdict(self).items()}
+        return dict(_values(self))
+
+
+@lru_cache(maxsize=16)
+def _values(org: OrgProfile) -> tuple[tuple[str, str], ...]:
+    """The profile's fields as text, computed once per profile (every answer fills placeholders)."""
+    return tuple((field.name, str(getattr(org, field.name))) for field in fields(org))
 
 
 PLACEHOLDERS: frozenset[str] = frozenset(OrgProfile().values())
@@ -48,5 +55,7 @@ def fill_placeholders(text: str, org: OrgProfile) -> str:
     Returns:
         The text with placeholders filled in.
     """
-    values = org.values()
+    if "{" not in text:
+        return text
+    values = dict(_values(org))
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
