@@ -88,7 +88,7 @@ def answer_question(engine: AnswerEngine, sessions: "sessionmaker[Session]", que
                     on_token: Callable[[str], None] | None = None) -> Reply:
     """Answer ``question`` in its conversation, or hand it to the agent who claimed the conversation."""
     with sessions.begin() as session:
-        conversation = repo.get_or_create_conversation(
+        conversation, new = repo.open_conversation(
             session, team_id=question.team_id, channel_id=question.channel_id, thread_ts=question.thread_ts,
             user_id=question.user_id, source=question.source)
         conversation_id = conversation.id
@@ -98,11 +98,11 @@ def answer_question(engine: AnswerEngine, sessions: "sessionmaker[Session]", que
                 stored = repo.append_message(session, conversation_id=conversation_id, role="user", text=question.text)
                 return Reply(kind="relay", conversation_id=conversation_id, relay_channel=escalation.channel_id,
                              relay_thread_ts=escalation.channel_message_ts, relay_text=stored.text)
-        history = _history(session, conversation_id)
+        history = [] if new else _history(session, conversation_id)
     answer = engine.answer(question.text, history, route=route, on_token=on_token)
     with sessions.begin() as session:
         repo.append_message(session, conversation_id=conversation_id, role="user", text=answer.text,
-                            intent=answer.intent, confidence=answer.confidence)
+                            intent=answer.intent, confidence=answer.confidence, touch=False)
         stored = repo.append_message(
             session, conversation_id=conversation_id, role="assistant", text=answer.answer, intent=answer.intent,
             confidence=answer.confidence, action=answer.action, sources=[s.id for s in answer.sources],

@@ -18,7 +18,7 @@ from storage.idempotency import insert_new
 from storage.models import Conversation, ConversationSource, ConversationState, Message, Role
 from storage.types import utcnow
 
-__all__ = ["find_conversation", "get_or_create_conversation", "append_message", "recent_turns",
+__all__ = ["find_conversation", "get_or_create_conversation", "open_conversation", "append_message", "recent_turns",
            "set_conversation_state"]
 
 
@@ -48,16 +48,23 @@ def get_or_create_conversation(session: Session, *, team_id: str, channel_id: st
     Returns:
         The existing or new conversation (flushed, so it has an id).
     """
+    return open_conversation(session, team_id=team_id, channel_id=channel_id, thread_ts=thread_ts, user_id=user_id,
+                             source=source)[0]
+
+
+def open_conversation(session: Session, *, team_id: str, channel_id: str, thread_ts: str, user_id: str,
+                      source: ConversationSource | str) -> tuple[Conversation, bool]:
+    """:func:`get_or_create_conversation`, and whether this call created it (a new one has no turns to read)."""
     key = {"team_id": team_id, "channel_id": channel_id, "thread_ts": thread_ts}
     existing = find_conversation(session, **key)
     if existing is not None:
-        return existing
+        return existing, False
     conversation = insert_new(session, Conversation, **key, user_id=user_id, source=ConversationSource(source))
     if conversation is not None:
-        return conversation
+        return conversation, True
     winner = find_conversation(session, **key)
     assert winner is not None, "the unique key was taken, so the row exists"
-    return winner
+    return winner, False
 
 
 def append_message(
@@ -73,6 +80,7 @@ def append_message(
     latency_ms: float | None = None,
     model: str | None = None,
     adapter: str | None = None,
+    touch: bool = True,
 ) -> Message:
     """Store one turn, redacted, and mark the conversation as active now.
 
@@ -92,6 +100,7 @@ def append_message(
         latency_ms: Time to produce the answer.
         model: The model that generated it, if any.
         adapter: The LoRA adapter used, if any.
+        touch: Mark the conversation as active now; a caller storing several turns at once touches it once.
 
     Returns:
         The stored message, flushed so its id can go into a button value.
@@ -102,13 +111,14 @@ def append_message(
         confidence=confidence, action=action, sources=list(sources), latency_ms=latency_ms, model=model,
         adapter=adapter, created_at=now,
     )
-    # Touch the conversation first, so the UPDATE does not autoflush the message; no ORM sync is needed
-    # unless this session has the conversation loaded.
-    session.execute(update(Conversation).where(Conversation.id == conversation_id).values(updated_at=now),
-                    execution_options={"synchronize_session": False})
-    loaded = session.identity_map.get(session.identity_key(Conversation, conversation_id))
-    if loaded is not None:
-        set_committed_value(loaded, "updated_at", now)
+    if touch:
+        # Touch the conversation first, so the UPDATE does not autoflush the message; no ORM sync is needed
+        # unless this session has the conversation loaded.
+        session.execute(update(Conversation).where(Conversation.id == conversation_id).values(updated_at=now),
+                        execution_options={"synchronize_session": False})
+        loaded = session.identity_map.get(session.identity_key(Conversation, conversation_id))
+        if loaded is not None:
+            set_committed_value(loaded, "updated_at", now)
     session.add(message)
     session.flush()
     return message

@@ -11,8 +11,8 @@ use case owns the transaction::
         repo.append_message(session, conversation_id=conversation.id, role="user", text=text)
 """
 
-from storage.conversations import (append_message, find_conversation, get_or_create_conversation, recent_turns,
-                                   set_conversation_state)
+from storage.conversations import (append_message, find_conversation, get_or_create_conversation, open_conversation,
+                                   recent_turns, set_conversation_state)
 from storage.escalations import (active_escalation, cancel_escalation, claim_escalation, find_escalation_by_message,
                                  list_open_escalations_for_user, open_escalation, rate_escalation, resolve_escalation,
                                  set_escalation_message)
@@ -24,7 +24,7 @@ from storage.privacy import PurgeCounts, export_user, purge_older_than
 from storage.stats import OperationsStats, operations_stats
 
 __all__ = [
-    "find_conversation", "get_or_create_conversation", "append_message", "recent_turns", "set_conversation_state",
+    "find_conversation", "get_or_create_conversation", "open_conversation", "append_message", "recent_turns", "set_conversation_state",
     "open_escalation", "set_escalation_message", "claim_escalation", "resolve_escalation", "cancel_escalation",
     "rate_escalation", "active_escalation", "find_escalation_by_message", "list_open_escalations_for_user",
     "record_feedback", "mark_event_processed", "acquire_job_lock", "add_evaluation_run", "last_evaluation_runs",

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from storage.models import Conversation, ConversationState, Message
-from storage.repository import (append_message, find_conversation, get_or_create_conversation, recent_turns,
-                                set_conversation_state)
+from storage.repository import (append_message, find_conversation, get_or_create_conversation, open_conversation,
+                                recent_turns, set_conversation_state)
 
 THREAD = {"team_id": "T1", "channel_id": "D_BOB", "thread_ts": "1700000001.000200"}
 
@@ -38,6 +38,19 @@ def test_two_deliveries_of_a_new_thread_at_once_create_one_conversation(session_
     assert len(set(ids)) == 1
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(Conversation)) == 1
+
+
+def test_only_the_delivery_that_created_a_conversation_is_told_it_is_new(session_factory, race):
+    def open_thread(index: int) -> tuple[int, bool]:
+        with session_factory.begin() as session:
+            conversation, new = open_conversation(session, **THREAD, user_id="U_BOB", source="dm")
+            return conversation.id, new
+
+    opened = race(8, open_thread)
+    assert len({conversation_id for conversation_id, _ in opened}) == 1
+    assert [new for _, new in opened].count(True) == 1
+    with session_factory.begin() as session:
+        assert open_conversation(session, **THREAD, user_id="U_BOB", source="dm")[1] is False
 
 
 def test_a_password_typed_into_slack_is_never_stored(session_factory, conversation):
