@@ -117,13 +117,16 @@ def build_app(settings: "Settings", services: Services, *, client: "WebClient | 
     return app
 
 
-def socket_mode_handler(app: "App", app_token: str, *, ping_interval: float = 10) -> "SocketModeHandler":
+def socket_mode_handler(app: "App", app_token: str, *, ping_interval: float = 5) -> "SocketModeHandler":
     """The Socket Mode connection, on the ``websocket-client`` library.
 
     Not slack_sdk's builtin client: it parses the bytes waiting in its socket with one recursive call per 1 KB
     read, so a burst of long messages (Slack allows 40,000 characters; people paste logs) ended in RecursionError,
     a dropped connection and lost acks, and it logged fragments of what users typed as "unsupported data frame"
     warnings (``tests/test_faults.py`` has the burst).
+
+    A ping every 5 s (the builtin client's default; the adapter's is 10) bounds shutdown: after the close, the
+    reader thread sleeps in ``select`` until the next pong wakes it, up to one ping interval.
     """
     from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 
