@@ -25,9 +25,10 @@ if TYPE_CHECKING:
     from llm.service import ModelService
 
 __all__ = ["build_client", "build_generator", "build_services", "build_app", "socket_mode_handler", "readiness_checks",
-           "run"]
+           "close_within", "run"]
 
 log = logging.getLogger(__name__)
+SOCKET_CLOSE_TIMEOUT_S = 10.0
 
 
 def build_client(settings: "Settings") -> "WebClient":
@@ -133,6 +134,23 @@ def socket_mode_handler(app: "App", app_token: str, *, ping_interval: float = 5)
     return SocketModeHandler(app, app_token, ping_interval=ping_interval)
 
 
+def close_within(handler: "SocketModeHandler", seconds: float) -> bool:
+    """Close the Socket Mode connection, giving up after ``seconds``; True if it closed in time.
+
+    websocket-client's adapter can hang in ``close()``: a stop that lands while its monitor is replacing the first
+    connection (it does so right after every start) leaves the runner thread starting the new one, and ``close()``
+    waits for that thread. Shutdown must not wait for it: the answers in flight still finish and the process exits
+    (the client's threads are daemons); Slack redelivers whatever was not acknowledged.
+    """
+    closer = threading.Thread(target=handler.close, name="itbot-socket-close", daemon=True)
+    closer.start()
+    closer.join(seconds)
+    if closer.is_alive():
+        log.warning("the Socket Mode connection did not close within %.0f s; shutting down without it", seconds)
+        return False
+    return True
+
+
 def run(settings: "Settings") -> None:
     """Run until SIGTERM/SIGINT: Socket Mode connection, listeners, worker."""
     services = build_services(settings)
@@ -167,7 +185,7 @@ def run(settings: "Settings") -> None:
     stop.wait()
     log.info("shutting down: finishing %d answers in flight", services.worker.in_flight)
     scheduler.shutdown(wait=False)
-    handler.close()
+    close_within(handler, SOCKET_CLOSE_TIMEOUT_S)
     services.worker.shutdown(wait=True)
     if health is not None:
         health.stop()

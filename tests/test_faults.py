@@ -299,6 +299,33 @@ def test_a_burst_of_long_messages_on_one_connection_is_acked_and_answered_once_e
     assert len(fake.connections()) == 1, "the connection dropped under the burst"
 
 
+def test_shutdown_goes_on_when_closing_the_socket_mode_connection_hangs(caplog):
+    """websocket-client's close() can wait forever on a connection its monitor is still opening."""
+    from bot.app import close_within
+
+    class StuckHandler:  # the one thing that matters here: close() never returns
+        def __init__(self) -> None:
+            self.release = threading.Event()
+
+        def close(self) -> None:
+            self.release.wait(60)
+
+    stuck = StuckHandler()
+    began = time.monotonic()
+    try:
+        assert close_within(stuck, 0.5) is False
+    finally:
+        stuck.release.set()
+    assert time.monotonic() - began < 5
+    assert "did not close within" in caplog.text
+
+    class QuickHandler:
+        def close(self) -> None:
+            pass
+
+    assert close_within(QuickHandler(), 5) is True
+
+
 # -- the worker queue ------------------------------------------------------------------------------------------
 
 
