@@ -16,7 +16,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.sparse import csr_matrix
 
 __all__ = ["CompiledFeatures", "LinearScorer", "softmax_rows"]
 
@@ -28,7 +27,7 @@ class _Vectorizer:
         if fitted.norm != "l2" or not fitted.use_idf or fitted.binary:
             raise ValueError("only l2-normalised TF-IDF without binary counts is compiled")
         self.analyze = fitted.build_analyzer()
-        self.vocabulary: dict[str, int] = dict(fitted.vocabulary_)
+        self.vocabulary: dict[str, int] = fitted.vocabulary_  # the fitted dict itself: no second copy in memory
         self.idf = np.asarray(fitted.idf_, dtype=np.float64)
         self.sublinear = bool(fitted.sublinear_tf)
         self.offset = offset
@@ -50,7 +49,7 @@ class _Vectorizer:
 
 
 class CompiledFeatures:
-    """A fitted ``FeatureUnion`` of ``TfidfVectorizer`` s, as a fast function from texts to a CSR matrix."""
+    """A fitted ``FeatureUnion`` of ``TfidfVectorizer`` s, as a fast function from texts to sparse rows."""
 
     def __init__(self, union: Any) -> None:
         self._parts: list[_Vectorizer] = []
@@ -73,13 +72,6 @@ class CompiledFeatures:
                 values += v
             out.append((np.asarray(columns, dtype=np.int64), np.asarray(values, dtype=np.float64)))
         return out
-
-    def matrix(self, rows: list[tuple[np.ndarray, np.ndarray]]) -> csr_matrix:
-        """The rows as one CSR matrix (what scikit-learn's ``transform`` returns)."""
-        indptr = np.cumsum([0] + [len(c) for c, _ in rows])
-        indices = np.concatenate([c for c, _ in rows]) if rows else np.zeros(0, dtype=np.int64)
-        data = np.concatenate([v for _, v in rows]) if rows else np.zeros(0)
-        return csr_matrix((data, indices, indptr), shape=(len(rows), self.width))
 
 
 def softmax_rows(scores: np.ndarray) -> np.ndarray:

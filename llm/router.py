@@ -100,7 +100,7 @@ class IntentRouter:
         rows = self._compiled.rows(cleaned)
         probabilities = self._fast.proba(rows)
         stages = ["fast"] * len(texts)
-        if self._embedder is not None and self._full is not None and stage != "fast":
+        if self._embedder is not None and self._full is not None and stage != "fast":  # both or neither
             unsure = [i for i, row in enumerate(probabilities) if stage == "full" or row.max() < self.cascade_threshold]
             if unsure:
                 dense = self._embedder.encode([cleaned[i] for i in unsure])

@@ -24,9 +24,15 @@ def router(engine):
     return engine.router
 
 
+def as_matrix(rows: list[tuple[np.ndarray, np.ndarray]], width: int) -> csr_matrix:
+    indptr = np.cumsum([0] + [len(columns) for columns, _ in rows])
+    return csr_matrix((np.concatenate([v for _, v in rows]), np.concatenate([c for c, _ in rows]), indptr),
+                      shape=(len(rows), width))
+
+
 def test_tfidf_features_equal_scikit_learns(router, questions):
     compiled = router._compiled
-    ours = compiled.matrix(compiled.rows(questions))
+    ours = as_matrix(compiled.rows(questions), compiled.width)
     theirs = router._models.features.transform(questions).tocsr()
     assert ours.shape == theirs.shape
     difference = abs(ours - theirs)
