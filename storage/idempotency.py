@@ -3,14 +3,14 @@
 Both rely on a unique key rather than on a read-then-write, so two threads or
 two bot instances racing on the same key get exactly one winner. On SQLite
 and PostgreSQL the insert is ``INSERT ... ON CONFLICT DO NOTHING`` (one
-statement: the hot path of every Slack event); elsewhere it runs in a
-SAVEPOINT, so a loser's failed insert leaves the caller's transaction usable.
+statement: the hot path of every Slack event); elsewhere, and for callers
+that hold an ORM row (:func:`insert_once`), it runs in a SAVEPOINT, so a
+loser's failed insert leaves the caller's transaction usable.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-
 from typing import Any, TypeVar
 
 from sqlalchemy import Insert
@@ -106,4 +106,4 @@ def acquire_job_lock(session: Session, *, name: str, period_key: str, holder: st
     Returns:
         True if this caller won the period, False if another holder has it.
     """
-    return insert_once(session, JobLock(name=name, period_key=period_key, holder=holder))
+    return insert_new(session, JobLock, name=name, period_key=period_key, holder=holder) is not None

@@ -24,7 +24,8 @@ from storage.privacy import PurgeCounts, export_user, purge_older_than
 from storage.stats import OperationsStats, operations_stats
 
 __all__ = [
-    "find_conversation", "get_or_create_conversation", "open_conversation", "append_message", "recent_turns", "set_conversation_state",
+    "find_conversation", "get_or_create_conversation", "open_conversation", "append_message", "recent_turns",
+    "set_conversation_state",
     "open_escalation", "set_escalation_message", "claim_escalation", "resolve_escalation", "cancel_escalation",
     "rate_escalation", "active_escalation", "find_escalation_by_message", "list_open_escalations_for_user",
     "record_feedback", "mark_event_processed", "acquire_job_lock", "add_evaluation_run", "last_evaluation_runs",
