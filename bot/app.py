@@ -29,6 +29,7 @@ __all__ = ["build_client", "build_generator", "build_services", "build_app", "so
 
 log = logging.getLogger(__name__)
 SOCKET_CLOSE_TIMEOUT_S = 10.0
+SIGNAL_POLL_S = 0.5
 
 
 def build_client(settings: "Settings") -> "WebClient":
@@ -159,7 +160,7 @@ def run(settings: "Settings") -> None:
     handler = socket_mode_handler(app, settings.slack_app_token.get_secret_value())
     # Everything loaded so far (router, knowledge base, libraries) lives as long as the process: out of the
     # collector's sight, a full collection no longer walks it, which paused every thread (acks included) for
-    # ~100 ms in the middle of a burst.
+    # ~80 ms in the middle of a burst.
     gc.collect()
     gc.freeze()
     health = None
@@ -182,7 +183,11 @@ def run(settings: "Settings") -> None:
         threading.Thread(target=generator.load, name="itbot-model-load", daemon=True).start()
     handler.connect()
     log.info("connected to Slack in Socket Mode as %s; answer mode %s", services.bot_user_id, settings.answer_mode)
-    stop.wait()
+    # Wake now and then: Python runs a signal handler only when the main thread runs bytecode, and the kernel may
+    # hand SIGTERM to one of the client's threads, which leaves a main thread blocked in a plain wait() asleep
+    # for good (seen: `itbot run` ignoring SIGTERM for over 60 s).
+    while not stop.wait(SIGNAL_POLL_S):
+        pass
     log.info("shutting down: finishing %d answers in flight", services.worker.in_flight)
     scheduler.shutdown(wait=False)
     close_within(handler, SOCKET_CLOSE_TIMEOUT_S)
