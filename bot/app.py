@@ -138,9 +138,9 @@ def socket_mode_handler(app: "App", app_token: str, *, ping_interval: float = 5)
 def close_within(handler: "SocketModeHandler", seconds: float) -> bool:
     """Close the Socket Mode connection, giving up after ``seconds``; True if it closed in time.
 
-    websocket-client's adapter can hang in ``close()``: a stop that lands while its monitor is replacing the first
-    connection (it does so right after every start) leaves the runner thread starting the new one, and ``close()``
-    waits for that thread. Shutdown must not wait for it: the answers in flight still finish and the process exits
+    websocket-client's adapter sometimes hangs in ``close()`` (seen in 1 of 20 stops right after a start, under
+    CPU load; likely while its monitor replaces the first connection, which it does after every start). Shutdown
+    must not wait for it: the answers in flight still finish and the process exits
     (the client's threads are daemons); Slack redelivers whatever was not acknowledged.
     """
     closer = threading.Thread(target=handler.close, name="itbot-socket-close", daemon=True)
