@@ -21,7 +21,11 @@ MAX_ANSWERS_BEFORE_ESCALATION = 2
 _INJECTION = re.compile(
     r"(?i)("
     r"\b(ignore|disregard|forget|override|bypass)\b[^.?!\n]{0,40}\b(instructions?|rules|guidelines|prompts?|polic(y|ies)|guardrails|restrictions)\b"
-    r"|\bsystem prompt\b|\bhidden (prompt|instructions)\b|\byour (initial |original )?(prompt|instructions|configuration)\b"
+    r"|\bsystem prompt\b|\bhidden (prompt|instructions)\b|\byour (initial |original )?(prompt|configuration)\b"
+    # "I followed your instructions" is a follow-up, not an attack: only their hidden or whole text is
+    r"|\byour (initial|original|hidden|secret|system|full|exact|real) (instructions|rules)\b"
+    r"|\b(reveal|print|show|output|repeat|dump|display|paste|what are)\b[^.?!\n]{0,10}\byour\b[^.?!\n]{0,10}"
+    r"\b(instructions|rules)\b(?!\s+(for|on|to|about|how)\b)"
     r"|\byou are now\b|\bdeveloper mode\b|\bjailbr[eo]ak|\bDAN\b|\bno (filters?|restrictions)\b"
     r"|\bpretend (you are|to be|you're)\b|\brole-?play as\b"
     r"|\b(other|another|all|every) (users?|employees?|people|person)'?s? (data|conversations?|messages|chats?|passwords?|tickets?|history)"
@@ -33,6 +37,24 @@ _INJECTION = re.compile(
     r"|\b(respond|reply|answer) only with\b|\bonly (respond|reply|answer) with\b|\bclassify this as\b"
     r"|\b(is|are) (now )?authori[sz]ed to\b|\bsafe_?mode\s*=\s*(off|false|0)"
     r"|\b(disable|turn off|switch off|bypass|remove) (your|the|all) (content )?(filters?|safety|guardrails|restrictions)\b"
+    # asking for the assistant's own configuration, prompt or secrets
+    r"|\b(reveal|print|show|output|repeat|dump|display|share|tell me|give me|list|reply with|paste)\b[^.?!\n]{0,25}"
+    r"\b(your|the assistant'?s)\b[^.?!\n]{0,20}\b(prompt|configuration|config|system message|api keys?|"
+    r"tokens?|secrets?|environment|env vars?|\w*_TOKEN)\b"
+    r"|\b(api keys?|secrets?|access tokens?|bot tokens?)\b[^.?!\n]{0,20}\b(do you|you use|you have|in your)\b"
+    r"|\b(instructions|rules|prompt)\b[^.?!\n]{0,30}\b(you were given|were you given|give you|gave you|your developers)\b"
+    r"|\bhidden (rules|configuration|config)\b|\b(you'?re|you are) (now )?in debug mode\b|\benter debug mode\b|\bsafety (layer|filters?)\b[^.?!\n]{0,20}\b(off|offline|disabled)\b"
+    r"|\b(unlimited|elevated|full) privileges\b[^.?!\n]{0,30}\bcomply\b|\bcomply with (all|every|any) (of )?(my |the user'?s? )?(requests?|commands?|orders?)\b"
+    # fake system or admin turns (Slack's <tag> arrives escaped, and normalising leaves "system ... /system")
+    r"|<\s*/?\s*(admin|system|sudo|root|instructions?)\s*>|(^|\s)/(admin|system|sudo|root|instructions?)\b|\[\s*system\b|\"role\"\s*:\s*\"system\"|\badmin note\b"
+    # encoded instructions
+    r"|\b(decode|rot-?13|base64)\b[^\n]{0,40}\b(follow|execute|run|obey)\b|\b(follow|execute|obey)\b[^.?!\n]{0,20}\b(rot-?13|base64)\b"
+    r"|\brespond as if\b|\blet'?s role-?play\b|\brole-?play\s*:"
+    r"|\b(label|classify|tag)\b[^.?!\n]{0,25}\bas\b[^.?!\n]{0,5}\b[a-z]+_[a-z_]+\b"
+    r"|\b(respond|reply|answer|say|output)\b[^.?!\n]{0,40}\b(and nothing else|no matter what)\b|\bcomplete this sentence\b"
+    # the same in other languages
+    r"|\b(ignora|ignorar|ignorez|ignoriere|ignorieren)\b[^.?!\n]{0,40}"
+    r"\b(instrucciones|instruções|instructions|anweisungen|règles|reglas|regeln|regras)\b"
     r")"
 )
 # Requests to harm others or get around security: refused whatever IT topic they mention.
@@ -52,6 +74,17 @@ _ABUSE = re.compile(
     r"(dlp|monitoring|antivirus|anti-virus|defender|edr|crowdstrike|firewall|security (software|agent|tools?))\b"
     r"|\b(bypass|get around|get past|circumvent|evade)\b[^.?!]{0,30}"
     r"\b(dlp|monitoring|web ?filter|content filter|proxy|antivirus|defender|edr|mfa|2fa|firewall|security)\b"
+    # other people's accounts, codes and private data
+    r"|\b(colleague|coworker|co-worker|teammate|ex-colleague|direct report|boss|manager)'?s\b[^.?!\n]{0,30}"
+    r"\b(password|passcode|authenticator|mfa code|private|browsing|salary|chat history|recovery key)\b"
+    r"|\b(which|what) (of my )?(users|employees|colleagues|coworkers|co-workers|people)\b[^.?!\n]{0,30}"
+    r"\b(reset|changed|clicked|opened|failed|visited|reported|haven'?t|have not|still|logged|signed)\b"
+    r"|\bwho (on|in) (my|the|our) (floor|team|department|office)\b[^.?!\n]{0,30}\b(clicked|opened|failed|visited|reported)\b"
+    r"|\b(pull|show|see|get|send|give)\b[^.?!\n]{0,20}\b(access|audit) logs?\b|\bwhat websites\b[^.?!\n]{0,40}\b(visit\w*|brows\w*)\b"
+    r"|\b(log|sign) in as (him|her|them|another (user|person|employee)|someone else)\b"
+    r"|\bon \w+'s account\b|\bhome addresses\b"
+    r"|\b(tell|give|send|share)\b[^.?!\n]{0,15}\b(the|a)\b[^.?!\n]{0,10}\badmin(istrator)? password\b"
+    r"|\bwithout (going through (it|the helpdesk|the service desk)|telling (them|him|her|anyone))\b"
     r")"
 )
 _FAILED = re.compile(
@@ -59,6 +92,8 @@ _FAILED = re.compile(
     r"tried (that|this|it|those|everything|all)|no change|nope|not (fixed|solved|helping|helpful)|isn'?t working|"
     r"no difference|nothing changed|keeps? happening|again)\b"
 )
+# "I followed your steps" points back at the bot's answer: a follow-up whatever the router makes of it
+_REFERS_BACK = re.compile(r"(?i)\b(your|those|these|the|that) (instructions|steps|suggestions?|fix(es)?|advice|solutions?|answer)\b")
 _SOLVED = re.compile(
     r"(?i)\b(that (fixed|solved|worked|did) it|it'?s? (fixed|working|sorted|solved)( now)?|works now|working now|"
     r"all good( now)?|problem solved|sorted,? thanks?|that worked|fixed it)\b"
@@ -172,7 +207,8 @@ def decide(text: str, route: Route, history: Sequence[Turn] = (), *, threshold: 
         if platform and words <= 8 and not new_topic:
             return Decision(Action.ANSWER, topic, route.confidence, "platform follow-up", platform=platform,
                             follow_up=True)
-        if _FAILED.search(text) and not new_topic and route.intent not in ("human_request", "out_of_scope"):
+        refers_back = route.intent != "out_of_scope" or _REFERS_BACK.search(text)
+        if _FAILED.search(text) and not new_topic and route.intent != "human_request" and refers_back:
             if answers >= MAX_ANSWERS_BEFORE_ESCALATION:
                 return Decision(Action.ESCALATE, topic, route.confidence, "repeated failure", follow_up=True)
             return Decision(Action.ANSWER, topic, route.confidence, "next steps", follow_up=True,

@@ -1,9 +1,9 @@
 """Regression guard: held-out quality may not fall below what the engine measures today.
 
 The issue's targets are 0.95 for intent accuracy, out-of-scope F1 and action
-accuracy on the held-out test split; the floors for the test split sit just
-under today's figures (see README "Measured"), which do not reach the intent
-and out-of-scope targets yet. Raise the floors whenever the engine improves.
+accuracy on the held-out test split; the floors sit just under today's figures
+(see README "Measured"). Intent and action accuracy meet the targets; the
+out-of-scope F1 (0.923) does not yet. Raise the floors whenever the engine improves.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from data.utterances import read_jsonl
 from llm.evaluation import evaluate_engine
 
 FLOORS = {
-    "test": {"intent_accuracy": 0.93, "action_accuracy": 0.955, "out_of_scope_f1": 0.84},
-    "challenge": {"intent_accuracy": 0.98, "action_accuracy": 0.975, "out_of_scope_f1": 0.94},
+    "test": {"intent_accuracy": 0.95, "action_accuracy": 0.965, "out_of_scope_f1": 0.91},
+    "challenge": {"intent_accuracy": 0.99, "action_accuracy": 0.985, "out_of_scope_f1": 0.96},
 }
 FILES = {"test": SPLITS_DIR / "test.jsonl", "challenge": SPLITS_DIR.parent / "eval" / "challenge.jsonl"}
 
