@@ -31,7 +31,7 @@ from llm.normalize import normalize_slack_text
 __all__ = ["Route", "IntentRouter", "train_router", "load_or_train_router", "CASCADE_THRESHOLD", "URGENT_SHARE"]
 
 log = logging.getLogger(__name__)
-_FORMAT_VERSION = 2
+_FORMAT_VERSION = 3  # bump when training changes, so cached routers retrain
 CASCADE_THRESHOLD = 0.70
 URGENT_SHARE = 0.4
 
@@ -142,11 +142,13 @@ def train_router(texts: list[str], labels: list[str], *, embedder: Any | None = 
     cleaned = _clean(texts)
     features = _features()
     sparse = features.fit_transform(cleaned)
-    fast = LogisticRegression(C=c, max_iter=3000).fit(sparse, labels)
+    # Balanced class weights: out-of-scope is the largest and most mixed class, and its size alone pulled
+    # short IT questions into it (5-fold cross-validation on train: out-of-scope F1 0.888 -> 0.901).
+    fast = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(sparse, labels)
     full = None
     if embedder is not None:
         dense = embedder.encode(cleaned)
-        full = LogisticRegression(C=c, max_iter=3000).fit(hstack([sparse, csr_matrix(dense)]).tocsr(), labels)
+        full = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(hstack([sparse, csr_matrix(dense)]).tocsr(), labels)
     return IntentRouter(_Models(features, fast, full), embedder=embedder, cascade_threshold=cascade_threshold)
 
 
