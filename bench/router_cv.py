@@ -26,6 +26,8 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
+from llm.router import CASCADE_THRESHOLD, CLASS_WEIGHT, DEFAULT_C, _classifier  # noqa: E402
+
 # name -> settings; "shipped" is what llm/router.py trains
 VARIANTS: dict[str, dict] = {
     "shipped": {},
@@ -39,7 +41,7 @@ VARIANTS: dict[str, dict] = {
     "knn vote": {"knn": 10},
     "oos clusters": {"oos_clusters": 4},
 }
-SHIPPED = {"c": 10.0, "class_weight": "balanced", "threshold": 0.70, "alpha": 1.0}
+SHIPPED = {"c": DEFAULT_C, "class_weight": CLASS_WEIGHT, "threshold": CASCADE_THRESHOLD, "alpha": 1.0}
 
 
 class Data:
@@ -118,7 +120,6 @@ def _train_labels(data: Data, clusters: int) -> np.ndarray:
 
 def run(data: Data, settings: dict) -> dict:
     from scipy.sparse import csr_matrix, hstack
-    from sklearn.linear_model import LogisticRegression
 
     from llm.router import _features
 
@@ -139,10 +140,9 @@ def run(data: Data, settings: dict) -> dict:
         if s.get("bm25"):
             sparse = hstack([sparse, csr_matrix(data.bm25()[train] * s["bm25"])]).tocsr()
             sparse_held = hstack([sparse_held, csr_matrix(data.bm25()[held] * s["bm25"])]).tocsr()
-        model = dict(C=s["c"], max_iter=3000, class_weight=s["class_weight"])
-        fast = LogisticRegression(**model).fit(sparse, targets)
+        fast = _classifier(s["c"], s["class_weight"]).fit(sparse, targets)
         p_fast, names = _by_intent(fast.predict_proba(sparse_held), fast.classes_)
-        full = LogisticRegression(**model).fit(hstack([sparse, csr_matrix(dense * s["alpha"])]).tocsr(), targets)
+        full = _classifier(s["c"], s["class_weight"]).fit(hstack([sparse, csr_matrix(dense * s["alpha"])]).tocsr(), targets)
         held_full = hstack([sparse_held, csr_matrix(data.embeddings[held] * s["alpha"])]).tocsr()
         p_full, _ = _by_intent(full.predict_proba(held_full), full.classes_)
         p = np.where((p_fast.max(1) < s["threshold"])[:, None], p_full, p_fast)

@@ -207,8 +207,8 @@ def decide(text: str, route: Route, history: Sequence[Turn] = (), *, threshold: 
         if platform and words <= 8 and not new_topic:
             return Decision(Action.ANSWER, topic, route.confidence, "platform follow-up", platform=platform,
                             follow_up=True)
-        refers_back = route.intent != "out_of_scope" or _REFERS_BACK.search(text)
-        if _FAILED.search(text) and not new_topic and route.intent != "human_request" and refers_back:
+        if (_FAILED.search(text) and not new_topic and route.intent != "human_request"
+                and (route.intent != "out_of_scope" or _REFERS_BACK.search(text))):
             if answers >= MAX_ANSWERS_BEFORE_ESCALATION:
                 return Decision(Action.ESCALATE, topic, route.confidence, "repeated failure", follow_up=True)
             return Decision(Action.ANSWER, topic, route.confidence, "next steps", follow_up=True,

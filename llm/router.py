@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 _FORMAT_VERSION = 3  # bump when training changes, so cached routers retrain
 CASCADE_THRESHOLD = 0.70
 URGENT_SHARE = 0.4
+DEFAULT_C = 10.0
+# Balanced class weights: out-of-scope is the largest and most mixed class, and its size alone pulled
+# short IT questions into it (bench/router_cv.py, 5-fold cross-validation on train: out-of-scope F1 0.888 -> 0.901).
+CLASS_WEIGHT = "balanced"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,22 +137,26 @@ def _features() -> Any:
     ])
 
 
-def train_router(texts: list[str], labels: list[str], *, embedder: Any | None = None, c: float = 10.0,
+def _classifier(c: float = DEFAULT_C, class_weight: str | None = CLASS_WEIGHT) -> Any:
+    """The logistic regression both stages train (``bench/router_cv.py`` varies its arguments)."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, max_iter=3000, class_weight=class_weight)
+
+
+def train_router(texts: list[str], labels: list[str], *, embedder: Any | None = None, c: float = DEFAULT_C,
                  cascade_threshold: float = CASCADE_THRESHOLD) -> IntentRouter:
     """Fit both stages on labelled texts (the full stage only when an embedder is given)."""
     from scipy.sparse import csr_matrix, hstack
-    from sklearn.linear_model import LogisticRegression
 
     cleaned = _clean(texts)
     features = _features()
     sparse = features.fit_transform(cleaned)
-    # Balanced class weights: out-of-scope is the largest and most mixed class, and its size alone pulled
-    # short IT questions into it (5-fold cross-validation on train: out-of-scope F1 0.888 -> 0.901).
-    fast = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(sparse, labels)
+    fast = _classifier(c).fit(sparse, labels)
     full = None
     if embedder is not None:
         dense = embedder.encode(cleaned)
-        full = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(hstack([sparse, csr_matrix(dense)]).tocsr(), labels)
+        full = _classifier(c).fit(hstack([sparse, csr_matrix(dense)]).tocsr(), labels)
     return IntentRouter(_Models(features, fast, full), embedder=embedder, cascade_threshold=cascade_threshold)
 
 
