@@ -26,7 +26,9 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from llm.router import CASCADE_THRESHOLD, CLASS_WEIGHT, DEFAULT_C, _classifier  # noqa: E402
+from llm.router import (  # noqa: E402
+    CASCADE_THRESHOLD, CLASS_WEIGHT, DEFAULT_C, NEIGHBOUR_TEMPERATURE, NEIGHBOUR_WEIGHT, NEIGHBOURS, _classifier,
+)
 
 # name -> settings; "shipped" is what llm/router.py trains
 VARIANTS: dict[str, dict] = {
@@ -38,10 +40,12 @@ VARIANTS: dict[str, dict] = {
     "embedding x2": {"alpha": 2.0},
     "kb examples": {"kb_examples": True},
     "bm25 features": {"bm25": 0.3},
-    "knn vote": {"knn": 10},
+    "no knn vote": {"knn": 0},
+    "knn vote always": {"knn_unsure_only": False},
     "oos clusters": {"oos_clusters": 4},
 }
-SHIPPED = {"c": DEFAULT_C, "class_weight": CLASS_WEIGHT, "threshold": CASCADE_THRESHOLD, "alpha": 1.0}
+SHIPPED = {"c": DEFAULT_C, "class_weight": CLASS_WEIGHT, "threshold": CASCADE_THRESHOLD, "alpha": 1.0,
+           "knn": NEIGHBOURS, "knn_unsure_only": True}
 
 
 class Data:
@@ -118,7 +122,7 @@ def _train_labels(data: Data, clusters: int) -> np.ndarray:
     return labels
 
 
-def run(data: Data, settings: dict) -> dict:
+def run(data: Data, settings: dict, errors: list | None = None) -> dict:
     from scipy.sparse import csr_matrix, hstack
 
     from llm.router import _features
@@ -151,13 +155,17 @@ def run(data: Data, settings: dict) -> dict:
             nearest = np.argsort(-similarity, axis=1)[:, : s["knn"]]
             votes = np.zeros_like(p)
             for row, neighbours in enumerate(nearest):
-                weights = np.exp(similarity[row, neighbours] / 0.05)
+                weights = np.exp(similarity[row, neighbours] / NEIGHBOUR_TEMPERATURE)
                 for j, w in zip(neighbours, weights / weights.sum()):
                     votes[row, names.index(str(targets[j]).partition("__")[0])] += w
-            p = 0.7 * p + 0.3 * votes
+            mixed = (1 - NEIGHBOUR_WEIGHT) * p + NEIGHBOUR_WEIGHT * votes
+            p = np.where((p_fast.max(1) < s["threshold"])[:, None], mixed, p) if s.get("knn_unsure_only") else mixed
         predicted[held] = np.array(names, dtype=object)[p.argmax(1)]
     engine = np.where(data.refused, "out_of_scope", predicted)
     gold_oos, said_oos = data.intents == "out_of_scope", engine == "out_of_scope"
+    if errors is not None:
+        errors.extend({"text": data.texts[i], "label": str(data.labels[i]), "predicted": str(engine[i])}
+                      for i in np.where(engine != data.intents)[0])
     tp = int((gold_oos & said_oos).sum())
     f1 = 2 * tp / max(int(gold_oos.sum() + said_oos.sum()), 1)
     return {"router_intent_accuracy": round(float((predicted == data.intents).mean()), 4),
@@ -169,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("variants", nargs="*", help=f"variants to run (default: all): {', '.join(VARIANTS)}")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "router_cv.json")
+    parser.add_argument("--errors", type=Path, help="also write the first variant's misrouted train lines here (JSONL)")
     args = parser.parse_args(argv)
     names = args.variants or list(VARIANTS)
     unknown = [name for name in names if name not in VARIANTS]
@@ -176,13 +185,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown variant {unknown[0]!r}; choose from: {', '.join(VARIANTS)}")
     data = Data()
     results = {"n": len(data.texts), "folds": 5, "shipped": SHIPPED, "variants": {}}
+    errors: list[dict] = []
     for name in names:
         started = time.perf_counter()
-        results["variants"][name] = figures = run(data, VARIANTS[name])
+        results["variants"][name] = figures = run(data, VARIANTS[name], errors if name == names[0] else None)
         print(f"{name:>14}: router {figures['router_intent_accuracy']:.4f}  engine {figures['engine_intent_accuracy']:.4f}"
               f"  out-of-scope F1 {figures['engine_out_of_scope_f1']:.4f}  ({time.perf_counter() - started:.0f} s)",
               flush=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if args.errors:
+        args.errors.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errors), encoding="utf-8")
+        print(f"{len(errors)} misrouted lines of {names[0]!r} -> {args.errors}")
     print(f"wrote {args.output.relative_to(REPO) if args.output.is_relative_to(REPO) else args.output}")
     return 0
 

@@ -11,13 +11,16 @@ from typing import Sequence
 
 from llm.platforms import detect_platform
 from llm.router import Route
-from llm.taxonomy import IT_INTENTS, Action, default_action
+from llm.taxonomy import INTENTS, IT_INTENTS, Action, default_action
 
 __all__ = ["Turn", "Decision", "decide", "looks_like_injection", "looks_like_abuse", "urgent_intent", "CLARIFY_THRESHOLD"]
 
 CLARIFY_THRESHOLD = 0.25
 MAX_ANSWERS_BEFORE_ESCALATION = 2
 
+# intent names no one writes in a message by accident ("label: printer" may be a sticker)
+_LABELS = "|".join(sorted((i for i in INTENTS if "_" in i or i in ("greeting", "vague")), key=len, reverse=True))
+_LABELS += r"|\w+__escalate|escalate"
 _INJECTION = re.compile(
     r"(?i)("
     r"\b(ignore|disregard|forget|override|bypass)\b[^.?!\n]{0,40}\b(instructions?|rules|guidelines|prompts?|polic(y|ies)|guardrails|restrictions)\b"
@@ -53,8 +56,14 @@ _INJECTION = re.compile(
     r"|\b(label|classify|tag)\b[^.?!\n]{0,25}\bas\b[^.?!\n]{0,5}\b[a-z]+_[a-z_]+\b"
     r"|\b(respond|reply|answer|say|output)\b[^.?!\n]{0,40}\b(and nothing else|no matter what)\b|\bcomplete this sentence\b"
     # the same in other languages
-    r"|\b(ignora|ignorar|ignorez|ignoriere|ignorieren)\b[^.?!\n]{0,40}"
-    r"\b(instrucciones|instruções|instructions|anweisungen|règles|reglas|regeln|regras)\b"
+    r"|\b(ignora|ignorar|ignorez|ignoriere|ignorieren|negeer|zignoruj|oublie|olvida|vergiss|esquece)\b[^.?!\n]{0,40}"
+    r"\b(instrucciones|instruções|instructions|anweisungen|règles|reglas|regeln|regras|istruzioni|instructies|"
+    r"polecenia|consignes|regole)\b"
+    r"|指示[^。？！\n]{0,10}無視|無視[^。？！\n]{0,10}指示"
+    # forcing a label, or notes addressed to the bot inside a pasted message
+    rf"|\b(label|intent)\s*[:=]\s*[\"']?({_LABELS})\b|\breclassify\b[^.?!\n]{{0,10}}\bas\s+[\"']?({_LABELS})\b"
+    r"|\byour label set\b|\bnote to (the )?(chat)?bot\b|\b(assistant|bot) note\b|\(bot:"
+    r"|\bsystem notice\b|\bsudo mode\b|\bshow_system\b"
     r")"
 )
 # Requests to harm others or get around security: refused whatever IT topic they mention.
@@ -85,6 +94,14 @@ _ABUSE = re.compile(
     r"|\bon \w+'s account\b|\bhome addresses\b"
     r"|\b(tell|give|send|share)\b[^.?!\n]{0,15}\b(the|a)\b[^.?!\n]{0,10}\badmin(istrator)? password\b"
     r"|\bwithout (going through (it|the helpdesk|the service desk)|telling (them|him|her|anyone))\b"
+    # pirated software and licence keys
+    r"|\b(cracked|pirated)\s+(version|copy|copies|creative cloud|office|photoshop|windows)\b|\bkeygen\b|\bkms activator\b"
+    r"|\bfree (licen[cs]e|serial|product|activation) (key|number)s?\b|\b(licen[cs]e|product|activation) keys?\b[^.?!\n]{0,20}\bfor free\b"
+    # hiding from IT or its controls
+    r"|\bwithout (it|the it team|security|the mdm|intune)\b[^.?!\n]{0,15}\b(finding out|knowing|getting an alert)\b"
+    r"|\bnobody (needs|has) to know\b"
+    r"|\bhide\b[^.?!\n]{0,30}\b(from (it|intune|company portal|the mdm|security|my employer)|root|jailbr\w+)\b"
+    r"|\bappear compliant\b|\b(skips?|dodges?|gets? around) the (proxy|web filter)\b"
     r")"
 )
 _FAILED = re.compile(

@@ -7,7 +7,7 @@ import pytest
 from scipy.sparse import csr_matrix, hstack
 
 from data.splits import load_split
-from llm.router import _clean
+from llm.router import NEIGHBOUR_WEIGHT, NEIGHBOURS, _clean
 
 AWKWARD = ["", "   ", "🙂🙂", "zzzzqqqq xxyy", "a", "VPN VPN VPN vpn vpn", "é è ê ë password RESET",
            "<@U123> *bold* `code` https://example.com/reset?x=1", "x" * 5000]
@@ -63,3 +63,15 @@ def test_routing_one_question_or_many_gives_the_same_routes(router, questions):
     alone = [router.route(text) for text in sample]
     assert [r.label for r in together] == [r.label for r in alone]
     np.testing.assert_allclose([r.confidence for r in together], [r.confidence for r in alone], atol=1e-6)
+
+
+def test_the_neighbour_vote_credits_each_training_line_to_its_own_label(router):
+    if router._full is None:
+        pytest.skip("the router was built without an embedder")
+    rows = load_split("train")[::50]
+    dense = router._embedder.encode(_clean([row["text"] for row in rows]))
+    votes = router._with_neighbour_vote(np.zeros((len(rows), len(router.labels))), dense)
+    np.testing.assert_allclose(votes.sum(axis=1), NEIGHBOUR_WEIGHT, atol=1e-6)
+    own = votes[np.arange(len(rows)), [router.labels.index(row["label"]) for row in rows]]
+    # a line is its own nearest neighbour, so its label gets at least an equal share of the vote
+    assert (own >= NEIGHBOUR_WEIGHT / NEIGHBOURS - 1e-6).all(), "a neighbour's vote went to another label"
