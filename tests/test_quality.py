@@ -1,9 +1,11 @@
 """Regression guard: held-out quality may not fall below what the engine measures today.
 
 The issue's targets are 0.95 for intent accuracy, out-of-scope F1 and action
-accuracy on the held-out test split; the floors sit just under today's figures
-(see README "Measured"). Intent and action accuracy meet the targets; the
-out-of-scope F1 (0.930) does not yet. Raise the floors whenever the engine improves.
+accuracy on the held-out test split, and the engine meets all three (0.969,
+0.974, 0.978; see README "Measured"): the test split's floors are the targets
+(action accuracy a little above), so the suite fails the day one is missed.
+The challenge set's floors sit just under today's figures. Raise them whenever
+the engine improves.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from data.utterances import read_jsonl
 from llm.evaluation import evaluate_engine
 
 FLOORS = {
-    "test": {"intent_accuracy": 0.95, "action_accuracy": 0.965, "out_of_scope_f1": 0.91},
-    "challenge": {"intent_accuracy": 0.99, "action_accuracy": 0.985, "out_of_scope_f1": 0.96},
+    "test": {"intent_accuracy": 0.95, "action_accuracy": 0.965, "out_of_scope_f1": 0.95},
+    "challenge": {"intent_accuracy": 0.99, "action_accuracy": 0.99, "out_of_scope_f1": 0.97},
 }
 FILES = {"test": SPLITS_DIR / "test.jsonl", "challenge": SPLITS_DIR.parent / "eval" / "challenge.jsonl"}
 
