@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from llm.router import (  # noqa: E402
-    CASCADE_THRESHOLD, CLASS_WEIGHT, DEFAULT_C, NEIGHBOUR_TEMPERATURE, NEIGHBOUR_WEIGHT, NEIGHBOURS, _classifier,
+    CASCADE_THRESHOLD, CLASS_WEIGHT, DEFAULT_C, NEIGHBOUR_WEIGHT, _classifier, neighbour_votes,
 )
 
 # name -> settings; "shipped" is what llm/router.py trains
@@ -45,7 +45,7 @@ VARIANTS: dict[str, dict] = {
     "oos clusters": {"oos_clusters": 4},
 }
 SHIPPED = {"c": DEFAULT_C, "class_weight": CLASS_WEIGHT, "threshold": CASCADE_THRESHOLD, "alpha": 1.0,
-           "knn": NEIGHBOURS, "knn_unsure_only": True}
+           "knn": True, "knn_unsure_only": True}
 
 
 class Data:
@@ -151,14 +151,9 @@ def run(data: Data, settings: dict, errors: list | None = None) -> dict:
         p_full, _ = _by_intent(full.predict_proba(held_full), full.classes_)
         p = np.where((p_fast.max(1) < s["threshold"])[:, None], p_full, p_fast)
         if s.get("knn"):
-            similarity = data.embeddings[held] @ dense.T
-            nearest = np.argsort(-similarity, axis=1)[:, : s["knn"]]
-            votes = np.zeros_like(p)
-            for row, neighbours in enumerate(nearest):
-                weights = np.exp(similarity[row, neighbours] / NEIGHBOUR_TEMPERATURE)
-                for j, w in zip(neighbours, weights / weights.sum()):
-                    votes[row, names.index(str(targets[j]).partition("__")[0])] += w
-            mixed = (1 - NEIGHBOUR_WEIGHT) * p + NEIGHBOUR_WEIGHT * votes
+            votes = neighbour_votes(data.embeddings[held], dense, np.searchsorted(full.classes_, targets),
+                                    len(full.classes_))
+            mixed = (1 - NEIGHBOUR_WEIGHT) * p + NEIGHBOUR_WEIGHT * _by_intent(votes, full.classes_)[0]
             p = np.where((p_fast.max(1) < s["threshold"])[:, None], mixed, p) if s.get("knn_unsure_only") else mixed
         predicted[held] = np.array(names, dtype=object)[p.argmax(1)]
     engine = np.where(data.refused, "out_of_scope", predicted)

@@ -126,17 +126,10 @@ class IntentRouter:
         return [self._to_route(row, s) for row, s in zip(probabilities, stages)]
 
     def _with_neighbour_vote(self, probabilities: np.ndarray, dense: np.ndarray) -> np.ndarray:
-        """Blend in a similarity-weighted vote of the nearest training lines (when the router has them)."""
-        memory, labels = self._memory, self._models.memory_labels
-        if memory is None or labels is None:
+        """Blend in the vote of the nearest training lines (when the router has them)."""
+        if self._memory is None or self._models.memory_labels is None:
             return probabilities
-        similarity = dense @ memory.T
-        k = min(NEIGHBOURS, similarity.shape[1])
-        nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-        votes = np.zeros_like(probabilities)
-        for row, neighbours in enumerate(nearest):
-            weights = np.exp((similarity[row, neighbours] - similarity[row, neighbours].max()) / NEIGHBOUR_TEMPERATURE)
-            np.add.at(votes[row], labels[neighbours], weights / weights.sum())
+        votes = neighbour_votes(dense, self._memory, self._models.memory_labels, probabilities.shape[1])
         return (1 - NEIGHBOUR_WEIGHT) * probabilities + NEIGHBOUR_WEIGHT * votes
 
     def _to_route(self, row: np.ndarray, stage: str) -> Route:
@@ -150,6 +143,21 @@ class IntentRouter:
         urgency = urgent_p / confidence if confidence else 0.0
         label = f"{intent}__escalate" if urgency >= URGENT_SHARE else intent
         return Route(intent=intent, label=label, confidence=confidence, ranked=ranked, stage=stage, urgency=urgency)
+
+
+def neighbour_votes(dense: np.ndarray, memory: np.ndarray, memory_labels: np.ndarray, n_labels: int) -> np.ndarray:
+    """Each row's similarity-weighted vote of its :data:`NEIGHBOURS` nearest ``memory`` rows, over ``n_labels`` labels.
+
+    ``memory_labels[j]`` is the label column of memory row ``j``; every row of the result sums to 1.
+    """
+    similarity = dense @ memory.T
+    k = min(NEIGHBOURS, similarity.shape[1])
+    nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+    votes = np.zeros((len(dense), n_labels))
+    for row, neighbours in enumerate(nearest):
+        weights = np.exp((similarity[row, neighbours] - similarity[row, neighbours].max()) / NEIGHBOUR_TEMPERATURE)
+        np.add.at(votes[row], memory_labels[neighbours], weights / weights.sum())
+    return votes
 
 
 def _features() -> Any:
