@@ -12,7 +12,7 @@ from llm.taxonomy import INTENT_LABELS, IT_INTENTS
 
 __all__ = [
     "answer_text", "clarify_text", "reject_text", "escalate_text", "password_warning", "DEFAULT_CHOICES",
-    "PLATFORM_NAMES", "truncation_note",
+    "PLATFORM_NAMES", "truncation_note", "not_covered_text",
 ]
 
 DEFAULT_CHOICES = ("password_reset", "mfa", "wifi", "vpn", "email", "software_issue")
@@ -80,3 +80,39 @@ def password_warning(org: OrgProfile) -> str:
 
 def truncation_note(limit: int) -> str:
     return f"(Your message was long, so I read only the first {limit:,} characters.)"
+
+
+# First steps for a kind of problem no article covers: safe, generic, and true on any system.
+_FIRST_STEPS = {
+    "sign_in": ("Check that Caps Lock is off and that you use your work account (not a personal one).",
+                "Try signing in from a private (incognito) browser window, which rules out old cookies.",
+                "If the account says it is locked or the password expired, reset it at {portal_url}."),
+    "app": ("Close the app completely and open it again; if that does not help, restart the computer.",
+            "Try the same thing in the web version or on another device, to see whether only this device is "
+            "affected.",
+            "Note the exact error message (a screenshot helps) and when it started."),
+    "network": ("Check whether other sites and apps work, and whether colleagues see the same.",
+                "Turn Wi-Fi off and on again, or unplug and replug the network cable; then restart the device.",
+                "If you work remotely, connect to the VPN and try again."),
+    "device": ("Restart the device and check that cables, power and batteries are in place.",
+               "Try another port, charger or accessory if you have one.",
+               "Note the device's name or asset tag and what you see (lights, messages)."),
+    "request": ("Look for it in {software_catalog} or on the self-service portal ({portal_url}) first.",
+                "Ask your manager if the request needs their approval.",
+                "Have ready what you need, for whom and by when."),
+}
+_KIND = {"password_reset": "sign_in", "account_lockout": "sign_in", "mfa": "sign_in", "wifi": "network",
+         "vpn": "network", "browser": "app", "email": "app", "software_issue": "app", "meetings_av": "app",
+         "printer": "device", "hardware": "device", "mobile_device": "device", "slow_computer": "device",
+         "os_update": "device", "software_install": "request", "access_request": "request", "file_access": "request"}
+
+
+def not_covered_text(org: OrgProfile, *, intent: str | None) -> str:
+    """Say honestly that no article covers this, give safe first steps for its kind, and offer a person."""
+    from llm.org import fill_placeholders
+
+    steps = _FIRST_STEPS[_KIND.get(intent or "", "app")]
+    numbered = "\n".join(f"{i}. {fill_placeholders(step, org)}" for i, step in enumerate(steps, 1))
+    return ("I don't have an article about this yet, so I can't give you exact steps. A few general first steps "
+            f"that often help:\n\n{numbered}\n\nIf that doesn't sort it, press **Talk to a human** and someone from "
+            f"{org.helpdesk_name} will take it from here (or call {org.helpdesk_phone}, email {org.helpdesk_email}).")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
@@ -16,11 +16,11 @@ from llm.errors import ModelError
 from llm.kb import Article, KnowledgeBase, load_kb
 from llm.normalize import MAX_INPUT_CHARS, normalize_slack_text, truncate
 from llm.org import OrgProfile
-from llm.policy import CLARIFY_THRESHOLD, Decision, Turn, decide
+from llm.policy import CLARIFY_THRESHOLD, Decision, Evidence, Turn, decide
 from llm.redact import redact
-from llm.retrieval import Retriever
+from llm.retrieval import Hit, Retriever
 from llm.router import IntentRouter, Route, load_or_train_router
-from llm.taxonomy import IT_INTENTS, Action
+from llm.taxonomy import IT_INTENTS, OTHER_INTENTS, Action
 
 __all__ = ["EngineConfig", "Source", "Answer", "AnswerEngine", "Generator", "build_engine", "Turn"]
 
@@ -77,9 +77,10 @@ class Answer:
     notice: str | None = None
     reason: str = ""
     grounding: list[str] = field(default_factory=list)  # ids of the articles a model would be given
+    article: str | None = None  # id of the article the answer comes from
 
     def public(self) -> dict:
-        """The fields of ``itbot ask --json`` and of evaluation results."""
+        """The fields of ``itbot ask --json`` and of evaluation results (``intent`` holds the topic)."""
         return {
             "text": self.text,
             "intent": self.intent,
@@ -87,12 +88,26 @@ class Answer:
             "action": self.action,
             "answer": self.answer,
             "sources": [s.title for s in self.sources],
+            "article": self.article,
             "latency_ms": round(self.latency_ms, 2),
         }
 
 
+# Retrieval-first scope decision (bench/public_bench.py measures these on data written elsewhere).
+TOPIC_PRIOR = 0.20  # weight of the router's probability of an article's built-in topic
+ROUTER_TRUST = 0.5  # router confidence from which its built-in topic wins (bonus TOPIC_WIN)
+TOPIC_WIN = 1.0
+NAMED = 3.0  # IDF mass of distinctive words shared with the question from which an article "names the system"
+NAMED_WIN = 1.2  # bonus of an organisation's article that names the system: above the router's built-in topic
+COVERED = 0.45  # cosine similarity from which a built-in article answers on its own
+OWN_COVERED = 0.37  # ... an organisation's article (the router cannot vouch for its topic)
+NAMED_COVERED = 0.32  # ... an organisation's article that names the system
+STRONG = 0.55  # cosine similarity from which an organisation's article makes a message IT whatever the router says
+NAMED_STRONG = 0.30  # ... when it also names the system
+
+
 class AnswerEngine:
-    """Routes, decides and answers. Thread-safe: it holds no per-request state."""
+    """Routes, retrieves, decides and answers. Thread-safe: it holds no per-request state."""
 
     def __init__(
         self,
@@ -104,6 +119,7 @@ class AnswerEngine:
         generator: Generator | None = None,
         clarify_threshold: float = CLARIFY_THRESHOLD,
         hybrid_min_retrieval: float = 6.0,
+        retriever: Retriever | None = None,
     ) -> None:
         self.kb = kb
         self.router = router
@@ -112,7 +128,8 @@ class AnswerEngine:
         self.generator = generator
         self.clarify_threshold = clarify_threshold
         self.hybrid_min_retrieval = hybrid_min_retrieval
-        self.retriever = Retriever(kb)
+        self.retriever = retriever or Retriever(kb, org=org)
+        self._topics = {a.topic for a in kb.articles}
 
     def answer(
         self,
@@ -130,18 +147,24 @@ class AnswerEngine:
             history: Earlier turns of the conversation, oldest first.
             mode: Override of the configured answer mode (``kb``, ``llm``, ``hybrid``).
             on_token: Called with each generated piece of text when a model answers.
-            route: A known route (gold labels when building reference answers) instead of the router's.
+            route: A known route (a topic the user picked, gold labels) instead of the router's.
         """
         started = time.perf_counter()
         clean, truncated = truncate(normalize_slack_text(text))
         redaction = redact(clean)
         safe = redaction.text
+        picked = route is not None
+        vector = self.retriever.embed(safe) if safe.strip() else None
         if route is None and not safe.strip():
             route = Route(intent="vague", label="vague", confidence=1.0, ranked=(("vague", 1.0),))
         elif route is None:
-            route = self.router.route(safe)
-        decision = decide(safe, route, history, threshold=self.clarify_threshold)
-        reply = self._compose(safe, decision, route, history, mode or self.answer_mode, on_token)
+            route = self.router.route(safe, dense=vector)
+        hits = self._search(safe, route, history, vector, picked=picked)
+        evidence = self._evidence(hits, route)
+        decision = decide(safe, route, history, threshold=self.clarify_threshold, evidence=evidence)
+        if picked and route.intent in self._topics and decision.action is Action.CLARIFY:
+            decision = Decision(Action.ANSWER, route.intent, 1.0, "picked topic", platform=decision.platform)
+        reply = self._compose(safe, decision, route, history, mode or self.answer_mode, on_token, vector)
         if redaction.password_shared:
             reply.answer = f"{compose.password_warning(self.org)}\n\n{reply.answer}"
         if truncated:
@@ -151,6 +174,54 @@ class AnswerEngine:
         reply.truncated = truncated
         reply.latency_ms = (time.perf_counter() - started) * 1000
         return reply
+
+    # -- retrieval ---------------------------------------------------------------------------
+
+    def _bonus(self, hit: Hit, route: Route, it_probability: float) -> float:
+        """The router's topic preference for one article.
+
+        A confident router picks the built-in topic. The router knows nothing of the organisation's own topics, so
+        their articles compete with its pick on retrieval alone, as far as the router believes the question is IT
+        at all, and win when they name the system the question names (distinctive words).
+        """
+        article = hit.article
+        if article.intent is not None:
+            if article.intent == route.intent and route.confidence >= ROUTER_TRUST:
+                return TOPIC_WIN
+            return TOPIC_PRIOR * route.probability(article.intent)
+        bonus = TOPIC_WIN * min(1.0, it_probability / ROUTER_TRUST)
+        return bonus + (NAMED_WIN - TOPIC_WIN if hit.anchored >= NAMED else 0.0)
+
+    def _search(self, text: str, route: Route, history: Sequence[Turn], vector, *, picked: bool = False,
+                exclude: frozenset[str] = frozenset(), platform: str | None = None, limit: int = 5) -> list[Hit]:
+        """Articles for ``text``, best first, their scores including the router's preference."""
+        hits = self.retriever.search(text, vector=vector, platform=platform, exclude=exclude, limit=len(self.kb))
+        if picked:  # a topic the user chose: its articles first, the best match among them
+            ranked = [replace(h, score=h.score + (1.0 if route.intent in (h.article.topic, h.article.intent) else 0.0))
+                      for h in hits]
+        else:
+            it_probability = sum(p for intent, p in route.ranked if intent in IT_INTENTS)
+            ranked = [replace(h, score=h.score + self._bonus(h, route, it_probability)) for h in hits]
+        ranked.sort(key=lambda h: -h.score)
+        return ranked[:limit]
+
+    def _evidence(self, hits: list[Hit], route: Route) -> Evidence:
+        if not hits:
+            return Evidence()
+        best = hits[0]
+        if not self.retriever.dense:  # words only: BM25; the router decides
+            trusted = best.article.intent == route.intent
+            return Evidence(topic=best.article.topic, score=best.lexical, covered=trusted or best.lexical >= 6.0,
+                            strong=best.lexical >= 12.0, content=best.content)
+        trusted = best.article.intent == route.intent and route.confidence >= ROUTER_TRUST
+        named = best.anchored >= NAMED
+        # The router learnt the built-in topics, not the organisation's own: for those, the KB's word counts.
+        own = best.article.intent is None
+        covered = trusted or best.dense >= (OWN_COVERED if own else COVERED) or (
+            own and named and best.dense >= NAMED_COVERED)
+        strong = own and best.content and (best.dense >= STRONG or (named and best.dense >= NAMED_STRONG))
+        return Evidence(topic=best.article.topic, score=best.dense, covered=covered, strong=strong,
+                        content=best.content)
 
     # -- composition -------------------------------------------------------------------------
 
@@ -162,14 +233,17 @@ class AnswerEngine:
         history: Sequence[Turn],
         mode: str,
         on_token: Callable[[str], None] | None,
+        vector=None,
     ) -> Answer:
         org = self.org
 
-        def reply(action: Action, body: str, sources: list[Article] = (), choices: list[str] = ()) -> Answer:
+        def reply(action: Action, body: str, sources: list[Article] = (), choices: list[str] = (),
+                  intent: str | None = None) -> Answer:
             return Answer(
-                text=text, intent=decision.intent, confidence=decision.confidence, action=action.value, answer=body,
-                sources=[Source(a.id, a.render_title(org)) for a in sources], latency_ms=0.0, choices=list(choices),
-                platform=decision.platform, reason=decision.reason,
+                text=text, intent=intent or decision.intent, confidence=decision.confidence, action=action.value,
+                answer=body, sources=[Source(a.id, a.render_title(org)) for a in sources], latency_ms=0.0,
+                choices=list(choices), platform=decision.platform, reason=decision.reason,
+                article=sources[0].id if action is Action.ANSWER and sources else None,
             )
 
         if decision.action is Action.REJECT:
@@ -182,20 +256,33 @@ class AnswerEngine:
         if decision.action is Action.ESCALATE:
             article = None
             if decision.reason == "needs a human now":
-                hits = self.retriever.search(text, intent=decision.intent, platform=decision.platform, limit=1)
+                hits = self.retriever.search(text, vector=vector, prior={
+                    a.id: 1.0 for a in self.kb.articles if a.intent == decision.intent}, platform=decision.platform,
+                    limit=1)
                 article = hits[0].article if hits and hits[0].article.intent == decision.intent else None
+            if decision.reason == "not covered":
+                return reply(Action.ESCALATE, compose.not_covered_text(org, intent=route.intent))
             sources = [article] if article else []
             return reply(Action.ESCALATE, compose.escalate_text(org, reason=decision.reason, article=article), sources)
 
         query = text if not decision.follow_up else " ".join([t.text for t in history if t.role == "user"][-2:] + [text])
-        hits = self.retriever.search(query, intent=decision.intent, platform=decision.platform, exclude=decision.exclude)
-        hits = [h for h in hits if h.article.intent == decision.intent] or hits
-        if not hits or (decision.exclude and hits[0].article.intent != decision.intent):
+        if decision.follow_up:
+            prior = {a.id: 1.0 for a in self.kb.articles if decision.intent in (a.topic, a.intent)}
+            query_vector = self.retriever.embed(query) if query != text else vector
+            hits = self.retriever.search(query, vector=query_vector, prior=prior, platform=decision.platform,
+                                         exclude=decision.exclude, limit=5)
+            hits = [h for h in hits if decision.intent in (h.article.topic, h.article.intent)]
+        else:
+            picked = decision.reason == "picked topic"
+            hits = self._search(query, route, history, vector, picked=picked, platform=decision.platform)
+        if not hits:
             escalation = Decision(Action.ESCALATE, decision.intent, decision.confidence, "repeated failure")
-            return self._compose(text, escalation, route, history, mode, on_token)
+            return self._compose(text, escalation, route, history, mode, on_token, vector)
         article = hits[0].article
+        choices = self._switch_choices(route, article) if decision.reason == "terse" else []
         answer = reply(Action.ANSWER, compose.answer_text(article, org, reason=decision.reason,
-                                                          platform=decision.platform), [article])
+                                                          platform=decision.platform), [article], choices,
+                       intent=article.topic)
         grounding = [h.article for h in hits[:2]]
         answer.grounding = [a.id for a in grounding]
         use_model = mode == "llm" or (mode == "hybrid" and self.retriever.best_raw_score(query) < self.hybrid_min_retrieval)
@@ -231,10 +318,15 @@ class AnswerEngine:
             answer.generated_by = self.generator.name
 
     def _choices(self, route: Route, *, greeting: bool) -> list[str]:
+        defaults = [c for c in compose.DEFAULT_CHOICES if c in self._topics] or sorted(self._topics)[:6]
         if greeting:
-            return list(compose.DEFAULT_CHOICES)
-        ranked = [intent for intent, _ in route.ranked if intent in IT_INTENTS]
-        return (ranked + [c for c in compose.DEFAULT_CHOICES if c not in ranked])[:4]
+            return defaults
+        ranked = [intent for intent, _ in route.ranked if intent in IT_INTENTS and intent in self._topics]
+        return (ranked + [c for c in defaults if c not in ranked])[:4]
+
+    def _switch_choices(self, route: Route, article: Article) -> list[str]:
+        """Other likely topics, offered as buttons under an answer to a terse message."""
+        return [c for c in self._choices(route, greeting=False) if c != article.topic][:3]
 
 
 def build_engine(config: EngineConfig, *, generator: Generator | None = None) -> AnswerEngine:
@@ -242,10 +334,15 @@ def build_engine(config: EngineConfig, *, generator: Generator | None = None) ->
     from data.utterances import read_jsonl
     from llm.embedder import SentenceEmbedder
 
-    kb = load_kb(config.kb_dir)
-    rows = [row for path in config.train_files for row in read_jsonl(path)]
-    router = load_or_train_router(rows, cache_dir=config.cache_dir, embedder=SentenceEmbedder())
+    kb = load_kb(config.kb_dir, strict=False)
+    from data.public_sets import router_rows
+
+    rows = [row for path in config.train_files for row in read_jsonl(path)] + router_rows()
+    embedder = SentenceEmbedder()
+    router = load_or_train_router(rows, cache_dir=config.cache_dir, embedder=embedder)
+    retriever = Retriever(kb, embedder=embedder, cache_dir=config.cache_dir, org=config.org)
     return AnswerEngine(
         kb=kb, router=router, org=config.org, answer_mode=config.answer_mode, generator=generator,
         clarify_threshold=config.clarify_threshold, hybrid_min_retrieval=config.hybrid_min_retrieval,
+        retriever=retriever,
     )

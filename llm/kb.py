@@ -1,28 +1,54 @@
-"""The curated knowledge base: Markdown articles with YAML front matter.
+"""The knowledge base: Markdown articles with YAML front matter, the unit of what the bot knows.
 
-An IT team edits ``data/kb/<intent>/<id>.md`` without touching code. Each
-article declares its intent, title, platforms, keywords and example questions;
-its body holds numbered steps with ``{placeholders}`` filled from the
-organisation profile.
+An IT team drops ``*.md`` files into the KB folder (nested folders allowed) and
+restarts: no code, no hand-written utterances, no retraining. Front matter
+needs only ``id`` and ``title``; everything else is optional:
+
+``topic``      free text ("virtual desktop"); defaults to ``intent``, then to the
+               folder the file sits in. The 18 built-in topics keep their names.
+``intent``     one of the built-in IT topics (analytics, clarify buttons)
+``platforms``  windows, macos, ios, android, linux, web (default: all)
+``keywords``, ``examples``  extra words and example questions for retrieval
+``draft``      true keeps the article out of answers
+
+The body holds the steps, with ``{placeholders}`` filled from the organisation
+profile; ``## `` headings split a long article into passages so retrieval can
+find the right section.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from llm.errors import KnowledgeBaseError
 from llm.org import PLACEHOLDERS, OrgProfile, fill_placeholders
-from llm.taxonomy import INTENTS
+from llm.taxonomy import IT_INTENTS, OTHER_INTENTS
 
-__all__ = ["Article", "KnowledgeBase", "load_kb", "parse_article", "PLATFORMS"]
+__all__ = ["Article", "Passage", "KnowledgeBase", "load_kb", "check_kb", "parse_article", "PLATFORMS"]
+
+log = logging.getLogger(__name__)
 
 PLATFORMS = frozenset({"all", "windows", "macos", "ios", "android", "linux", "web"})
-_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n(.*)\Z", re.S)
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+MAX_TOPIC_CHARS = 64
+_FRONT_MATTER = re.compile(r"\A\ufeff?---\s*\n(.*?)\n---\s*\n?(.*)\Z", re.S)
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
+_KNOWN_KEYS = frozenset({"id", "title", "topic", "intent", "platforms", "keywords", "examples", "draft"})
+PASSAGE_WORDS = 120  # sections longer than this are split between steps
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A section of an article: what dense retrieval matches a question against."""
+
+    heading: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,14 +56,16 @@ class Article:
     """One knowledge-base article."""
 
     id: str
-    intent: str
     title: str
-    platforms: tuple[str, ...]
-    keywords: tuple[str, ...]
-    examples: tuple[str, ...]
     body: str
+    topic: str = ""
+    intent: str | None = None  # the built-in IT topic, when the article has one
+    platforms: tuple[str, ...] = ("all",)
+    keywords: tuple[str, ...] = ()
+    examples: tuple[str, ...] = ()
     path: Path | None = None
     draft: bool = False
+    passages: tuple[Passage, ...] = field(default=(), compare=False)
 
     def render(self, org: OrgProfile) -> str:
         """The article body with the organisation's details filled in."""
@@ -48,46 +76,109 @@ class Article:
         return fill_placeholders(self.title, org)
 
 
-def parse_article(text: str, *, path: Path | None = None) -> Article:
-    """Parse one article file; raise :class:`KnowledgeBaseError` naming the file and the problem."""
+def split_passages(body: str, *, max_words: int = PASSAGE_WORDS) -> tuple[Passage, ...]:
+    """Split a body at its headings, and long sections between numbered steps or paragraphs."""
+    sections: list[tuple[str, str]] = []
+    starts = [(m.start(), m.end(), m.group(1).strip("*_ ")) for m in _HEADING.finditer(body)]
+    previous_end, heading = 0, ""
+    for start, end, title in starts:
+        sections.append((heading, body[previous_end:start]))
+        previous_end, heading = end, title
+    sections.append((heading, body[previous_end:]))
+    passages: list[Passage] = []
+    for heading, text in sections:
+        text = text.strip()
+        if not text:
+            continue
+        blocks = [b for b in re.split(r"\n(?=\s*\d+[.)]\s)|\n\s*\n", text) if b.strip()]
+        current: list[str] = []
+        for block in blocks:
+            if current and len(" ".join(current + [block]).split()) > max_words:
+                passages.append(Passage(heading, "\n".join(current).strip()))
+                current = []
+            current.append(block.strip())
+        if current:
+            passages.append(Passage(heading, "\n".join(current).strip()))
+    return tuple(passages)
+
+
+def _strings(meta: dict, key: str, where: str, problems: list[str]) -> tuple[str, ...]:
+    value = meta.get(key)
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value] if key != "keywords" else [v for v in value.split(",")]
+    if not isinstance(value, list):
+        problems.append(f"{where}: '{key}' must be a list")
+        return ()
+    return tuple(str(v).strip() for v in value if str(v).strip())
+
+
+def _parse(text: str, path: Path | None, root: Path | None) -> tuple[Article | None, list[str]]:
+    """Parse one article; return it (or None) and every problem found, one line each."""
     where = str(path) if path else "article"
     match = _FRONT_MATTER.match(text.replace("\r\n", "\n"))
     if not match:
-        raise KnowledgeBaseError(f"{where}: missing front matter between '---' lines")
+        return None, [f"{where}: missing front matter: start the file with a '---' line, then 'id:' and 'title:', "
+                      "then another '---' line"]
     try:
         meta = yaml.safe_load(match.group(1)) or {}
     except yaml.YAMLError as error:
-        raise KnowledgeBaseError(f"{where}: front matter is not valid YAML ({error.__class__.__name__})") from None
+        mark = getattr(error, "problem_mark", None)
+        line = f" near line {mark.line + 2}" if mark is not None else ""
+        return None, [f"{where}: front matter is not valid YAML{line} (a ':' inside a title needs quotes)"]
     if not isinstance(meta, dict):
-        raise KnowledgeBaseError(f"{where}: front matter must be a mapping")
-    for key in ("id", "intent", "title"):
+        return None, [f"{where}: front matter must be 'key: value' lines"]
+    problems: list[str] = []
+    for key in ("id", "title"):
         if not str(meta.get(key) or "").strip():
-            raise KnowledgeBaseError(f"{where}: front matter needs '{key}'")
-    if meta["intent"] not in INTENTS:
-        raise KnowledgeBaseError(f"{where}: intent {meta['intent']!r} is not in the taxonomy")
-    platforms = tuple(str(p).lower() for p in meta.get("platforms") or ["all"])
+            problems.append(f"{where}: front matter needs '{key}'")
+    intent = str(meta.get("intent") or "").strip() or None
+    topic = str(meta.get("topic") or "").strip()
+    if intent is not None and intent not in IT_INTENTS:
+        if intent in OTHER_INTENTS:
+            problems.append(f"{where}: intent {intent!r} is not an IT topic; use one of {list(IT_INTENTS)} "
+                            "or a free-text 'topic'")
+        topic, intent = topic or intent, None  # an unknown intent is simply the article's own topic
+    if not topic:
+        folder = path.parent.name if path is not None and root is not None and path.parent != root else ""
+        topic = intent or folder or "general"
+    if intent is None and topic in IT_INTENTS:
+        intent = topic
+    if len(topic) > MAX_TOPIC_CHARS:
+        problems.append(f"{where}: topic is longer than {MAX_TOPIC_CHARS} characters")
+    platforms = tuple(p.lower() for p in _strings(meta, "platforms", where, problems)) or ("all",)
     unknown = set(platforms) - PLATFORMS
     if unknown:
-        raise KnowledgeBaseError(f"{where}: unknown platforms {sorted(unknown)}; use {sorted(PLATFORMS)}")
+        problems.append(f"{where}: unknown platforms {sorted(unknown)}; use {sorted(PLATFORMS)}")
     body = match.group(2).strip()
+    if not body:
+        problems.append(f"{where}: the article has no body: write the steps under the front matter")
     bad = {name for name in _PLACEHOLDER.findall(body + str(meta.get("title"))) if name not in PLACEHOLDERS}
     if bad:
-        raise KnowledgeBaseError(f"{where}: unknown placeholders {sorted(bad)}; known: {sorted(PLACEHOLDERS)}")
-    return Article(
-        id=str(meta["id"]).strip(),
-        intent=str(meta["intent"]),
-        title=str(meta["title"]).strip(),
-        platforms=platforms,
-        keywords=tuple(str(k).lower() for k in meta.get("keywords") or ()),
-        examples=tuple(str(e) for e in meta.get("examples") or ()),
-        body=body,
-        path=path,
-        draft=bool(meta.get("draft", False)),
+        problems.append(f"{where}: unknown placeholders {sorted(bad)}; known: {sorted(PLACEHOLDERS)}")
+    keywords = tuple(k.lower() for k in _strings(meta, "keywords", where, problems))
+    examples = _strings(meta, "examples", where, problems)
+    if problems:
+        return None, problems
+    article = Article(
+        id=str(meta["id"]).strip(), title=str(meta["title"]).strip(), body=body, topic=topic, intent=intent,
+        platforms=platforms, keywords=keywords, examples=examples, path=path, draft=bool(meta.get("draft", False)),
+        passages=split_passages(body),
     )
+    return article, []
+
+
+def parse_article(text: str, *, path: Path | None = None, root: Path | None = None) -> Article:
+    """Parse one article file; raise :class:`KnowledgeBaseError` naming the file and the first problem."""
+    article, problems = _parse(text, path, root)
+    if article is None:
+        raise KnowledgeBaseError(problems[0])
+    return article
 
 
 class KnowledgeBase:
-    """All articles, indexed by id and by intent."""
+    """All articles, indexed by id, with a hash of their content."""
 
     def __init__(self, articles: list[Article]) -> None:
         self.articles = articles
@@ -96,6 +187,11 @@ class KnowledgeBase:
             if article.id in self._by_id:
                 raise KnowledgeBaseError(f"duplicate article id {article.id!r} ({article.path})")
             self._by_id[article.id] = article
+        digest = hashlib.sha256()
+        for a in articles:
+            digest.update(repr((a.id, a.title, a.topic, a.intent, a.platforms, a.keywords, a.examples,
+                                a.body)).encode("utf-8"))
+        self.content_hash = digest.hexdigest()[:16]
 
     def __len__(self) -> int:
         return len(self.articles)
@@ -104,14 +200,79 @@ class KnowledgeBase:
         return self._by_id.get(article_id)
 
     def for_intent(self, intent: str) -> list[Article]:
+        """Articles of a built-in topic."""
         return [a for a in self.articles if a.intent == intent]
 
+    def topics(self) -> list[str]:
+        """Every topic, in first-seen order."""
+        return list(dict.fromkeys(a.topic for a in self.articles))
 
-def load_kb(directory: Path, *, include_drafts: bool = False) -> KnowledgeBase:
-    """Load every ``*.md`` article under ``directory`` (sorted, so order is stable)."""
+
+def _meta_keys(text: str) -> list[str]:
+    match = _FRONT_MATTER.match(text.replace("\r\n", "\n"))
+    meta = yaml.safe_load(match.group(1)) if match else None
+    return list(meta) if isinstance(meta, dict) else []
+
+
+def _read_folder(directory: Path, *, strict_keys: bool = False) -> tuple[list[Article], list[str]]:
+    articles: list[Article] = []
+    problems: list[str] = []
+    seen: dict[str, Path | None] = {}
+    for path in sorted(directory.rglob("*.md")):
+        if any(part.startswith(".") for part in path.relative_to(directory).parts) or path.name.lower() == "readme.md":
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            problems.append(f"{path}: not UTF-8 text; save it as UTF-8")
+            continue
+        except OSError as error:
+            problems.append(f"{path}: cannot be read ({error.strerror})")
+            continue
+        article, found = _parse(text, path, directory)
+        problems.extend(found)
+        if article is not None and strict_keys:
+            unknown_keys = sorted(set(map(str, _meta_keys(text))) - _KNOWN_KEYS)
+            if unknown_keys:
+                problems.append(f"{path}: unknown front matter keys {unknown_keys} (ignored; known: "
+                                f"{', '.join(sorted(_KNOWN_KEYS))})")
+        if article is None:
+            continue
+        if article.id in seen:
+            problems.append(f"{path}: id {article.id!r} is already used by {seen[article.id]}")
+            continue
+        seen[article.id] = path
+        articles.append(article)
+    return articles, problems
+
+
+def check_kb(directory: Path) -> tuple[int, list[str]]:
+    """Validate a KB folder: the number of valid articles and one line per problem."""
+    if not directory.is_dir():
+        return 0, [f"{directory}: no such folder"]
+    articles, problems = _read_folder(directory, strict_keys=True)
+    if not articles and not problems:
+        problems.append(f"{directory}: no articles (*.md files) found")
+    return len(articles), problems
+
+
+def load_kb(directory: Path, *, include_drafts: bool = False, strict: bool = True) -> KnowledgeBase:
+    """Load every ``*.md`` article under ``directory`` (sorted, so order is stable).
+
+    Args:
+        directory: The KB folder; nested folders are read too (``README.md`` and hidden folders are skipped).
+        include_drafts: Keep articles marked ``draft: true``.
+        strict: Raise on the first broken article. When False (``itbot run``), a broken article is skipped with
+            a warning naming the file, so one typo never takes the bot down.
+    """
     if not directory.is_dir():
         raise KnowledgeBaseError(f"knowledge base folder {directory} does not exist (set ITBOT_KB_DIR)")
-    articles = [parse_article(p.read_text(encoding="utf-8"), path=p) for p in sorted(directory.rglob("*.md"))]
+    articles, problems = _read_folder(directory)
+    if problems and strict:
+        raise KnowledgeBaseError(problems[0] + (f" (and {len(problems) - 1} more: run itbot kb check)"
+                                                if len(problems) > 1 else ""))
+    for problem in problems:
+        log.warning("knowledge base: skipped %s", problem)
     articles = [a for a in articles if include_drafts or not a.draft]
     if not articles:
         raise KnowledgeBaseError(f"knowledge base folder {directory} has no articles")

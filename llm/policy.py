@@ -11,9 +11,10 @@ from typing import Sequence
 
 from llm.platforms import detect_platform
 from llm.router import Route
-from llm.taxonomy import INTENTS, IT_INTENTS, Action, default_action
+from llm.taxonomy import INTENTS, IT_INTENTS, OTHER_INTENTS, Action, default_action
 
-__all__ = ["Turn", "Decision", "decide", "looks_like_injection", "looks_like_abuse", "urgent_intent", "CLARIFY_THRESHOLD"]
+__all__ = ["Turn", "Decision", "Evidence", "decide", "looks_like_injection", "looks_like_abuse", "urgent_intent",
+           "carries_a_problem", "CLARIFY_THRESHOLD"]
 
 CLARIFY_THRESHOLD = 0.25
 MAX_ANSWERS_BEFORE_ESCALATION = 2
@@ -139,6 +140,31 @@ _LOSS = re.compile(
 )
 
 
+# A message that reports a problem or asks for something concrete: it gets an answer, not "tell me more".
+_PROBLEM = re.compile(
+    r"(?i)\b(not|n't|never|cannot|can ?not|unable|won'?t|doesn'?t|isn'?t|aren'?t|broken|broke|down|fail\w*|error\w*|"
+    r"crash\w*|stuck|frozen|freez\w*|slow|blocked|locked|expired|missing|lost|forgot\w*|reset|issue|problem|trouble|"
+    r"help with|how (do|can|to)|where (do|can|is)|need|want|request|install|set ?up|connect\w*|access|login|log ?in|"
+    r"sign ?in|keeps?|stopped|no longer|wrong|denied|black|blank|flicker\w*|no (sound|signal|internet|audio|video))\b"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What retrieval found for a message: how well the knowledge base covers it."""
+
+    topic: str | None = None  # topic of the best article
+    score: float = 0.0  # its fused retrieval score
+    covered: bool = False  # good enough to answer from
+    strong: bool = False  # so clearly about an article that it is IT whatever the router thinks
+    content: bool = False  # the article shares a word with the message beyond "broken", "help", "again"
+
+
+def carries_a_problem(text: str) -> bool:
+    """True when a message names a problem or a request, however tersely ("mouse not working")."""
+    return bool(_PROBLEM.search(text))
+
+
 @dataclass(frozen=True, slots=True)
 class Turn:
     """One earlier turn of a conversation, as the engine needs it."""
@@ -192,7 +218,7 @@ def _current_topic(history: Sequence[Turn]) -> tuple[str | None, int, frozenset[
         if turn.role == "user":
             platform = detect_platform(turn.text) or platform
             continue
-        if turn.intent in IT_INTENTS and turn.action in (Action.ANSWER, Action.ESCALATE):
+        if turn.intent and turn.intent not in OTHER_INTENTS and turn.action in (Action.ANSWER, Action.ESCALATE):
             if turn.intent != topic:
                 topic, answers, shown = turn.intent, 0, set()
             answers += turn.action == Action.ANSWER
@@ -200,14 +226,16 @@ def _current_topic(history: Sequence[Turn]) -> tuple[str | None, int, frozenset[
     return topic, answers, frozenset(shown), platform
 
 
-def decide(text: str, route: Route, history: Sequence[Turn] = (), *, threshold: float = CLARIFY_THRESHOLD) -> Decision:
-    """Choose the action for ``text`` given its route and the conversation so far.
+def decide(text: str, route: Route, history: Sequence[Turn] = (), *, threshold: float = CLARIFY_THRESHOLD,
+           evidence: Evidence | None = None) -> Decision:
+    """Choose the action for ``text`` given its route, what the knowledge base holds, and the conversation so far.
 
     Args:
         text: The user's normalised, redacted message.
-        route: The router's verdict.
+        route: The router's verdict (safety, greeting, vague, human request, not IT, built-in topic).
         history: Earlier turns of this conversation, oldest first.
         threshold: Below this confidence an IT intent is clarified, not answered.
+        evidence: What retrieval found; without it the router alone decides.
     """
     if looks_like_injection(text):
         return Decision(Action.REJECT, "out_of_scope", max(route.confidence, 0.99), "prompt injection")
@@ -218,6 +246,8 @@ def decide(text: str, route: Route, history: Sequence[Turn] = (), *, threshold: 
     topic, answers, shown, history_platform = _current_topic(history)
     if topic is not None:
         new_topic = route.intent in IT_INTENTS and route.intent != topic and route.confidence >= threshold
+        if evidence is not None and evidence.strong and evidence.topic not in (None, topic):
+            new_topic = True
         words = len(text.split())
         if _SOLVED.search(text) and not new_topic:
             return Decision(Action.CLARIFY, "greeting", route.confidence, "solved", follow_up=True)
@@ -235,6 +265,36 @@ def decide(text: str, route: Route, history: Sequence[Turn] = (), *, threshold: 
     if urgent:
         return Decision(Action.ESCALATE, urgent, route.confidence, "needs a human now", platform=platform)
     action = default_action(route.intent)
-    if action in (Action.ANSWER, Action.REJECT) and route.confidence < threshold:
+    platform = platform or history_platform
+    if evidence is None:
+        if action in (Action.ANSWER, Action.REJECT) and route.confidence < threshold:
+            return Decision(Action.CLARIFY, route.intent, route.confidence, "low confidence", platform=platform)
+        return Decision(action, route.intent, route.confidence, route.intent, platform=platform)
+    return _decide_with_evidence(text, route, action, evidence, threshold=threshold, platform=platform)
+
+
+def _decide_with_evidence(text: str, route: Route, action: Action, evidence: Evidence, *, threshold: float,
+                          platform: str | None) -> Decision:
+    """The three-way scope decision: covered IT is answered, uncovered IT is said so, non-IT is declined."""
+    confident = route.confidence >= threshold
+    problem = carries_a_problem(text)
+    topic = evidence.topic or route.intent
+    if route.intent == "out_of_scope":
+        if evidence.strong:  # the organisation's own KB clearly answers it ("the HR portal shows a blank page")
+            return Decision(Action.ANSWER, topic, route.confidence, "knowledge base", platform=platform)
+        if confident:
+            return Decision(Action.REJECT, route.intent, route.confidence, route.intent, platform=platform)
+        if evidence.covered and evidence.content and problem:
+            return Decision(Action.ANSWER, topic, route.confidence, "terse", platform=platform)
         return Decision(Action.CLARIFY, route.intent, route.confidence, "low confidence", platform=platform)
-    return Decision(action, route.intent, route.confidence, route.intent, platform=platform or history_platform)
+    if route.intent in ("greeting", "vague") or (route.intent in IT_INTENTS and not confident):
+        if evidence.covered and evidence.content and problem:
+            return Decision(Action.ANSWER, topic, route.confidence, "terse", platform=platform)
+        if route.intent == "greeting" and confident:
+            return Decision(Action.CLARIFY, route.intent, route.confidence, route.intent, platform=platform)
+        return Decision(Action.CLARIFY, route.intent, route.confidence, "low confidence", platform=platform)
+    if route.intent == "human_request":
+        return Decision(action, route.intent, route.confidence, route.intent, platform=platform)
+    if not evidence.covered:  # IT, but no article answers it: say so, give first steps, offer a person
+        return Decision(Action.ESCALATE, route.intent, route.confidence, "not covered", platform=platform)
+    return Decision(Action.ANSWER, topic, route.confidence, route.intent, platform=platform)

@@ -1,28 +1,60 @@
-"""Find the knowledge-base articles that answer a question.
+"""Find the knowledge-base article that answers a question.
 
-Okapi BM25 over each article's title, keywords and example questions (weighted
-up) and its body, boosted for the routed intent and the user's platform.
-Pure Python: the KB has tens of articles, and a query takes well under a
-millisecond.
+Two signals, fused per article:
+
+* **dense**: MiniLM sentence embeddings of each article's title (with its
+  keywords), each example question and each body passage; an article scores
+  its best unit, so a long article is found by the section that answers.
+* **lexical**: Okapi BM25 over the article's title, keywords and examples
+  (weighted up) and its body; it catches product names and error codes that an
+  embedding blurs.
+
+The unit embeddings depend only on the KB's content, so they are cached under
+the content hash and rebuilt when an article changes. ``Retriever.search``
+returns plain :class:`Hit` records with the scores the scope decision uses.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from llm.kb import Article, KnowledgeBase
+from llm.org import OrgProfile, fill_placeholders
 
-__all__ = ["Hit", "Retriever", "tokenize"]
+__all__ = ["Hit", "Retriever", "tokenize", "INDEX_VERSION"]
+
+log = logging.getLogger(__name__)
+INDEX_VERSION = 1  # bump when the units change, so cached indexes rebuild
 
 _WORD = re.compile(r"[a-z0-9]+")
+_PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 _STOP = frozenset(
     "a an and are as at be but by can do does for from get got has have how i i'm im in is it its me my no not of "
     "on or our please pls so that the their them then there this to u up us was we what when where which who why "
     "will with won't you your".split()
 )
+# Words that say something is wrong but not what: a match on them alone is no evidence of a topic.
+GENERIC = frozenset((
+    "work working worked broken broke problem issue error errors still again fix fixed help stopped stop keep keeps "
+    "need want thing stuff something anything everything nothing doesn don didn isn wasn won cant can't wont dont "
+    "ok okay hi hello thanks thank pls plz yes yeah back same new use using used try tried trying go going get "
+    "getting know see look today now just really also any all some one".split()))
+ANCHOR_DF = 3  # a word used by at most this many articles names what they are about
+ANCHOR_WEIGHT = 0.25  # bonus for sharing such words with the question, full at ANCHOR_FULL of IDF mass
+ANCHOR_FULL = 3.0
+
+# Fusion weights: dense similarity is in [-1, 1]; BM25 is squashed to [0, 1) by score / (score + BM25_HALF).
+BM25_WEIGHT = 0.35
+BM25_HALF = 8.0
+UNIT_WEIGHTS = {"title": 1.0, "example": 1.0, "passage": 0.95}
 
 
 def tokenize(text: str) -> list[str]:
@@ -39,25 +71,44 @@ def tokenize(text: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """An article and how well it matches."""
+    """An article and how well it matches a question."""
 
     article: Article
-    score: float
+    score: float  # fused score, plus any preference the caller gave (topic, platform)
+    dense: float = 0.0  # best cosine similarity of the question with one of the article's units
+    lexical: float = 0.0  # raw BM25
+    passage: int = -1  # index of the best-matching passage (-1: the title or an example matched best)
+    anchored: float = 0.0  # IDF mass of the question's distinctive words (used by few articles) this article has
+    content: bool = False  # the article shares a word with the question beyond "broken", "help", "again"...
+
+
+def _units(article: Article, org: OrgProfile) -> list[tuple[str, str, int]]:
+    """What dense retrieval embeds for one article: (kind, text, passage index)."""
+    title = fill_placeholders(article.title, org)
+    units = [("title", title + (f" ({', '.join(article.keywords[:8])})" if article.keywords else ""), -1)]
+    units += [("example", fill_placeholders(e, org), -1) for e in article.examples]
+    for i, passage in enumerate(article.passages):
+        heading = f"{passage.heading}. " if passage.heading else ""
+        units.append(("passage", f"{title}. {heading}{fill_placeholders(passage.text, org)}", i))
+    return units
 
 
 class Retriever:
-    """BM25 index over a knowledge base."""
+    """Dense + BM25 index over a knowledge base."""
 
-    def __init__(self, kb: KnowledgeBase, *, k1: float = 1.4, b: float = 0.6) -> None:
+    def __init__(self, kb: KnowledgeBase, *, embedder: Any | None = None, cache_dir: Path | None = None,
+                 org: OrgProfile | None = None, k1: float = 1.4, b: float = 0.6) -> None:
         self._kb = kb
         self._k1, self._b = k1, b
+        self._embedder = embedder
+        org = org or OrgProfile()
         self._docs: list[Counter[str]] = []
         for article in kb.articles:
             weighted = (
                 tokenize(article.title) * 3
                 + tokenize(" ".join(article.keywords)) * 3
                 + tokenize(" ".join(article.examples)) * 2
-                + tokenize(article.body)
+                + tokenize(_PLACEHOLDER.sub(" ", article.body))
             )
             self._docs.append(Counter(weighted))
         self._lengths = [sum(doc.values()) for doc in self._docs]
@@ -66,9 +117,71 @@ class Retriever:
         for doc in self._docs:
             frequency.update(doc.keys())
         n = len(self._docs)
+        self._df = dict(frequency)
         self._idf = {term: math.log(1 + (n - df + 0.5) / (df + 0.5)) for term, df in frequency.items()}
+        self.vocabulary = frozenset(frequency)
+        self._owner = np.zeros(0, dtype=np.int32)
+        self._passage = np.zeros(0, dtype=np.int32)
+        self._unit_weight = np.zeros(0, dtype=np.float32)
+        self._vectors: np.ndarray | None = None
+        if embedder is not None:
+            self._build_dense(org, cache_dir)
 
-    def _bm25(self, terms: list[str]) -> list[float]:
+    # -- index -------------------------------------------------------------------------------
+
+    def _build_dense(self, org: OrgProfile, cache_dir: Path | None) -> None:
+        owner, passage, weight, texts = [], [], [], []
+        for index, article in enumerate(self._kb.articles):
+            for kind, text, passage_index in _units(article, org):
+                owner.append(index)
+                passage.append(passage_index)
+                weight.append(UNIT_WEIGHTS[kind])
+                texts.append(text)
+        self._owner = np.array(owner, dtype=np.int32)
+        self._passage = np.array(passage, dtype=np.int32)
+        self._unit_weight = np.array(weight, dtype=np.float32)
+        import hashlib
+
+        key = hashlib.sha256(repr((INDEX_VERSION, texts)).encode("utf-8")).hexdigest()[:16]
+        path = cache_dir / f"kb-index-{self._kb.content_hash}-{key}.npy" if cache_dir else None
+        if path is not None and path.is_file():
+            try:
+                vectors = np.load(path)
+                if vectors.shape == (len(texts), self._embedder.dimension):
+                    self._vectors = vectors.astype(np.float32)
+                    return
+            except (OSError, ValueError):
+                pass
+            log.warning("knowledge-base index %s unreadable; rebuilding", path)
+        log.info("indexing the knowledge base: %d articles, %d passages and questions (cached for next time)",
+                 len(self._kb), len(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths batch with less padding
+        encoded = self._embedder.encode([texts[i] for i in order])
+        vectors = np.empty_like(encoded)
+        vectors[order] = encoded
+        self._vectors = vectors
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{id(self)}.tmp.npy")
+                np.save(tmp, vectors.astype(np.float16))
+                tmp.replace(path)
+            except OSError as error:
+                log.warning("could not cache the knowledge-base index in %s (%s)", path.parent, error.strerror)
+
+    @property
+    def dense(self) -> bool:
+        """True when questions are matched by embeddings as well as words."""
+        return self._vectors is not None
+
+    def embed(self, text: str) -> np.ndarray | None:
+        """The question's embedding (None without an embedder)."""
+        return self._embedder.encode([text.lower()])[0] if self._embedder is not None else None
+
+    # -- scoring -----------------------------------------------------------------------------
+
+    def bm25(self, terms: list[str]) -> list[float]:
+        """Raw BM25 of every article for ``terms``."""
         scores = []
         for doc, length in zip(self._docs, self._lengths):
             score = 0.0
@@ -80,11 +193,25 @@ class Retriever:
             scores.append(score)
         return scores
 
+    def _dense_scores(self, vector: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self._kb.articles)
+        best = np.zeros(n, dtype=np.float32)
+        passage = np.full(n, -1, dtype=np.int32)
+        if self._vectors is None or vector is None or not len(self._vectors):
+            return best, passage
+        sims = (self._vectors @ vector.astype(np.float32)) * self._unit_weight
+        best[:] = -1.0
+        order = np.argsort(sims)  # ascending: the last write per article is its best unit
+        best[self._owner[order]] = sims[order]
+        passage[self._owner[order]] = self._passage[order]
+        return best, passage
+
     def search(
         self,
         query: str,
         *,
-        intent: str | None = None,
+        vector: np.ndarray | None = None,
+        prior: dict[str, float] | None = None,
         platform: str | None = None,
         exclude: frozenset[str] = frozenset(),
         limit: int = 3,
@@ -93,31 +220,44 @@ class Retriever:
 
         Args:
             query: The user's (normalised) question.
-            intent: Routed intent; articles of it are strongly preferred, others
-                only come back when they match the words much better.
+            vector: Its embedding (see :meth:`embed`); without it only words count.
+            prior: Extra score per article id (the caller's topic preference).
             platform: Preferred platform (``macos``, ``windows``, ...); articles for
                 another specific platform are pushed down.
             exclude: Article ids already shown in this conversation.
             limit: How many hits to return.
         """
         terms = tokenize(query)
-        raw = self._bm25(terms) if terms else [0.0] * len(self._docs)
-        top = max(raw) if raw else 0.0
+        raw = self.bm25(terms) if terms else [0.0] * len(self._docs)
+        dense, passages = self._dense_scores(vector)
+        distinctive = {t for t in terms if self._df.get(t, 0) and self._df[t] <= ANCHOR_DF}
+        content = {t for t in terms if t not in GENERIC}
         hits = []
-        for article, score in zip(self._kb.articles, raw):
+        for i, article in enumerate(self._kb.articles):
             if article.id in exclude:
                 continue
-            relative = score / top if top > 0 else 0.0
-            boosted = relative
-            if intent is not None:
-                boosted += 1.0 if article.intent == intent else 0.0
+            lexical = raw[i] / (raw[i] + BM25_HALF)
+            doc = self._docs[i]
+            anchored = sum(self._idf[t] for t in distinctive if t in doc)
+            score = float(dense[i]) + BM25_WEIGHT * lexical + ANCHOR_WEIGHT * min(anchored / ANCHOR_FULL, 1.0)
+            if not self.dense:  # words alone: keep the old relative scale
+                top = max(raw) or 1.0
+                score = raw[i] / top
+            if prior:
+                score += prior.get(article.id, 0.0)
             if platform is not None and "all" not in article.platforms:
-                boosted += 0.5 if platform in article.platforms else -0.5
-            hits.append(Hit(article=article, score=boosted))
+                score += 0.08 if platform in article.platforms else -0.08
+            hits.append(Hit(article=article, score=score, dense=float(dense[i]), lexical=raw[i],
+                            passage=int(passages[i]), anchored=anchored,
+                            content=any(t in doc for t in content)))
         hits.sort(key=lambda h: -h.score)
         return hits[:limit]
 
     def best_raw_score(self, query: str) -> float:
         """Unnormalised best BM25 score: how well the KB covers the words at all."""
         terms = tokenize(query)
-        return max(self._bm25(terms), default=0.0) if terms else 0.0
+        return max(self.bm25(terms), default=0.0) if terms else 0.0
+
+    def unknown_terms(self, query: str) -> list[str]:
+        """Words of the question the knowledge base never uses (names of systems it may not cover)."""
+        return [t for t in tokenize(query) if t not in self.vocabulary]

@@ -100,16 +100,17 @@ class IntentRouter:
     def labels(self) -> list[str]:
         return list(self._labels)
 
-    def route(self, text: str) -> Route:
-        """Classify one (raw Slack or normalised) message."""
-        return self.route_many([text])[0]
+    def route(self, text: str, *, dense: np.ndarray | None = None) -> Route:
+        """Classify one (raw Slack or normalised) message; ``dense`` is its embedding when the caller has it."""
+        return self.route_many([text], dense=None if dense is None else dense[None, :])[0]
 
-    def route_many(self, texts: list[str], *, stage: str = "auto") -> list[Route]:
+    def route_many(self, texts: list[str], *, stage: str = "auto", dense: np.ndarray | None = None) -> list[Route]:
         """Classify many messages.
 
         Args:
             texts: Messages.
             stage: ``auto`` (fast, then full when unsure), ``fast`` or ``full``.
+            dense: Their sentence embeddings, one row each, when already computed.
         """
         cleaned = _clean(texts)
         rows = self._compiled.rows(cleaned)
@@ -118,9 +119,9 @@ class IntentRouter:
         if self._embedder is not None and self._full is not None and stage != "fast":  # both or neither
             unsure = [i for i, row in enumerate(probabilities) if stage == "full" or row.max() < self.cascade_threshold]
             if unsure:
-                dense = self._embedder.encode([cleaned[i] for i in unsure])
-                full = self._full.proba([rows[i] for i in unsure], dense)
-                probabilities[unsure] = self._with_neighbour_vote(full, dense)
+                vectors = dense[unsure] if dense is not None else self._embedder.encode([cleaned[i] for i in unsure])
+                full = self._full.proba([rows[i] for i in unsure], vectors)
+                probabilities[unsure] = self._with_neighbour_vote(full, vectors)
                 for i in unsure:
                     stages[i] = "full"
         return [self._to_route(row, s) for row, s in zip(probabilities, stages)]
