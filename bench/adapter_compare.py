@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 
 def evaluate(engine, rows: list[dict], mode: str) -> dict:
-    from llm.evaluation import compute_report
+    from answers.evaluation import compute_report
 
     results, written = [], 0
     started = time.perf_counter()
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bot.nightly import held_out_questions
     from bot.settings import Settings
-    from llm.engine import build_engine
+    from answers.engine import build_engine
     from llm.model_files import resolve_model
     from llm.service import load_generator
 

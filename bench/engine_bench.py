@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 STARTUP_SNIPPET = """
 import time; t = time.perf_counter()
 from bot.settings import Settings
-from llm.engine import build_engine
+from answers.engine import build_engine
 engine = build_engine(Settings(_env_file=None).engine_config())
 engine.answer("warm up")
 print(time.perf_counter() - t)
@@ -46,8 +46,8 @@ def main() -> int:
     from bot.settings import Settings
     from data import SPLITS_DIR
     from data.utterances import read_jsonl
-    from llm.engine import build_engine
-    from llm.evaluation import evaluate_engine
+    from answers.engine import build_engine
+    from answers.evaluation import evaluate_engine
 
     cache = Path(tempfile.mkdtemp(prefix="itbot-bench-"))
     env = {**os.environ, "ITBOT_CACHE_DIR": str(cache), "PYTHONPATH": str(REPO)}

@@ -51,9 +51,9 @@ def machine() -> dict:
 
 
 def grounded_messages() -> list[dict[str, str]]:
-    from llm.kb import load_kb
-    from llm.org import OrgProfile
-    from llm.prompting import build_messages
+    from answers.kb import load_kb
+    from answers.org import OrgProfile
+    from answers.prompts import build_messages
 
     kb = load_kb(REPO / "data" / "kb")
     return build_messages(QUESTION, [kb.get(article_id) for article_id in ARTICLES], OrgProfile())

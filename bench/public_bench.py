@@ -104,7 +104,7 @@ def rasa(engine, progress) -> dict:
 
 
 def org(settings, progress) -> dict:
-    from llm.engine import build_engine
+    from answers.engine import build_engine
 
     folder = Path(tempfile.mkdtemp(prefix="itbot-org-kb-"))
     shutil.copytree(REPO / "data" / "kb", folder / "builtin")
@@ -146,7 +146,7 @@ def org(settings, progress) -> dict:
 def own(engine) -> dict:
     from data import SPLITS_DIR
     from data.utterances import read_jsonl
-    from llm.evaluation import evaluate_engine
+    from answers.evaluation import evaluate_engine
 
     out = {}
     for name, path in (("test_split", SPLITS_DIR / "test.jsonl"), ("challenge_set", EVAL / "challenge.jsonl")):
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.engine_bench import machine
     from bot.settings import Settings
-    from llm.engine import build_engine
+    from answers.engine import build_engine
 
     def progress(rows, label):
         return track(rows, description=label, transient=True)

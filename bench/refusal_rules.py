@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python bench/refusal_rules.py     # -> bench/results/refusal_rules.json
 
 Counts, on the train and validation splits (the lines the rules were written
-from), how many out-of-scope lines ``llm.policy`` refuses as a prompt injection
+from), how many out-of-scope lines ``answers.policy`` refuses as a prompt injection
 or a harmful request, and how many lines of every other label it refuses too.
 The text is normalised first, as the engine does. Held-out splits are left to
 ``bench/engine_bench.py``.
@@ -23,8 +23,8 @@ sys.path.insert(0, str(REPO))
 
 def main() -> int:
     from data.splits import load_split
-    from llm.normalize import normalize_slack_text
-    from llm.policy import looks_like_abuse, looks_like_injection
+    from answers.normalize import normalize_slack_text
+    from answers.policy import looks_like_abuse, looks_like_injection
 
     rows = load_split("train") + load_split("validation")
     caught = {"out_of_scope": [0, 0], "other": [0, 0]}  # [refused, total]

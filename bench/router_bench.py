@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     from bot.settings import Settings
     from data import SPLITS_DIR
     from data.utterances import read_jsonl
-    from llm.engine import build_engine
-    from llm.evaluation import evaluate_engine
+    from answers.engine import build_engine
+    from answers.evaluation import evaluate_engine
 
     cache = Path(tempfile.gettempdir()) / "itbot-router-bench"
     config = dataclasses.replace(Settings(_env_file=None, cache_dir=cache).engine_config(),

@@ -9,7 +9,7 @@ Usage::
 so no reworded copy of a question is both trained on and scored. Each variant
 trains both router stages per fold and is scored like the engine: intent
 accuracy of the router alone, and intent accuracy and out-of-scope F1 after the
-refusal rules of ``llm.policy``. The validation split is useless for choosing
+refusal rules of ``answers.policy``. The validation split is useless for choosing
 (its errors guided train-only data) and the test split must stay a measurement.
 """
 
@@ -26,11 +26,11 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from llm.router import (  # noqa: E402
+from answers.router import (  # noqa: E402
     CASCADE_THRESHOLD, CLASS_WEIGHT, DEFAULT_C, NEIGHBOUR_WEIGHT, _classifier, neighbour_votes,
 )
 
-# name -> settings; "shipped" is what llm/router.py trains
+# name -> settings; "shipped" is what answers/router.py trains
 VARIANTS: dict[str, dict] = {
     "shipped": {},
     "unweighted": {"class_weight": None},
@@ -57,11 +57,11 @@ class Data:
         from data import KB_DIR, SPLITS_DIR
         from data.splits import group_near_duplicates
         from data.utterances import read_jsonl
-        from llm.embedder import SentenceEmbedder
-        from llm.kb import load_kb
-        from llm.org import OrgProfile, fill_placeholders
-        from llm.policy import looks_like_abuse, looks_like_injection
-        from llm.router import _clean
+        from answers.embedder import SentenceEmbedder
+        from answers.kb import load_kb
+        from answers.org import OrgProfile, fill_placeholders
+        from answers.policy import looks_like_abuse, looks_like_injection
+        from answers.router import _clean
 
         rows = read_jsonl(SPLITS_DIR / "train.jsonl")
         self.texts = [row["text"] for row in rows]
@@ -87,8 +87,8 @@ class Data:
     def bm25(self) -> np.ndarray:
         """log(1 + best BM25 score) of each IT intent's articles, and of all, per line."""
         if self._bm25 is None:
-            from llm.retrieval import Retriever, tokenize
-            from llm.taxonomy import IT_INTENTS
+            from answers.retrieval import Retriever, tokenize
+            from answers.taxonomy import IT_INTENTS
 
             retriever = Retriever(self.kb)
             owner = np.array([IT_INTENTS.index(a.intent) for a in self.kb.articles])
@@ -96,7 +96,7 @@ class Data:
             for row, text in enumerate(self.cleaned):
                 terms = tokenize(text)
                 if terms:
-                    raw = np.array(retriever._bm25(terms))
+                    raw = np.array(retriever.bm25(terms))
                     scores[row, :-1] = [raw[owner == k].max() for k in range(len(IT_INTENTS))]
                     scores[row, -1] = raw.max()
             self._bm25 = np.log1p(scores)
@@ -125,7 +125,7 @@ def _train_labels(data: Data, clusters: int) -> np.ndarray:
 def run(data: Data, settings: dict, errors: list | None = None) -> dict:
     from scipy.sparse import csr_matrix, hstack
 
-    from llm.router import _features
+    from answers.router import _features
 
     s = {**SHIPPED, **settings}
     labels = _train_labels(data, s.get("oos_clusters", 0))

@@ -38,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from llm.evaluation import percentile  # noqa: E402
+from answers.evaluation import percentile  # noqa: E402
 
 QUESTIONS = ["my vpn keeps dropping", "forgot my password", "printer says offline", "outlook not syncing",
              "how do I install zoom", "wifi connected but no internet", "teams camera not working",

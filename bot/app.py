@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from slack_sdk import WebClient
 
     from bot.settings import Settings
-    from llm.engine import AnswerEngine
+    from answers.engine import AnswerEngine
     from llm.service import ModelService
 
 __all__ = ["build_client", "build_generator", "build_services", "build_app", "socket_mode_handler", "readiness_checks",
@@ -67,7 +67,7 @@ def build_generator(settings: "Settings") -> "ModelService":
 
 def build_services(settings: "Settings", *, engine: "AnswerEngine | None" = None) -> Services:
     """Engine (with the model service unless in kb mode), database sessions, worker pool and rate limiter."""
-    from llm.engine import build_engine
+    from answers.engine import build_engine
     from storage.db import make_engine, make_session_factory
 
     if engine is None:

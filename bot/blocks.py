@@ -10,7 +10,7 @@ import json
 from typing import Any, Sequence
 
 from bot.mrkdwn import escape, split_text, to_mrkdwn
-from llm.taxonomy import INTENT_LABELS
+from answers.taxonomy import INTENT_LABELS
 
 __all__ = [
     "ACTION_SOLVED", "ACTION_NOT_HELPFUL", "ACTION_HUMAN", "ACTION_TOPIC", "ACTION_CLAIM", "ACTION_RESOLVE",

@@ -8,6 +8,7 @@
     itbot model fetch    materialise the embedded model
     itbot db upgrade     apply database migrations
     itbot digest --now   run the nightly evaluation and digest once
+    itbot kb check DIR   validate a knowledge-base folder
 
 Domain errors become one line on standard error and a non-zero exit code;
 heavy libraries are imported inside commands so ``--help`` stays instant.
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from bot.settings import Settings
-    from llm.engine import AnswerEngine
+    from answers.engine import AnswerEngine
 
 __all__ = ["app", "main"]
 
@@ -66,7 +67,7 @@ def _settings(**overrides) -> "Settings":
 
 
 def _engine(settings: "Settings", mode: Mode | None) -> "AnswerEngine":
-    from llm.engine import build_engine
+    from answers.engine import build_engine
 
     answer_mode = mode.value if mode else settings.answer_mode
     from bot.app import build_generator
@@ -157,7 +158,7 @@ def evaluate(
     """Measure routing, scope and actions on labelled questions."""
     from bot.nightly import held_out_questions
     from data.utterances import write_jsonl
-    from llm.evaluation import evaluate_engine, render_report
+    from answers.evaluation import evaluate_engine, render_report
 
     settings = _settings()
     engine = _engine(settings, mode)
@@ -282,6 +283,26 @@ def db_export_user(user_id: str = typer.Argument(..., help="Slack user id, e.g. 
     with sessions.begin() as session:
         payload = repo.export_user(session, user_id)
     typer.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+
+
+@kb_app.command("check")
+def kb_check(
+    directory: Optional[Path] = typer.Argument(None, help="The folder to check (default: ITBOT_KB_DIR)."),
+) -> None:
+    """Validate a knowledge-base folder: one line per problem, exit code 1 if there is any."""
+    from answers.kb import check_kb, load_kb
+
+    folder = directory if directory is not None else _settings().kb_dir
+    count, problems = check_kb(folder)
+    for problem in problems:
+        typer.echo(problem, err=True)
+    if problems:
+        typer.echo(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {folder}; "
+                   f"{count} article{'s' if count != 1 else ''} OK", err=True)
+        raise typer.Exit(1)
+    topics = load_kb(folder, include_drafts=True).topics()
+    typer.echo(f"{folder}: {count} article{'s' if count != 1 else ''} OK, {len(topics)} topic"
+               f"{'s' if len(topics) != 1 else ''}: {', '.join(topics)}")
 
 
 @kb_app.command("drafts")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from llm.engine import Answer, AnswerEngine
-from llm.policy import Turn
-from llm.taxonomy import INTENT_LABELS
+from answers.engine import Answer, AnswerEngine
+from answers.policy import Turn
+from answers.taxonomy import INTENT_LABELS
 
 __all__ = ["run_console_chat", "format_answer"]
 

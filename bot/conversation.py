@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy import select
 
-from llm.engine import Answer, AnswerEngine
-from llm.policy import Turn
-from llm.router import Route
+from answers.engine import Answer, AnswerEngine
+from answers.policy import Turn
+from answers.router import Route
 from storage import repository as repo
 from storage.choices import ConversationState, EscalationStatus
 from storage.models import Conversation, Escalation, Message
@@ -105,7 +105,8 @@ def answer_question(engine: AnswerEngine, sessions: "sessionmaker[Session]", que
                             intent=answer.intent, confidence=answer.confidence, touch=False)
         stored = repo.append_message(
             session, conversation_id=conversation_id, role="assistant", text=answer.answer, intent=answer.intent,
-            confidence=answer.confidence, action=answer.action, sources=[s.id for s in answer.sources],
+            confidence=answer.confidence, action=answer.action, reason=answer.reason,
+            sources=[s.id for s in answer.sources],
             latency_ms=answer.latency_ms, model=model or answer.generated_by)
         message_id = stored.id
     return Reply(kind="answer", conversation_id=conversation_id, message_id=message_id, answer=answer)

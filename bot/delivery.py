@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from slack_sdk import WebClient
 
     from bot.services import Services
-    from llm.router import Route
+    from answers.router import Route
 
 __all__ = ["deliver_answer", "apologise", "post_in_place", "respond", "notify_user", "wait_seconds_text",
            "StreamingPreview"]

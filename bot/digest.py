@@ -57,7 +57,7 @@ METRICS: tuple[MetricSpec, ...] = (
 
 
 def run_metrics(report: dict[str, Any]) -> dict[str, float]:
-    """The figures an evaluation run stores, flattened from :func:`llm.evaluation.compute_report`.
+    """The figures an evaluation run stores, flattened from :func:`answers.evaluation.compute_report`.
 
     ROUGE-L against the reference answers is kept only for model modes: in kb
     mode the references are the engine's own answers, so it would always be 1.

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.digest import Digest, duration, percent
 from bot.mrkdwn import escape
-from llm.taxonomy import INTENT_LABELS
+from answers.taxonomy import INTENT_LABELS
 
 __all__ = ["digest_message", "digest_text"]
 
@@ -43,6 +43,7 @@ def _operations(digest: Digest) -> list[tuple[str, str]]:
         ("Satisfaction", satisfaction),
         ("Helpful / not helpful", f"{ops.feedback_up} / {ops.feedback_down}"
          + (f" ({ops.feedback_up / rated:.0%} helpful)" if rated else "")),
+        ("Knowledge-base gaps", f"{ops.kb_gaps} IT question{'s' if ops.kb_gaps != 1 else ''} no article covered"),
     ]
 
 
@@ -50,9 +51,10 @@ def _top_intents(digest: Digest) -> str:
     return ", ".join(f"{INTENT_LABELS.get(intent, intent)} ({n})" for intent, n in digest.ops.top_intents) or "none"
 
 
-def _questions(digest: Digest) -> list[str]:
+def _questions(digest: Digest, *, gaps: bool = False) -> list[str]:
+    asked = digest.ops.kb_gap_questions if gaps else digest.ops.not_helpful_questions
     return [question if len(question) <= _QUESTION_CHARS else question[:_QUESTION_CHARS - 1] + "…"
-            for question in digest.ops.not_helpful_questions[:5]]
+            for question in asked[:5]]
 
 
 def _fields(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
@@ -88,6 +90,10 @@ def digest_message(digest: Digest) -> dict[str, Any]:
     if questions:
         blocks.append(_section("*Answers marked Not helpful* (candidates for new KB articles):\n"
                                + "\n".join(f"• {escape(q)}" for q in questions)))
+    gaps = _questions(digest, gaps=True)
+    if gaps:
+        blocks.append(_section("*Questions no article covers* (write one and drop it in the KB folder):\n"
+                               + "\n".join(f"• {escape(q)}" for q in gaps)))
     return {"text": escape(_summary(digest))[:3900], "blocks": blocks[:50]}
 
 
@@ -119,4 +125,8 @@ def digest_text(digest: Digest) -> str:
     if questions:
         lines.append("  Answers marked Not helpful:")
         lines.extend(f"    - {q}" for q in questions)
+    gaps = _questions(digest, gaps=True)
+    if gaps:
+        lines.append("  Questions no article covers:")
+        lines.extend(f"    - {q}" for q in gaps)
     return "\n".join(lines)

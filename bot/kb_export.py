@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from llm.taxonomy import IT_INTENTS
+from answers.taxonomy import IT_INTENTS
 from storage import repository as repo
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import TextIO
 
-from llm.redact import mask_known
+from answers.redact import mask_known
 
 __all__ = ["configure_logging", "RedactingFormatter", "JsonFormatter"]
 

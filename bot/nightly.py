@@ -85,7 +85,7 @@ def stored_trend(sessions: "sessionmaker[Session]", n: int = CHART_RUNS) -> list
 
 def _evaluate(services: "Services", questions: Path | None) -> tuple[RunInfo, dict[str, float], dict | None]:
     """Run the evaluation and store it; returns what ran, tonight's figures and the previous run's."""
-    from llm.evaluation import evaluate_engine
+    from answers.evaluation import evaluate_engine
     from storage.types import utcnow
 
     settings, engine = services.settings, services.engine

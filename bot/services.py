@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from bot.agents import AgentGroup
     from bot.settings import Settings
-    from llm.engine import AnswerEngine
+    from answers.engine import AnswerEngine
 
 __all__ = ["Services"]
 

@@ -18,10 +18,10 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
-from llm.org import OrgProfile
+from answers.org import OrgProfile
 
 if TYPE_CHECKING:
-    from llm.engine import EngineConfig
+    from answers.engine import EngineConfig
 
 __all__ = ["Settings", "RateLimit", "load_settings", "REPO_ROOT", "env_name"]
 
@@ -220,7 +220,7 @@ class Settings(BaseSettings):
     def engine_config(self) -> "EngineConfig":
         """What the answer engine needs."""
         from data import SPLITS_DIR
-        from llm.engine import EngineConfig
+        from answers.engine import EngineConfig
 
         return EngineConfig(
             kb_dir=self.kb_dir,

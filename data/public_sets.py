@@ -16,6 +16,10 @@ __all__ = ["CLINC_FILE", "clinc_rows", "router_rows", "CLINC_PER_INTENT"]
 
 CLINC_FILE = Path(__file__).resolve().parent / "public" / "clinc150" / "clinc150.jsonl"
 CLINC_PER_INTENT = 40  # of 100 train lines per intent: enough to cover each everyday domain, quick to train
+# Small talk and replies the bot answers as a greeting or in the conversation ("thanks", "are you a bot?", "what can
+# you do?"; data/LABELLING.md labels chit-chat itself), so they are not "not IT" examples for the router.
+CONVERSATIONAL_DOMAINS = frozenset({"small_talk"})
+CONVERSATIONAL = frozenset({"yes", "no", "maybe", "cancel", "repeat"})
 
 
 def clinc_rows(split: str) -> list[dict]:
@@ -27,10 +31,12 @@ def clinc_rows(split: str) -> list[dict]:
 def router_rows(*, per_intent: int = CLINC_PER_INTENT) -> list[dict]:
     """Training rows for the router: the first ``per_intent`` CLINC150 train lines of each intent, as out of scope.
 
-    The out-of-scope ("oos") train lines are all kept.
+    The out-of-scope ("oos") train lines are all kept; small talk and conversational replies are left out.
     """
     kept: dict[str, list[dict]] = defaultdict(list)
     for row in clinc_rows("train"):
+        if row["clinc_intent"] in CONVERSATIONAL or row["domain"] in CONVERSATIONAL_DOMAINS:
+            continue
         bucket = kept[row["clinc_intent"]]
         if row["clinc_intent"] == "oos" or len(bucket) < per_intent:
             bucket.append({"text": row["text"], "label": "out_of_scope"})

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from llm.errors import DatasetError
-from llm.taxonomy import INTENTS, Action, default_action
+from answers.taxonomy import INTENTS, Action, default_action
 
 __all__ = ["Utterance", "load_utterances", "read_jsonl", "write_jsonl", "sync_jsonl", "split_label"]
 

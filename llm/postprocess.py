@@ -17,7 +17,7 @@ Credential policy: refuse, never mask. A masked model answer ("your code is
 back to, and no legitimate Level 0 answer contains a secret: user messages
 are redacted before the model sees them, so a credential in the output is
 invented or leaked from somewhere it should not be. To avoid refusing good
-answers, the prose patterns of :mod:`llm.redact` ("password: …", "token is …")
+answers, the prose patterns of :mod:`answers.redact` ("password: …", "token is …")
 only count when the value itself looks like a secret (digits, symbols or
 mixed case, at least 6 characters): "your password: choose a passphrase" is fine.
 """
@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from llm.redact import MASK, redact
+from answers.redact import MASK, redact
 
 __all__ = [
     "clean_generation",
@@ -157,7 +157,7 @@ def trim_unfinished(text: str) -> str:
 
 
 def _masked_values(original: str, masked: str) -> list[str]:
-    """The substrings of ``original`` that :func:`llm.redact.redact` replaced by the mask, in order."""
+    """The substrings of ``original`` that :func:`answers.redact.redact` replaced by the mask, in order."""
     segments = masked.split(MASK)
     values, position = [], len(segments[0])
     for segment in segments[1:]:

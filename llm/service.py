@@ -1,6 +1,6 @@
 """The local model behind the answer engine: one instance, one worker, a bounded queue.
 
-:class:`ModelService` implements :class:`llm.engine.Generator`. Callers (the
+:class:`ModelService` implements :class:`answers.engine.Generator`. Callers (the
 engine, on the bot's worker threads) enqueue a request and wait; a single
 worker thread owns the model and generates one answer at a time, so the one
 model instance is never used by two threads at once.
@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from llm.errors import ModelError, ModelUnavailable
 from llm.postprocess import clean_generation, cut_at_stop
-from llm.prompting import fold_system
-from llm.redact import redact
+from llm.chat import fold_system
+from answers.redact import redact
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -198,7 +198,7 @@ class ModelService:
     # -- the Generator protocol -------------------------------------------------------------
 
     def generate(self, messages: list[dict[str, str]], *, on_token: Callable[[str], None] | None = None) -> str:
-        """Generate the assistant reply to ``messages`` (see :func:`llm.prompting.build_messages`).
+        """Generate the assistant reply to ``messages`` (see :func:`answers.prompts.build_messages`).
 
         Args:
             messages: Chat messages (system, earlier turns, the user's question).

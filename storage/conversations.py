@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from llm.redact import redact
+from answers.redact import redact
 from storage.idempotency import insert_new
 from storage.models import Conversation, ConversationSource, ConversationState, Message, Role
 from storage.types import utcnow
@@ -76,6 +76,7 @@ def append_message(
     intent: str | None = None,
     confidence: float | None = None,
     action: str | None = None,
+    reason: str | None = None,
     sources: Sequence[str] = (),
     latency_ms: float | None = None,
     model: str | None = None,
@@ -96,6 +97,7 @@ def append_message(
         intent: The routed intent.
         confidence: The router's confidence, 0 to 1.
         action: ``answer``, ``clarify``, ``reject`` or ``escalate``.
+        reason: Why the engine chose it (``not covered`` marks a knowledge-base gap).
         sources: Titles of the knowledge-base articles the answer used.
         latency_ms: Time to produce the answer.
         model: The model that generated it, if any.
@@ -108,8 +110,8 @@ def append_message(
     now = utcnow()
     message = Message(
         conversation_id=conversation_id, role=Role(role), text=redact(text).text, intent=intent,
-        confidence=confidence, action=action, sources=list(sources), latency_ms=latency_ms, model=model,
-        adapter=adapter, created_at=now,
+        confidence=confidence, action=action, reason=reason[:32] if reason else None, sources=list(sources),
+        latency_ms=latency_ms, model=model, adapter=adapter, created_at=now,
     )
     if touch:
         # Touch the conversation first, so the UPDATE does not autoflush the message; no ORM sync is needed

@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import Update, func, select, update
 from sqlalchemy.orm import Session
 
-from llm.redact import redact
+from answers.redact import redact
 from storage.idempotency import insert_once
 from storage.models import Base, Conversation, ConversationState, Escalation, EscalationStatus, Urgency
 from storage.types import utcnow

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from llm.redact import redact
+from answers.redact import redact
 from storage.models import KbDraft
 
 __all__ = ["create_kb_draft", "list_kb_drafts", "mark_kb_draft_exported"]

@@ -69,6 +69,7 @@ class Message(Base):
     intent: Mapped[str | None] = mapped_column(String(64))
     confidence: Mapped[float | None] = mapped_column(Float)
     action: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(32))  # why the engine chose the action ("not covered"...)
     sources: Mapped[list[str]] = mapped_column(default=list)
     latency_ms: Mapped[float | None] = mapped_column(Float)
     model: Mapped[str | None] = mapped_column(Text)

@@ -34,6 +34,8 @@ class OperationsStats:
     feedback_down: int = 0
     top_intents: list[tuple[str, int]] = field(default_factory=list)
     not_helpful_questions: list[str] = field(default_factory=list)
+    kb_gaps: int = 0  # IT questions no knowledge-base article covered
+    kb_gap_questions: list[str] = field(default_factory=list)
 
     @property
     def deflection_rate(self) -> float | None:
@@ -98,7 +100,30 @@ def operations_stats(session: Session, *, since: datetime | None = None, until: 
         feedback_down=count(Feedback, window(Feedback.created_at), Feedback.kind.in_(DOWN_KINDS)),
         top_intents=[(intent, n) for intent, n in intents],
         not_helpful_questions=_not_helpful_questions(session, window(Feedback.created_at), questions),
+        kb_gaps=count(Message, window(Message.created_at), Message.role == Role.ASSISTANT,
+                      Message.reason == KB_GAP),
+        kb_gap_questions=_kb_gap_questions(session, window(Message.created_at), questions),
     )
+
+
+KB_GAP = "not covered"
+
+
+def _kb_gap_questions(session: Session, in_window, limit: int) -> list[str]:  # noqa: ANN001
+    """The (redacted) questions behind the newest knowledge-base gaps: candidates for new articles."""
+    gaps = session.execute(
+        select(Message.conversation_id, Message.id)
+        .where(in_window, Message.role == Role.ASSISTANT, Message.reason == KB_GAP)
+        .order_by(Message.id.desc()).limit(limit)
+    ).all()
+    found = []
+    for conversation_id, message_id in gaps:
+        text = session.scalar(select(Message.text).where(Message.conversation_id == conversation_id,
+                                                         Message.role == Role.USER, Message.id < message_id)
+                              .order_by(Message.id.desc()).limit(1))
+        if text:
+            found.append(text)
+    return found
 
 
 def _not_helpful_questions(session: Session, in_window, limit: int) -> list[str]:  # noqa: ANN001

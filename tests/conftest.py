@@ -33,7 +33,7 @@ def engine(cache_dir: Path):
     """The real answer engine with the default organisation profile, in kb mode."""
     from bot.settings import Settings
 
-    from llm.engine import build_engine
+    from answers.engine import build_engine
 
     settings = Settings(_env_file=None, cache_dir=cache_dir)
     return build_engine(settings.engine_config())

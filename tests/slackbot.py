@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from bot.services import Services
     from bot.settings import Settings
-    from llm.engine import AnswerEngine
+    from answers.engine import AnswerEngine
 
 __all__ = ["HELPDESK", "AGENT", "MALLORY", "Bot", "running_bot", "llm_mode"]
 
@@ -142,7 +142,7 @@ def running_bot(database: Path, engine: "AnswerEngine", *, handler_kwargs: dict[
 
 def llm_mode(engine: "AnswerEngine", generator: Any) -> "AnswerEngine":
     """The engine in llm mode with ``generator`` (a stand-in for the model service), on the same KB and router."""
-    from llm.engine import AnswerEngine
+    from answers.engine import AnswerEngine
 
     return AnswerEngine(kb=engine.kb, router=engine.router, org=engine.org, answer_mode="llm", generator=generator,
                         clarify_threshold=engine.clarify_threshold, hybrid_min_retrieval=engine.hybrid_min_retrieval)

@@ -45,7 +45,7 @@ def test_ask_json_prints_one_object_with_the_documented_fields():
     result = run_itbot("ask", "my vpn keeps disconnecting", "--json")
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
-    assert set(payload) == {"text", "intent", "confidence", "action", "answer", "sources", "latency_ms"}
+    assert set(payload) == {"text", "intent", "confidence", "action", "answer", "sources", "article", "latency_ms"}
     assert payload["intent"] == "vpn" and payload["action"] == "answer"
     assert payload["sources"]
 

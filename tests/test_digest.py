@@ -17,7 +17,7 @@ from bot.digest_blocks import digest_message, digest_text
 from bot.nightly import held_out_questions, run_nightly
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
-from llm.evaluation import evaluate_engine
+from answers.evaluation import evaluate_engine
 from storage import repository as repo
 from storage.models import EvaluationRun, JobLock
 from storage.migrate import upgrade

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llm.embedder import SentenceEmbedder, default_model_dir
+from answers.embedder import SentenceEmbedder, default_model_dir
 
 QUESTIONS = [
     "hi",

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from llm.policy import Turn, looks_like_abuse, looks_like_injection
+from answers.policy import Turn, looks_like_abuse, looks_like_injection
 
 
 def _turns(*answers):
@@ -215,6 +215,7 @@ def test_broadcast_mentions_are_never_echoed(engine):
 
 def test_public_fields_match_ask_json(engine):
     payload = engine.answer("outlook not syncing").public()
-    assert list(payload) == ["text", "intent", "confidence", "action", "answer", "sources", "latency_ms"]
+    assert list(payload) == ["text", "intent", "confidence", "action", "answer", "sources", "article", "latency_ms"]
+    assert payload["article"] == "email-outlook-not-syncing"
     assert 0.0 <= payload["confidence"] <= 1.0
     assert payload["latency_ms"] > 0

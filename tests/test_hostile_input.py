@@ -19,8 +19,8 @@ import pytest
 
 from bot import blocks
 from bot.logs import JsonFormatter, configure_logging
-from llm.policy import Turn
-from llm.prompting import system_prompt
+from answers.policy import Turn
+from answers.prompts import system_prompt
 
 CORPUS_FILE = Path(__file__).parent / "hostile" / "corpus.jsonl"
 BROADCASTS = ("<!channel", "<!here", "<!everyone", "<!subteam")

@@ -14,7 +14,7 @@ import pytest
 
 from data import SPLITS_DIR
 from data.utterances import read_jsonl
-from llm.evaluation import evaluate_engine
+from answers.evaluation import evaluate_engine
 
 FLOORS = {
     "test": {"intent_accuracy": 0.95, "action_accuracy": 0.965, "out_of_scope_f1": 0.95},
@@ -34,7 +34,7 @@ def test_held_out_quality_does_not_regress(engine, name):
 
 
 def test_evaluation_metrics_are_computed_correctly():
-    from llm.evaluation import compute_report, percentile, rouge_l
+    from answers.evaluation import compute_report, percentile, rouge_l
 
     rows = [{"text": "a", "intent": "wifi", "action": "answer"}, {"text": "b", "intent": "out_of_scope", "action": "reject"},
             {"text": "c", "intent": "vpn", "action": "answer"}, {"text": "d", "intent": "out_of_scope", "action": "reject"}]

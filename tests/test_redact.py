@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llm.redact import redact
+from answers.redact import redact
 
 
 @pytest.mark.parametrize(("text", "secret", "kind"), [

@@ -7,7 +7,7 @@ import pytest
 from scipy.sparse import csr_matrix, hstack
 
 from data.splits import load_split
-from llm.router import NEIGHBOUR_WEIGHT, NEIGHBOURS, _clean
+from answers.router import NEIGHBOUR_WEIGHT, NEIGHBOURS, _clean
 
 AWKWARD = ["", "   ", "🙂🙂", "zzzzqqqq xxyy", "a", "VPN VPN VPN vpn vpn", "é è ê ë password RESET",
            "<@U123> *bold* `code` https://example.com/reset?x=1", "x" * 5000]

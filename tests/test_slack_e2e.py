@@ -146,7 +146,7 @@ def test_escalation_claim_relay_resolve_and_rating(bot):
     fake.wait_until(lambda: any("Saved as KB draft" in m["text"] for m in fake.ephemeral_messages(user=AGENT.id)),
                     timeout=10, what="the draft confirmation")
     from bot.kb_export import export_drafts
-    from llm.kb import load_kb
+    from answers.kb import load_kb
 
     kb_dir = bot.database_path.parent / "kb"
     (path,) = export_drafts(bot.services.sessions, kb_dir)

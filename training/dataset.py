@@ -1,7 +1,7 @@
 """Turn the SFT splits into token ids and labels: the model's chat template, loss on the reply only.
 
 Each row of ``data/sft/{train,validation}.jsonl.gz`` holds ``messages`` built by
-:func:`llm.prompting.build_messages` (system: rules and knowledge-base articles;
+:func:`answers.prompts.build_messages` (system: rules and knowledge-base articles;
 user: the question; assistant: the reference reply). An example is rendered
 twice with the tokenizer's chat template, once whole and once up to the
 generation prompt, exactly as :class:`llm.service.ModelService` prompts, so
@@ -27,7 +27,7 @@ from data import SFT_DIR
 from data.utterances import read_jsonl
 from llm.errors import DatasetError
 from llm.loading import FALLBACK_CHAT_TEMPLATE
-from llm.prompting import fold_system
+from llm.chat import fold_system
 from training.errors import TrainingError
 
 if TYPE_CHECKING:

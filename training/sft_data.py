@@ -2,7 +2,7 @@
 
 One example per labelled utterance, in the same train / validation / test split
 as the intent data (so the fine-tuned model is never trained on a held-out
-question). Each example is rendered with :func:`llm.prompting.build_messages`,
+question). Each example is rendered with :func:`answers.prompts.build_messages`,
 the very function the model service prompts with: the system message carries
 the rules and the retrieved articles, the user message the question, the
 assistant message the reference reply the answer engine composes in kb mode
@@ -24,11 +24,11 @@ from pathlib import Path
 from data import KB_DIR, SFT_DIR, SPLITS_DIR
 from data.splits import SPLIT_NAMES
 from data.utterances import read_jsonl, sync_jsonl
-from llm.engine import AnswerEngine
-from llm.kb import load_kb
-from llm.org import OrgProfile
-from llm.prompting import build_messages
-from llm.router import Route
+from answers.engine import AnswerEngine
+from answers.kb import load_kb
+from answers.org import OrgProfile
+from answers.prompts import build_messages
+from answers.router import Route
 
 __all__ = ["reference_example", "build_sft", "main"]
 
@@ -36,7 +36,7 @@ __all__ = ["reference_example", "build_sft", "main"]
 class _NoRouter:
     """Reference answers use gold labels; routing a question here would be a bug."""
 
-    def route(self, text: str) -> Route:  # pragma: no cover - guarded by design
+    def route(self, text: str, **_: object) -> Route:  # pragma: no cover - guarded by design
         raise AssertionError("reference answers must be built from gold labels")
 
 

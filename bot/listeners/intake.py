@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from slack_sdk import WebClient
 
     from bot.services import Services
-    from llm.router import Route
+    from answers.router import Route
 
 __all__ = ["take_question", "run_for_user"]
 

@@ -71,7 +71,7 @@ def make_service(llama_dir: Path) -> Iterator[Callable[..., RecordingService]]:
 @pytest.fixture
 def llm_engine(engine: Any) -> Callable[[ModelService], Any]:
     """The real answer engine in llm mode, on the shared KB and router, with the given generator."""
-    from llm.engine import AnswerEngine
+    from answers.engine import AnswerEngine
 
     def make(generator: ModelService | None) -> AnswerEngine:
         return AnswerEngine(kb=engine.kb, router=engine.router, org=engine.org, answer_mode="llm",

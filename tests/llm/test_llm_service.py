@@ -11,7 +11,7 @@ import torch
 
 from llm.errors import ModelError, ModelUnavailable
 from llm.loading import load_model
-from llm.prompting import build_messages
+from answers.prompts import build_messages
 
 MESSAGES = [{"role": "system", "content": "You are the IT helpdesk."},
             {"role": "user", "content": "my vpn keeps disconnecting"}]

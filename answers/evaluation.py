@@ -1,10 +1,12 @@
 """Measure the answer engine on labelled questions.
 
-Rows need ``text`` and may carry ``intent``, ``action`` and ``reference`` (a
-reference answer for ROUGE-L). Metrics: intent accuracy and macro-F1,
-per-intent precision/recall/F1, a confusion matrix, out-of-scope
-precision/recall/F1 (rejection is the positive class), action accuracy,
-latency percentiles, and ROUGE-L when references are given.
+Rows need ``text`` and may carry ``intent`` (the topic), ``action``, ``article``
+(the id of the article that should answer, or null for "none should") and
+``reference`` (a reference answer for ROUGE-L). Metrics: intent accuracy and
+macro-F1, per-intent precision/recall/F1, a confusion matrix, out-of-scope
+precision/recall/F1 (rejection is the positive class), the share of IT
+questions rejected and of non-IT questions answered, action accuracy, article
+accuracy, latency percentiles, and ROUGE-L when references are given.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import statistics
 from collections import Counter, defaultdict
 from typing import Iterable
 
-from llm.engine import AnswerEngine
-from llm.taxonomy import INTENTS
+from answers.engine import AnswerEngine
+from answers.taxonomy import INTENTS, OTHER_INTENTS
 
 __all__ = ["evaluate_engine", "compute_report", "rouge_l", "percentile", "render_report"]
 
@@ -70,6 +72,7 @@ def compute_report(rows: list[dict], results: list[dict]) -> dict:
         gold = [row["intent"] for row, _ in labelled]
         predicted = [res["intent"] for _, res in labelled]
         labels = [label for label in INTENTS if label in set(gold) | set(predicted)]
+        labels += sorted((set(gold) | set(predicted)) - set(labels))  # an organisation's own topics
         per_intent = {}
         for label in labels:
             tp = sum(g == p == label for g, p in zip(gold, predicted))
@@ -92,10 +95,20 @@ def compute_report(rows: list[dict], results: list[dict]) -> dict:
         fp = sum(b and not a for a, b in zip(is_oos, rejected))
         fn = sum(a and not b for a, b in zip(is_oos, rejected))
         report["out_of_scope"] = _prf(tp, fp, fn)
+        it = [res for row, res in labelled if row["intent"] not in OTHER_INTENTS]
+        not_it = [res for row, res in labelled if row["intent"] == "out_of_scope"]
+        if it:
+            report["it_rejected_share"] = round(sum(res["action"] == "reject" for res in it) / len(it), 4)
+        if not_it:
+            report["not_it_answered_share"] = round(sum(res["action"] == "answer" for res in not_it) / len(not_it), 4)
     with_action = [(row, res) for row, res in zip(rows, results) if row.get("action")]
     if with_action:
         report["action_accuracy"] = round(
             sum(row["action"] == res["action"] for row, res in with_action) / len(with_action), 4)
+    with_article = [(row, res) for row, res in zip(rows, results) if "article" in row]
+    if with_article:
+        report["article_accuracy"] = round(
+            sum(row["article"] == res.get("article") for row, res in with_article) / len(with_article), 4)
     with_reference = [(row, res) for row, res in zip(rows, results) if row.get("reference")]
     if with_reference:
         report["rouge_l"] = round(statistics.fmean(rouge_l(res["answer"], row["reference"])
@@ -132,7 +145,8 @@ def render_report(report: dict) -> None:
     summary = Table(title=f"Evaluation on {report['n']} questions ({report.get('mode', 'kb')} mode)")
     summary.add_column("metric")
     summary.add_column("value", justify="right")
-    for key in ("intent_accuracy", "intent_macro_f1", "action_accuracy", "rouge_l"):
+    for key in ("intent_accuracy", "intent_macro_f1", "action_accuracy", "article_accuracy", "it_rejected_share",
+                "not_it_answered_share", "rouge_l"):
         if key in report:
             summary.add_row(key.replace("_", " "), f"{report[key]:.3f}")
     if "out_of_scope" in report:

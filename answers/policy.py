@@ -9,9 +9,9 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from llm.platforms import detect_platform
-from llm.router import Route
-from llm.taxonomy import INTENTS, IT_INTENTS, OTHER_INTENTS, Action, default_action
+from answers.platforms import detect_platform
+from answers.router import Route
+from answers.taxonomy import INTENTS, IT_INTENTS, OTHER_INTENTS, Action, default_action
 
 __all__ = ["Turn", "Decision", "Evidence", "decide", "looks_like_injection", "looks_like_abuse", "urgent_intent",
            "carries_a_problem", "CLARIFY_THRESHOLD"]

@@ -4,9 +4,9 @@ Two stages, both multinomial logistic regression trained on the train split:
 
 1. *fast*: TF-IDF character n-grams (robust to typos and slang) and word
    n-grams; a fraction of a millisecond per question (applied through
-   :mod:`llm.linear`, not scikit-learn's per-call validation).
+   :mod:`answers.linear`, not scikit-learn's per-call validation).
 2. *full*: the same features plus a MiniLM sentence embedding
-   (:mod:`llm.embedder`), which generalises to paraphrases; about 12 ms on a
+   (:mod:`answers.embedder`), which generalises to paraphrases; about 12 ms on a
    laptop core, so it runs only when the fast stage is unsure. Its
    probabilities are blended with a vote of the question's nearest training
    lines in embedding space (free once the embedding exists).
@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from llm.linear import CompiledFeatures, LinearScorer
-from llm.normalize import normalize_slack_text
+from answers.linear import CompiledFeatures, LinearScorer
+from answers.normalize import normalize_slack_text
 
 __all__ = ["Route", "IntentRouter", "train_router", "load_or_train_router", "CASCADE_THRESHOLD", "URGENT_SHARE"]
 

@@ -11,16 +11,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
-from llm import compose
+from answers import compose
 from llm.errors import ModelError
-from llm.kb import Article, KnowledgeBase, load_kb
-from llm.normalize import MAX_INPUT_CHARS, normalize_slack_text, truncate
-from llm.org import OrgProfile
-from llm.policy import CLARIFY_THRESHOLD, Decision, Evidence, Turn, decide
-from llm.redact import redact
-from llm.retrieval import Hit, Retriever
-from llm.router import IntentRouter, Route, load_or_train_router
-from llm.taxonomy import IT_INTENTS, OTHER_INTENTS, Action
+from answers.kb import Article, KnowledgeBase, load_kb
+from answers.normalize import MAX_INPUT_CHARS, normalize_slack_text, truncate
+from answers.org import OrgProfile
+from answers.policy import CLARIFY_THRESHOLD, Decision, Evidence, Turn, decide
+from answers.redact import redact
+from answers.retrieval import Hit, Retriever
+from answers.router import IntentRouter, Route, load_or_train_router
+from answers.taxonomy import IT_INTENTS, OTHER_INTENTS, Action
 
 __all__ = ["EngineConfig", "Source", "Answer", "AnswerEngine", "Generator", "build_engine", "Turn"]
 
@@ -95,11 +95,13 @@ class Answer:
 
 # Retrieval-first scope decision (bench/public_bench.py measures these on data written elsewhere).
 TOPIC_PRIOR = 0.20  # weight of the router's probability of an article's built-in topic
+TERSE_WORDS = 6  # an answer to a message this short offers other topics as buttons, in case it guessed wrong
 ROUTER_TRUST = 0.5  # router confidence from which its built-in topic wins (bonus TOPIC_WIN)
 TOPIC_WIN = 1.0
 NAMED = 3.0  # IDF mass of distinctive words shared with the question from which an article "names the system"
 NAMED_WIN = 1.2  # bonus of an organisation's article that names the system: above the router's built-in topic
 COVERED = 0.45  # cosine similarity from which a built-in article answers on its own
+TOPIC_COVERED = 0.30  # ... an article of the topic the router picked, however unsure
 OWN_COVERED = 0.37  # ... an organisation's article (the router cannot vouch for its topic)
 NAMED_COVERED = 0.32  # ... an organisation's article that names the system
 STRONG = 0.55  # cosine similarity from which an organisation's article makes a message IT whatever the router says
@@ -217,7 +219,9 @@ class AnswerEngine:
         named = best.anchored >= NAMED
         # The router learnt the built-in topics, not the organisation's own: for those, the KB's word counts.
         own = best.article.intent is None
-        covered = trusted or best.dense >= (OWN_COVERED if own else COVERED) or (
+        # An article of the router's topic covers the question unless it is hardly related at all.
+        on_topic = best.article.intent == route.intent and best.dense >= TOPIC_COVERED
+        covered = trusted or on_topic or best.dense >= (OWN_COVERED if own else COVERED) or (
             own and named and best.dense >= NAMED_COVERED)
         strong = own and best.content and (best.dense >= STRONG or (named and best.dense >= NAMED_STRONG))
         return Evidence(topic=best.article.topic, score=best.dense, covered=covered, strong=strong,
@@ -279,7 +283,8 @@ class AnswerEngine:
             escalation = Decision(Action.ESCALATE, decision.intent, decision.confidence, "repeated failure")
             return self._compose(text, escalation, route, history, mode, on_token, vector)
         article = hits[0].article
-        choices = self._switch_choices(route, article) if decision.reason == "terse" else []
+        terse = decision.reason == "terse" or (not decision.follow_up and len(text.split()) <= TERSE_WORDS)
+        choices = self._switch_choices(route, article) if terse else []
         answer = reply(Action.ANSWER, compose.answer_text(article, org, reason=decision.reason,
                                                           platform=decision.platform), [article], choices,
                        intent=article.topic)
@@ -299,7 +304,7 @@ class AnswerEngine:
         on_token: Callable[[str], None] | None,
     ) -> None:
         """Replace the KB answer with a grounded generation; keep the KB answer if the model fails."""
-        from llm.prompting import build_messages
+        from answers.prompts import build_messages
 
         if self.generator is None:
             answer.notice = "The language model is not loaded, so here are the curated steps."
@@ -332,7 +337,7 @@ class AnswerEngine:
 def build_engine(config: EngineConfig, *, generator: Generator | None = None) -> AnswerEngine:
     """Load the knowledge base and the (cached) router, and assemble the engine."""
     from data.utterances import read_jsonl
-    from llm.embedder import SentenceEmbedder
+    from answers.embedder import SentenceEmbedder
 
     kb = load_kb(config.kb_dir, strict=False)
     from data.public_sets import router_rows

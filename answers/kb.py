@@ -27,8 +27,8 @@ from pathlib import Path
 import yaml
 
 from llm.errors import KnowledgeBaseError
-from llm.org import PLACEHOLDERS, OrgProfile, fill_placeholders
-from llm.taxonomy import IT_INTENTS, OTHER_INTENTS
+from answers.org import PLACEHOLDERS, OrgProfile, fill_placeholders
+from answers.taxonomy import IT_INTENTS, OTHER_INTENTS
 
 __all__ = ["Article", "Passage", "KnowledgeBase", "load_kb", "check_kb", "parse_article", "PLATFORMS"]
 
@@ -210,7 +210,10 @@ class KnowledgeBase:
 
 def _meta_keys(text: str) -> list[str]:
     match = _FRONT_MATTER.match(text.replace("\r\n", "\n"))
-    meta = yaml.safe_load(match.group(1)) if match else None
+    try:
+        meta = yaml.safe_load(match.group(1)) if match else None
+    except yaml.YAMLError:
+        return []
     return list(meta) if isinstance(meta, dict) else []
 
 
@@ -231,7 +234,7 @@ def _read_folder(directory: Path, *, strict_keys: bool = False) -> tuple[list[Ar
             continue
         article, found = _parse(text, path, directory)
         problems.extend(found)
-        if article is not None and strict_keys:
+        if strict_keys:
             unknown_keys = sorted(set(map(str, _meta_keys(text))) - _KNOWN_KEYS)
             if unknown_keys:
                 problems.append(f"{path}: unknown front matter keys {unknown_keys} (ignored; known: "

@@ -6,9 +6,9 @@ converts them to mrkdwn.
 
 from __future__ import annotations
 
-from llm.kb import Article
-from llm.org import OrgProfile
-from llm.taxonomy import INTENT_LABELS, IT_INTENTS
+from answers.kb import Article
+from answers.org import OrgProfile
+from answers.taxonomy import INTENT_LABELS, IT_INTENTS
 
 __all__ = [
     "answer_text", "clarify_text", "reject_text", "escalate_text", "password_warning", "DEFAULT_CHOICES",
@@ -109,7 +109,7 @@ _KIND = {"password_reset": "sign_in", "account_lockout": "sign_in", "mfa": "sign
 
 def not_covered_text(org: OrgProfile, *, intent: str | None) -> str:
     """Say honestly that no article covers this, give safe first steps for its kind, and offer a person."""
-    from llm.org import fill_placeholders
+    from answers.org import fill_placeholders
 
     steps = _FIRST_STEPS[_KIND.get(intent or "", "app")]
     numbered = "\n".join(f"{i}. {fill_placeholders(step, org)}" for i, step in enumerate(steps, 1))

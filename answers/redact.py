@@ -3,7 +3,7 @@
 Runs on every message before anything is stored, logged or sent to a model:
 passwords typed in plain words ("my password is Summer2024!"), API keys and
 tokens, private keys, one-time codes and card numbers. The masked text is also
-valid Unicode without invisible characters (see ``llm.normalize.clean_unicode``).
+valid Unicode without invisible characters (see ``answers.normalize.clean_unicode``).
 
 Patterns are matched on a *skeleton* of the text in which look-alike letters
 (Cyrillic and Greek homoglyphs, fullwidth forms) stand for their ASCII twins,
@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from llm.normalize import clean_unicode
+from answers.normalize import clean_unicode
 
 __all__ = ["Redaction", "redact", "mask_known", "skeleton"]
 

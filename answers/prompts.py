@@ -7,10 +7,10 @@ in its own message and framed as data, never as instructions.
 
 from __future__ import annotations
 
-from llm.kb import Article
-from llm.org import OrgProfile
+from answers.kb import Article
+from answers.org import OrgProfile
 
-__all__ = ["system_prompt", "build_messages", "format_articles", "fold_system"]
+__all__ = ["system_prompt", "build_messages", "format_articles"]
 
 
 def system_prompt(org: OrgProfile) -> str:
@@ -58,20 +58,3 @@ def build_messages(
     if answer is not None:
         messages.append({"role": "assistant", "content": answer})
     return messages
-
-
-def fold_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
-    """The system prompt moved into the first user turn, for chat templates without a system role.
-
-    Used by the model service when a template refuses the system message, and by training, so both see the
-    same text.
-    """
-    if not messages or messages[0]["role"] != "system":
-        return [dict(m) for m in messages]
-    system, rest = messages[0]["content"], [dict(m) for m in messages[1:]]
-    first_user = next((m for m in rest if m["role"] == "user"), None)
-    if first_user is None:
-        rest.insert(0, {"role": "user", "content": system})
-    else:
-        first_user["content"] = f"{system}\n\n{first_user['content']}"
-    return rest

@@ -81,8 +81,13 @@ class SentenceEmbedder:
         """Embeddings of ``texts`` as a ``(len(texts), 384)`` float32 array."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        chunks = [self._encode_batch(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
-        return np.vstack(chunks)
+        # Batches of similar lengths pad less: sorting by length makes a large set several times faster.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        ordered = [texts[i] for i in order]
+        chunks = [self._encode_batch(ordered[i : i + batch_size]) for i in range(0, len(ordered), batch_size)]
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        vectors[order] = np.vstack(chunks)
+        return vectors
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         with self._lock:  # the tokenizer's padding settings are shared state

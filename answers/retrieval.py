@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from llm.kb import Article, KnowledgeBase
-from llm.org import OrgProfile, fill_placeholders
+from answers.kb import Article, KnowledgeBase
+from answers.org import OrgProfile, fill_placeholders
 
 __all__ = ["Hit", "Retriever", "tokenize", "INDEX_VERSION"]
 
@@ -46,7 +46,8 @@ GENERIC = frozenset((
     "work working worked broken broke problem issue error errors still again fix fixed help stopped stop keep keeps "
     "need want thing stuff something anything everything nothing doesn don didn isn wasn won cant can't wont dont "
     "ok okay hi hello thanks thank pls plz yes yeah back same new use using used try tried trying go going get "
-    "getting know see look today now just really also any all some one".split()))
+    "getting know see look today now just really also any all some one wrong right properly happened anymore weird "
+    "strange odd mess messed bad".split()))
 ANCHOR_DF = 3  # a word used by at most this many articles names what they are about
 ANCHOR_WEIGHT = 0.25  # bonus for sharing such words with the question, full at ANCHOR_FULL of IDF mass
 ANCHOR_FULL = 3.0
@@ -155,11 +156,7 @@ class Retriever:
             log.warning("knowledge-base index %s unreadable; rebuilding", path)
         log.info("indexing the knowledge base: %d articles, %d passages and questions (cached for next time)",
                  len(self._kb), len(texts))
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths batch with less padding
-        encoded = self._embedder.encode([texts[i] for i in order])
-        vectors = np.empty_like(encoded)
-        vectors[order] = encoded
-        self._vectors = vectors
+        self._vectors = vectors = self._embedder.encode(texts)
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -231,7 +228,7 @@ class Retriever:
         raw = self.bm25(terms) if terms else [0.0] * len(self._docs)
         dense, passages = self._dense_scores(vector)
         distinctive = {t for t in terms if self._df.get(t, 0) and self._df[t] <= ANCHOR_DF}
-        content = {t for t in terms if t not in GENERIC}
+        content = {t for t in terms if t not in GENERIC and len(t) > 1}
         hits = []
         for i, article in enumerate(self._kb.articles):
             if article.id in exclude:

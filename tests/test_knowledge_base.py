@@ -1,0 +1,247 @@
+"""An IT team teaches the bot about its own systems by dropping Markdown files into the KB folder."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from answers.kb import check_kb, load_kb, parse_article, split_passages
+from llm.errors import KnowledgeBaseError
+
+REPO = Path(__file__).resolve().parents[1]
+
+TIMESHEETS = """---
+id: zephyr-timesheets
+title: Submit or fix your hours in Zephyr, the timesheet app
+topic: timesheets
+examples:
+  - zephyr won't let me submit my hours
+  - where do I log my hours for last week
+---
+Zephyr is where you record the hours you work each week.
+
+1. Open **Zephyr** from the app launcher at https://zephyr.contoso.test and sign in with your work account.
+2. Pick the week at the top, fill in your hours per project and click **Submit**.
+3. If **Submit** is greyed out, a day is over 24 hours or a project code is closed: fix the red cells first.
+
+## Zephyr says "Period locked"
+1. Periods lock on the 5th of the next month. Ask your manager to reopen the period in **Approvals > Reopen**.
+2. Submit again once the manager has reopened it.
+"""
+
+# An article with no examples and no keywords: only a title and a body.
+PLOTTER = """---
+id: hq-plotter-a0
+title: Print large drawings on the HQ plotter (DesignJet T1700)
+---
+The A0 plotter on floor 3 prints CAD drawings and posters.
+
+1. Install the **HP DesignJet T1700** driver from the software catalog.
+2. In the print dialog pick **Roll paper** and the **A0** paper size; untick **Fit to page margins**.
+3. If the edge of the drawing is cut off, set the margins to **Clip contents by margins** in the driver.
+4. Load a new roll from the cupboard next to the plotter when the display says **Out of paper**.
+"""
+
+
+@pytest.fixture(scope="module")
+def team_kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in KB plus the team's own articles, in nested folders, as a team would drop them in."""
+    folder = tmp_path_factory.mktemp("team-kb")
+    shutil.copytree(REPO / "data" / "kb", folder / "builtin")
+    (folder / "ours" / "apps").mkdir(parents=True)
+    (folder / "ours" / "apps" / "zephyr-timesheets.md").write_text(TIMESHEETS, encoding="utf-8")
+    (folder / "ours" / "printing.md").write_text(PLOTTER, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def team_engine(team_kb: Path, cache_dir: Path):
+    from answers.engine import build_engine
+    from bot.settings import Settings
+
+    settings = Settings(_env_file=None, cache_dir=cache_dir)
+    return build_engine(replace(settings.engine_config(), kb_dir=team_kb))
+
+
+def test_an_article_needs_only_an_id_and_a_title():
+    article = parse_article("---\nid: vdi\ntitle: Connect to the virtual desktop\n---\n1. Open the app.\n")
+    assert (article.id, article.topic, article.intent) == ("vdi", "general", None)
+    assert article.platforms == ("all",) and article.examples == ()
+
+
+def test_an_article_on_a_new_topic_loads_and_keeps_its_topic():
+    article = parse_article("---\nid: x\ntitle: X\nintent: erp\n---\nsteps")
+    assert (article.topic, article.intent) == ("erp", None)  # an intent outside the built-in ones is a topic
+    assert parse_article("---\nid: y\ntitle: Y\ntopic: Wi-Fi at home\n---\nsteps").topic == "Wi-Fi at home"
+
+
+def test_the_folder_names_the_topic_when_the_article_does_not(team_kb):
+    kb = load_kb(team_kb)
+    assert kb.get("zephyr-timesheets").topic == "timesheets"
+    assert kb.get("hq-plotter-a0").topic == "ours"  # the folder it sits in
+    assert kb.get("wifi-troubleshoot-slow-or-dropping").intent == "wifi"  # built-in articles keep their topic
+
+
+def test_long_articles_are_split_into_passages_at_headings():
+    passages = split_passages(parse_article(TIMESHEETS).body)
+    assert [p.heading for p in passages] == ["", 'Zephyr says "Period locked"']
+    assert "Reopen" in passages[1].text
+
+
+def test_a_question_about_a_new_topic_is_answered_from_its_article_with_no_other_change(team_engine):
+    answer = team_engine.answer("zephyr wont let me submit my timesheet, submit is greyed out")
+    assert answer.action == "answer"
+    assert answer.article == "zephyr-timesheets"
+    assert answer.intent == "timesheets"
+    assert "Submit" in answer.answer and answer.sources[0].id == "zephyr-timesheets"
+
+
+def test_the_right_section_of_a_long_article_is_found(team_engine):
+    answer = team_engine.answer("zephyr says period locked, how do I get my hours in?")
+    assert answer.article == "zephyr-timesheets"
+
+
+def test_an_article_without_example_questions_is_found_by_its_content(team_engine):
+    answer = team_engine.answer("the plotter cuts off the edge of my A0 drawings")
+    assert answer.action == "answer"
+    assert answer.article == "hq-plotter-a0"
+
+
+def test_the_team_articles_do_not_steal_questions_they_do_not_cover(team_engine):
+    answer = team_engine.answer("outlook keeps asking for my password")
+    assert answer.article not in ("zephyr-timesheets", "hq-plotter-a0")
+    assert answer.intent in ("email", "password_reset", "account_lockout", "mfa")
+
+
+@pytest.mark.parametrize("question", [
+    "vpn wont connect from home",
+    "my mouse is not working",
+    "no sound from my laptop speakers",
+    "excel keeps crashing",
+])
+def test_covered_it_questions_are_answered_from_an_article(engine, question):
+    answer = engine.answer(question)
+    assert answer.action == "answer", (question, answer.reason)
+    assert answer.article is not None
+
+
+@pytest.mark.parametrize("question", [
+    "how do I update my linkedin profile picture",  # "update", but not work IT
+    "what's a good bluetooth speaker for the beach",
+    "how many vacation days do I have left",
+    "can you recommend a pasta recipe",
+    "what's the weather in paris tomorrow",
+])
+def test_everyday_questions_that_share_words_with_it_are_politely_declined(engine, question):
+    answer = engine.answer(question)
+    assert answer.action == "reject", (question, answer.intent, answer.article)
+    assert answer.article is None
+
+
+def test_an_it_problem_no_article_covers_is_said_so_with_first_steps_and_a_person(tmp_path, cache_dir):
+    from answers.engine import build_engine
+    from bot.settings import Settings
+
+    # A team KB that only covers printers: a VPN problem is IT, but nothing here answers it.
+    shutil.copytree(REPO / "data" / "kb" / "printer", tmp_path / "kb" / "printer")
+    settings = Settings(_env_file=None, cache_dir=cache_dir)
+    engine = build_engine(replace(settings.engine_config(), kb_dir=tmp_path / "kb"))
+    answer = engine.answer("the vpn disconnects every ten minutes when I work from home")
+    assert answer.action == "escalate" and answer.reason == "not covered"
+    assert answer.article is None
+    assert "don't have an article" in answer.answer and "1. " in answer.answer
+    assert "Talk to a human" in answer.answer
+    covered = engine.answer("the printer says offline")
+    assert covered.action == "answer" and covered.intent == "printer"
+
+
+def test_a_terse_problem_gets_an_answer_and_topic_buttons_not_a_question(engine):
+    answer = engine.answer("mouse not working")
+    assert answer.action == "answer" and answer.intent == "hardware"
+    assert answer.choices and "hardware" not in answer.choices
+
+
+def test_a_message_with_no_problem_in_it_is_still_clarified(engine):
+    for text in ("it's not working", "help", "something is wrong"):
+        answer = engine.answer(text)
+        assert answer.action == "clarify", (text, answer.article)
+
+
+def test_a_picked_topic_answers_from_that_topic(team_engine):
+    from answers.router import Route
+
+    answer = team_engine.answer("I need help", route=Route(intent="timesheets", label="timesheets", confidence=1.0,
+                                                           ranked=(("timesheets", 1.0),)))
+    assert answer.action == "answer" and answer.article == "zephyr-timesheets"
+
+
+def test_the_index_is_cached_by_content_and_rebuilt_after_an_edit(tmp_path):
+    from answers.embedder import SentenceEmbedder
+    from answers.retrieval import Retriever
+
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    (folder / "plotter.md").write_text(PLOTTER, encoding="utf-8")
+    (folder / "zephyr.md").write_text(TIMESHEETS, encoding="utf-8")
+    cache = tmp_path / "cache"
+    embedder = SentenceEmbedder()
+    first = Retriever(load_kb(folder), embedder=embedder, cache_dir=cache)
+    assert len(list(cache.glob("kb-index-*.npy"))) == 1
+    question = "how do I book the meeting room projector"
+    before = first.search(question, vector=first.embed(question), limit=1)[0]
+    assert before.dense < 0.5
+
+    (folder / "zephyr.md").write_text(TIMESHEETS.replace("Zephyr is where you record the hours you work each week.",
+                                                         "To book the meeting room projector, use Zephyr."),
+                                      encoding="utf-8")
+    second = Retriever(load_kb(folder), embedder=embedder, cache_dir=cache)
+    assert len(list(cache.glob("kb-index-*.npy"))) == 2  # new content, new index
+    after = second.search(question, vector=second.embed(question), limit=1)[0]
+    assert after.article.id == "zephyr-timesheets" and after.dense > before.dense
+    again = Retriever(load_kb(folder), embedder=embedder, cache_dir=cache)  # unchanged: read from the cache
+    assert len(list(cache.glob("kb-index-*.npy"))) == 2
+    assert again.search(question, vector=again.embed(question), limit=1)[0].dense == pytest.approx(after.dense,
+                                                                                                     abs=1e-2)
+
+
+def test_kb_check_names_every_problem_on_its_own_line(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "good.md").write_text("---\nid: good\ntitle: Good\n---\n1. Step.\n", encoding="utf-8")
+    (tmp_path / "colon.md").write_text("---\nid: c\ntitle: VPN: error 809\n---\nx\n", encoding="utf-8")
+    (tmp_path / "sub" / "bare.md").write_text("just text\n", encoding="utf-8")
+    (tmp_path / "sub" / "typo.md").write_text("---\nid: t\ntitle: T\nexmaples: [a]\n---\ncall {ceo}\n",
+                                              encoding="utf-8")
+    (tmp_path / "dup.md").write_text("---\nid: good\ntitle: Again\n---\nx\n", encoding="utf-8")
+    (tmp_path / "notitle.md").write_text("---\nid: n\n---\nx\n", encoding="utf-8")
+    count, problems = check_kb(tmp_path)
+    assert count == 1
+    text = "\n".join(problems)
+    assert "colon.md: front matter is not valid YAML" in text and "needs quotes" in text
+    assert "bare.md: missing front matter" in text
+    assert "typo.md: unknown placeholders ['ceo']" in text and "unknown front matter keys ['exmaples']" in text
+    assert "id 'good' is already used by" in text
+    assert "notitle.md: front matter needs 'title'" in text
+    assert all("\n" not in problem for problem in problems)
+
+    result = subprocess.run([sys.executable, "-m", "bot", "kb", "check", str(tmp_path)], capture_output=True,
+                            text=True, cwd=REPO)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "6 problems" in result.stderr and "1 article OK" in result.stderr
+    ok = subprocess.run([sys.executable, "-m", "bot", "kb", "check", str(REPO / "data" / "eval" / "org_kb")],
+                        capture_output=True, text=True, cwd=REPO)
+    assert ok.returncode == 0 and "12 articles OK" in ok.stdout
+
+
+def test_a_broken_article_is_skipped_when_the_bot_runs_but_not_by_the_strict_loader(tmp_path, caplog):
+    (tmp_path / "good.md").write_text("---\nid: good\ntitle: Good\n---\n1. Step.\n", encoding="utf-8")
+    (tmp_path / "bad.md").write_text("no front matter", encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError, match="bad.md: missing front matter"):
+        load_kb(tmp_path)
+    assert [a.id for a in load_kb(tmp_path, strict=False).articles] == ["good"]
+    assert "bad.md" in caplog.text
