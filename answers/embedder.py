@@ -69,6 +69,14 @@ class SentenceEmbedder:
         self.dimension = config["hidden_size"]
         self._lock = threading.Lock()
         self._transposed: dict[str, np.ndarray] = {}
+        self._vocab: frozenset[str] | None = None
+
+    def knows_word(self, word: str) -> bool:
+        """True when ``word`` (lower case) is a whole entry of the encoder's vocabulary: ordinary English, not a
+        product or in-house name."""
+        if self._vocab is None:
+            self._vocab = frozenset(self._tokenizer.get_vocab())
+        return word in self._vocab
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
         weight = self._transposed.get(name)

@@ -99,7 +99,7 @@ TERSE_WORDS = 6  # an answer to a message this short offers other topics as butt
 ROUTER_TRUST = 0.5  # router confidence from which its built-in topic wins (bonus TOPIC_WIN)
 TOPIC_WIN = 1.0
 NAMED = 3.0  # IDF mass of distinctive words shared with the question from which an article "names the system"
-NAMED_WIN = 1.2  # bonus of an organisation's article that names the system: above the router's built-in topic
+NAMED_WIN = 1.4  # bonus of an organisation's article that names the system: above the router's built-in topic
 COVERED = 0.45  # cosine similarity from which a built-in article answers on its own
 TOPIC_COVERED = 0.30  # ... an article of the topic the router picked, however unsure
 OWN_COVERED = 0.37  # ... an organisation's article (the router cannot vouch for its topic)
@@ -162,9 +162,10 @@ class AnswerEngine:
         elif route is None:
             route = self.router.route(safe, dense=vector)
         hits = self._search(safe, route, history, vector, picked=picked)
-        evidence = self._evidence(hits, route)
+        evidence = self._evidence(hits, route, safe)
         decision = decide(safe, route, history, threshold=self.clarify_threshold, evidence=evidence)
-        if picked and route.intent in self._topics and decision.action is Action.CLARIFY:
+        if picked and route.intent in self._topics and decision.action is not Action.REJECT \
+                and decision.reason != "needs a human now" and not decision.follow_up:
             decision = Decision(Action.ANSWER, route.intent, 1.0, "picked topic", platform=decision.platform)
         reply = self._compose(safe, decision, route, history, mode or self.answer_mode, on_token, vector)
         if redaction.password_shared:
@@ -207,7 +208,7 @@ class AnswerEngine:
         ranked.sort(key=lambda h: -h.score)
         return ranked[:limit]
 
-    def _evidence(self, hits: list[Hit], route: Route) -> Evidence:
+    def _evidence(self, hits: list[Hit], route: Route, text: str) -> Evidence:
         if not hits:
             return Evidence()
         best = hits[0]
@@ -225,7 +226,7 @@ class AnswerEngine:
             own and named and best.dense >= NAMED_COVERED)
         strong = own and best.content and (best.dense >= STRONG or (named and best.dense >= NAMED_STRONG))
         return Evidence(topic=best.article.topic, score=best.dense, covered=covered, strong=strong,
-                        content=best.content)
+                        content=best.content, unknown_name=bool(self.retriever.unknown_names(text)))
 
     # -- composition -------------------------------------------------------------------------
 
@@ -278,7 +279,10 @@ class AnswerEngine:
             hits = [h for h in hits if decision.intent in (h.article.topic, h.article.intent)]
         else:
             picked = decision.reason == "picked topic"
-            hits = self._search(query, route, history, vector, picked=picked, platform=decision.platform)
+            hits = self._search(query, route, history, vector, picked=picked, platform=decision.platform,
+                                limit=len(self.kb) if picked else 5)
+            if picked:
+                hits = [h for h in hits if decision.intent in (h.article.topic, h.article.intent)][:5] or hits[:5]
         if not hits:
             escalation = Decision(Action.ESCALATE, decision.intent, decision.confidence, "repeated failure")
             return self._compose(text, escalation, route, history, mode, on_token, vector)

@@ -140,6 +140,14 @@ _LOSS = re.compile(
 )
 
 
+# Something does not work: with the name of a system, that is an IT problem even if no article names the system.
+_BROKEN = re.compile(
+    r"(?i)(\b(broken|down|crash\w*|error\w*|fail\w*|stuck|frozen|freez\w*|not (work\w*|load\w*|open\w*|start\w*|"
+    r"respond\w*|sync\w*)|won'?t (work|load|open|start|launch|sync|let me)|doesn'?t (work|load|open|start)|"
+    r"isn'?t (working|loading)|can'?t (log|sign) ?in|(login|sign-?in) (fails|failed|loop)|keeps? (crash\w*|"
+    r"logging me out|freezing)|access denied|unauthori[sz]ed|timed? ?out|times out)\b)"
+)
+
 # A message that reports a problem or asks for something concrete: it gets an answer, not "tell me more".
 _PROBLEM = re.compile(
     r"(?i)\b(not|n't|never|cannot|can ?not|unable|won'?t|doesn'?t|isn'?t|aren'?t|broken|broke|down|fail\w*|error\w*|"
@@ -158,6 +166,7 @@ class Evidence:
     covered: bool = False  # good enough to answer from
     strong: bool = False  # so clearly about an article that it is IT whatever the router thinks
     content: bool = False  # the article shares a word with the message beyond "broken", "help", "again"
+    unknown_name: bool = False  # the message names a system (not an English word) that no article mentions
 
 
 def carries_a_problem(text: str) -> bool:
@@ -280,6 +289,9 @@ def _decide_with_evidence(text: str, route: Route, action: Action, evidence: Evi
     problem = carries_a_problem(text)
     topic = evidence.topic or route.intent
     if route.intent == "out_of_scope":
+        if evidence.unknown_name and _BROKEN.search(text) and not evidence.covered:
+            # "Zorblax is broken": a system the KB does not know, with a fault. IT, just not covered.
+            return Decision(Action.ESCALATE, "software_issue", route.confidence, "not covered", platform=platform)
         if evidence.strong:  # the organisation's own KB clearly answers it ("the HR portal shows a blank page")
             return Decision(Action.ANSWER, topic, route.confidence, "knowledge base", platform=platform)
         if confident:
@@ -288,8 +300,10 @@ def _decide_with_evidence(text: str, route: Route, action: Action, evidence: Evi
             return Decision(Action.ANSWER, topic, route.confidence, "terse", platform=platform)
         return Decision(Action.CLARIFY, route.intent, route.confidence, "low confidence", platform=platform)
     if route.intent in ("greeting", "vague") or (route.intent in IT_INTENTS and not confident):
-        if evidence.covered and evidence.content and problem:
+        if evidence.covered and evidence.content and (problem or evidence.strong):
             return Decision(Action.ANSWER, topic, route.confidence, "terse", platform=platform)
+        if evidence.unknown_name and _BROKEN.search(text):
+            return Decision(Action.ESCALATE, "software_issue", route.confidence, "not covered", platform=platform)
         if route.intent == "greeting" and confident:
             return Decision(Action.CLARIFY, route.intent, route.confidence, route.intent, platform=platform)
         return Decision(Action.CLARIFY, route.intent, route.confidence, "low confidence", platform=platform)

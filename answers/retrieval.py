@@ -55,6 +55,7 @@ ANCHOR_FULL = 3.0
 # Fusion weights: dense similarity is in [-1, 1]; BM25 is squashed to [0, 1) by score / (score + BM25_HALF).
 BM25_WEIGHT = 0.35
 BM25_HALF = 8.0
+PLATFORM_STEP = 0.2  # an article for the user's platform up, one for another platform down
 UNIT_WEIGHTS = {"title": 1.0, "example": 1.0, "passage": 0.95}
 
 
@@ -243,7 +244,8 @@ class Retriever:
             if prior:
                 score += prior.get(article.id, 0.0)
             if platform is not None and "all" not in article.platforms:
-                score += 0.08 if platform in article.platforms else -0.08
+                step = PLATFORM_STEP if self.dense else 0.5
+                score += step if platform in article.platforms else -step
             hits.append(Hit(article=article, score=score, dense=float(dense[i]), lexical=raw[i],
                             passage=int(passages[i]), anchored=anchored,
                             content=any(t in doc for t in content)))
@@ -255,6 +257,14 @@ class Retriever:
         terms = tokenize(query)
         return max(self.bm25(terms), default=0.0) if terms else 0.0
 
-    def unknown_terms(self, query: str) -> list[str]:
-        """Words of the question the knowledge base never uses (names of systems it may not cover)."""
-        return [t for t in tokenize(query) if t not in self.vocabulary]
+    def unknown_names(self, query: str) -> list[str]:
+        """Words of the question that look like the name of a system the knowledge base does not know.
+
+        A name here is a word of four letters or more that no article uses and that is not an ordinary English word
+        (not a whole entry of the sentence encoder's vocabulary): "Zorblax", "Tableau", "DocuSign".
+        """
+        knows = getattr(self._embedder, "knows_word", None)
+        if knows is None:
+            return []
+        return [t for t in tokenize(query)
+                if len(t) >= 4 and t.isalpha() and t not in self.vocabulary and t not in GENERIC and not knows(t)]

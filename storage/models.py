@@ -69,12 +69,13 @@ class Message(Base):
     intent: Mapped[str | None] = mapped_column(String(64))
     confidence: Mapped[float | None] = mapped_column(Float)
     action: Mapped[str | None] = mapped_column(String(32))
-    reason: Mapped[str | None] = mapped_column(String(32))  # why the engine chose the action ("not covered"...)
     sources: Mapped[list[str]] = mapped_column(default=list)
     latency_ms: Mapped[float | None] = mapped_column(Float)
     model: Mapped[str | None] = mapped_column(Text)
     adapter: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # why the engine chose the action ("not covered" marks a knowledge-base gap); added by migration 0002
+    reason: Mapped[str | None] = mapped_column(String(32))
 
 
 class Escalation(Base):

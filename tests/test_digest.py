@@ -49,7 +49,8 @@ def services(tmp_path, engine):
 
 
 def _seed_yesterday(services) -> None:
-    """Three conversations in the last 24 hours: one answered, one escalated and resolved, one "Not helpful"."""
+    """Four conversations in the last 24 hours: one answered, one escalated and resolved, one "Not helpful", and
+    one IT question no article covers."""
     with services.sessions.begin() as session:
         repo.add_evaluation_run(session, started_at=NOW - timedelta(days=1), finished_at=NOW - timedelta(days=1),
                                 model="kb", mode="kb", metrics=YESTERDAY_RUN, n=734)
@@ -66,6 +67,12 @@ def _seed_yesterday(services) -> None:
                                          intent=intent, action="answer")
             conversation.created_at = asked.created_at = answer.created_at = NOW - timedelta(hours=10 - index)
             answers.append((conversation, answer))
+        gap = repo.get_or_create_conversation(session, team_id="T1", channel_id="D9", thread_ts="9.0",
+                                              user_id="U0DAVE001", source="dm")
+        asked = repo.append_message(session, conversation_id=gap.id, role="user", text="Zorblax export is broken")
+        reply = repo.append_message(session, conversation_id=gap.id, role="assistant", text="No article yet…",
+                                    intent="software_issue", action="escalate", reason="not covered")
+        gap.created_at = asked.created_at = reply.created_at = NOW - timedelta(hours=3)
         escalation, _ = repo.open_escalation(session, conversation_id=answers[2][0].id, summary="printer offline")
         escalation.created_at = NOW - timedelta(hours=7)
     with services.sessions.begin() as session:
@@ -93,8 +100,10 @@ def test_the_morning_digest_shows_tonights_figures_against_yesterday_and_the_las
     fell = YESTERDAY_RUN["intent_accuracy"] - expected["intent_accuracy"]
     assert f"▼ −{fell:.3f}" in blocks and "Intent accuracy fell from 0.999" in blocks
     assert f"{QUESTIONS} held-out questions" in blocks
-    assert "*Conversations*\\n3" in blocks
-    assert "*Answered without a human*\\n67% (2)" in blocks
+    assert "*Conversations*\\n4" in blocks
+    assert "*Answered without a human*\\n75% (3)" in blocks
+    assert "*Knowledge-base gaps*\\n1 IT question no article covered" in blocks
+    assert "Questions no article covers" in blocks and "Zorblax export is broken" in blocks
     assert "*Escalations opened / claimed / resolved*\\n1 / 1 / 1" in blocks
     assert "*Median time to claim*\\n12 min" in blocks and "5.0 / 5 (1 ratings)" in blocks
     assert "*Helpful / not helpful*\\n1 / 1 (50% helpful)" in blocks

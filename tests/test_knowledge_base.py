@@ -245,3 +245,16 @@ def test_a_broken_article_is_skipped_when_the_bot_runs_but_not_by_the_strict_loa
         load_kb(tmp_path)
     assert [a.id for a in load_kb(tmp_path, strict=False).articles] == ["good"]
     assert "bad.md" in caplog.text
+
+
+@pytest.mark.parametrize("question", ["Zorblax is broken", "zorblax keeps crashing when I export",
+                                      "can't log in to Quibbly"])
+def test_an_unknown_in_house_app_with_a_problem_is_treated_as_it(engine, question):
+    answer = engine.answer(question)
+    # generic steps for the kind of problem, or an honest "no article yet": never "not IT", never "tell me more"
+    assert answer.action in ("answer", "escalate"), (question, answer.action, answer.reason)
+    assert answer.action == "answer" or answer.reason == "not covered"
+
+
+def test_an_unknown_word_without_a_problem_is_not_made_it(engine):
+    assert engine.answer("what's the best zorblax recipe for dinner").action in ("reject", "clarify")
