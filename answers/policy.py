@@ -142,7 +142,7 @@ _LOSS = re.compile(
 
 # Something does not work: with the name of a system, that is an IT problem even if no article names the system.
 _BROKEN = re.compile(
-    r"(?i)(\b(broken|down|crash\w*|error\w*|fail\w*|stuck|frozen|freez\w*|not (work\w*|load\w*|open\w*|start\w*|"
+    r"(?i)(\b(broken|down|crash\w*|error\w*|fail\w*|stuck|not (work\w*|load\w*|open\w*|start\w*|"
     r"respond\w*|sync\w*)|won'?t (work|load|open|start|launch|sync|let me)|doesn'?t (work|load|open|start)|"
     r"isn'?t (working|loading)|can'?t (log|sign) ?in|(login|sign-?in) (fails|failed|loop)|keeps? (crash\w*|"
     r"logging me out|freezing)|access denied|unauthori[sz]ed|timed? ?out|times out)\b)"

@@ -9,7 +9,8 @@ Measures, on this machine:
     held-out test split and on the independent challenge set (written by a
     separate author who never saw the training data);
   * per-question latency p50/p95/p99 (kb mode, excluding Slack);
-  * engine start-up time with a warm router cache (a fresh process each time).
+  * engine start-up time with a warm router and index cache (a fresh process each time);
+  * re-indexing time after 100 articles are added to the knowledge base (router cached, index not).
 """
 
 from __future__ import annotations
@@ -35,6 +36,34 @@ engine = build_engine(Settings(_env_file=None).engine_config())
 engine.answer("warm up")
 print(time.perf_counter() - t)
 """
+
+
+def reindex_after_adding(count: int, cache: Path) -> float:
+    """Seconds to rebuild the engine after ``count`` new articles land in the KB folder (router already cached)."""
+    import re
+    import shutil
+    from dataclasses import replace
+
+    from answers.engine import build_engine
+    from bot.settings import Settings
+
+    folder = Path(tempfile.mkdtemp(prefix="itbot-kb-"))
+    shutil.copytree(REPO / "data" / "kb", folder / "builtin")
+    sources = sorted((REPO / "data" / "eval" / "org_kb").rglob("*.md")) + sorted((REPO / "data" / "kb").rglob("*.md"))
+    for i in range(count):  # variants of real articles: new ids, titles and a distinct first line
+        text = sources[i % len(sources)].read_text(encoding="utf-8")
+        text = re.sub(r"^id: .*$", f"id: added-{i}", text, count=1, flags=re.M)
+        title = re.search(r"^title: (.*)$", text, flags=re.M).group(1).strip().strip("\"'")
+        text = re.sub(r"^title: .*$", lambda _: "title: " + json.dumps(f"{title} (site {i})"), text, count=1,
+                      flags=re.M)
+        (folder / "added").mkdir(exist_ok=True)
+        (folder / "added" / f"added-{i}.md").write_text(text.replace("\n---\n", f"\n---\nAt site {i}: ", 1),
+                                                         encoding="utf-8")
+    started = time.perf_counter()
+    build_engine(replace(Settings(_env_file=None, cache_dir=cache).engine_config(), kb_dir=folder))
+    elapsed = time.perf_counter() - started
+    shutil.rmtree(folder, ignore_errors=True)
+    return elapsed
 
 
 def machine() -> dict:
@@ -72,7 +101,10 @@ def main() -> int:
                              check=True)
         startups.append(float(out.stdout.strip().splitlines()[-1]))
     results["warm_start_s"] = {"median": round(statistics.median(startups), 3), "max": round(max(startups), 3)}
-    print(f"engine start-up (cached router): median {results['warm_start_s']['median']:.2f}s")
+    print(f"engine start-up (cached router and index): median {results['warm_start_s']['median']:.2f}s")
+
+    results["reindex_after_adding_100_articles_s"] = round(reindex_after_adding(100, cache), 2)
+    print(f"re-indexing after adding 100 articles: {results['reindex_after_adding_100_articles_s']:.1f}s")
 
     out_path = REPO / "bench" / "results" / "engine.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)

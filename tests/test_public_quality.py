@@ -1,0 +1,36 @@
+"""Regression guard on data nobody on this project wrote (CLINC150, the Rasa helpdesk NLU data) and on the
+organisation-KB fixture. The full figures come from ``bench/public_bench.py``; these floors sit under them."""
+
+from __future__ import annotations
+
+from bench import public_bench
+
+
+def _every(rows: list, step: int) -> list:
+    return rows[::step]
+
+
+def test_everyday_questions_rarely_get_it_steps(engine, monkeypatch):
+    # a third of CLINC150's validation split (the figure on its test split is in bench/results/public.json)
+    monkeypatch.setattr(public_bench, "_read", lambda path, _read=public_bench._read: _every(_read(path), 3))
+    result = public_bench.clinc(engine, "val", lambda rows, _: rows)
+    assert result["n"] > 1000
+    assert result["it_steps_share"] <= 0.02, result["examples"][:10]
+
+
+def test_helpdesk_requests_are_not_turned_away_and_greetings_are_greeted(engine):
+    result = public_bench.rasa(engine, lambda rows, _: rows)
+    assert result["it_rejected_share"] <= 0.03, result["it_misses"]
+    assert result["it_right_topic_share"] >= 0.75, result["it_misses"]
+    assert result["greetings_greeted_share"] >= 0.9
+    assert result["human_requests_escalated_share"] >= 0.85
+
+
+def test_a_team_kb_answers_questions_about_its_own_systems(cache_dir):
+    from bot.settings import Settings
+
+    settings = Settings(_env_file=None, cache_dir=cache_dir)
+    result = public_bench.org(settings, lambda rows, _: rows)
+    assert result["answered_from_the_right_article"] >= 0.75, result["misses"][:10]
+    assert result["without_examples"] >= 0.7
+    assert result["uncovered_answered_from_an_org_article"] <= 0.08, result["uncovered_wrong"]
