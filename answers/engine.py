@@ -193,7 +193,7 @@ class AnswerEngine:
                 return TOPIC_WIN
             return TOPIC_PRIOR * route.probability(article.intent)
         bonus = TOPIC_WIN * min(1.0, it_probability / ROUTER_TRUST)
-        return bonus + (NAMED_WIN - TOPIC_WIN if hit.anchored >= NAMED else 0.0)
+        return bonus + (NAMED_WIN - TOPIC_WIN if hit.anchored >= NAMED or hit.names else 0.0)
 
     def _search(self, text: str, route: Route, history: Sequence[Turn], vector, *, picked: bool = False,
                 exclude: frozenset[str] = frozenset(), platform: str | None = None, limit: int = 5) -> list[Hit]:
@@ -217,13 +217,13 @@ class AnswerEngine:
             return Evidence(topic=best.article.topic, score=best.lexical, covered=trusted or best.lexical >= 6.0,
                             strong=best.lexical >= 12.0, content=best.content)
         trusted = best.article.intent == route.intent and route.confidence >= ROUTER_TRUST
-        named = best.anchored >= NAMED
+        named = best.anchored >= NAMED or best.names
         # The router learnt the built-in topics, not the organisation's own: for those, the KB's word counts.
         own = best.article.intent is None
         # An article of the router's topic covers the question unless it is hardly related at all.
         on_topic = best.article.intent == route.intent and best.dense >= TOPIC_COVERED
         covered = trusted or on_topic or best.dense >= (OWN_COVERED if own else COVERED) or (
-            own and named and best.dense >= NAMED_COVERED)
+            own and named and best.dense >= NAMED_COVERED) or (own and best.anchored >= 2 * NAMED)
         strong = own and best.content and (best.dense >= STRONG or (named and best.dense >= NAMED_STRONG))
         return Evidence(topic=best.article.topic, score=best.dense, covered=covered, strong=strong,
                         content=best.content, unknown_name=bool(self.retriever.unknown_names(text)))

@@ -32,7 +32,7 @@ from answers.org import OrgProfile, fill_placeholders
 __all__ = ["Hit", "Retriever", "tokenize", "INDEX_VERSION"]
 
 log = logging.getLogger(__name__)
-INDEX_VERSION = 1  # bump when the units change, so cached indexes rebuild
+INDEX_VERSION = 2  # bump when the units change, so cached indexes rebuild
 
 _WORD = re.compile(r"[a-z0-9]+")
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
@@ -49,6 +49,8 @@ GENERIC = frozenset((
     "getting know see look today now just really also any all some one wrong right properly happened anymore weird "
     "strange odd mess messed bad".split()))
 ANCHOR_DF = 3  # a word used by at most this many articles names what they are about
+TITLE_ANCHOR_DF = 8  # ... or by at most this many (or this share of them), when it is in the article's title,
+TITLE_ANCHOR_SHARE = 0.15  # topic or keywords: the article is about what the word names
 ANCHOR_WEIGHT = 0.25  # bonus for sharing such words with the question, full at ANCHOR_FULL of IDF mass
 ANCHOR_FULL = 3.0
 
@@ -82,12 +84,15 @@ class Hit:
     passage: int = -1  # index of the best-matching passage (-1: the title or an example matched best)
     anchored: float = 0.0  # IDF mass of the question's distinctive words (used by few articles) this article has
     content: bool = False  # the article shares a word with the question beyond "broken", "help", "again"...
+    names: bool = False  # its title, topic or keywords name something the question names ("FabID", "Keeper")
 
 
 def _units(article: Article, org: OrgProfile) -> list[tuple[str, str, int]]:
     """What dense retrieval embeds for one article: (kind, text, passage index)."""
     title = fill_placeholders(article.title, org)
-    units = [("title", title + (f" ({', '.join(article.keywords[:8])})" if article.keywords else ""), -1)]
+    # an organisation's own topic ("expenses") is how people name the problem: it joins the title
+    topic = f"{article.topic}: " if article.intent is None and article.topic.lower() not in title.lower() else ""
+    units = [("title", topic + title + (f" ({', '.join(article.keywords[:8])})" if article.keywords else ""), -1)]
     units += [("example", fill_placeholders(e, org), -1) for e in article.examples]
     for i, passage in enumerate(article.passages):
         heading = f"{passage.heading}. " if passage.heading else ""
@@ -105,6 +110,8 @@ class Retriever:
         self._embedder = embedder
         org = org or OrgProfile()
         self._docs: list[Counter[str]] = []
+        self._named: list[frozenset[str]] = [
+            frozenset(tokenize(" ".join((article.title, article.topic, *article.keywords)))) for article in kb.articles]
         for article in kb.articles:
             weighted = (
                 tokenize(article.title) * 3
@@ -229,6 +236,10 @@ class Retriever:
         raw = self.bm25(terms) if terms else [0.0] * len(self._docs)
         dense, passages = self._dense_scores(vector)
         distinctive = {t for t in terms if self._df.get(t, 0) and self._df[t] <= ANCHOR_DF}
+        title_limit = max(TITLE_ANCHOR_DF, TITLE_ANCHOR_SHARE * len(self._docs))
+        knows = getattr(self._embedder, "knows_word", lambda word: True)
+        named = {t for t in terms if t not in GENERIC and len(t) > 2 and 0 < self._df.get(t, 0) <= title_limit
+                 and (self._df[t] <= ANCHOR_DF or not knows(t))}  # a name ("FabID"), not a word ("website")
         content = {t for t in terms if t not in GENERIC and len(t) > 1}
         hits = []
         for i, article in enumerate(self._kb.articles):
@@ -236,7 +247,8 @@ class Retriever:
                 continue
             lexical = raw[i] / (raw[i] + BM25_HALF)
             doc = self._docs[i]
-            anchored = sum(self._idf[t] for t in distinctive if t in doc)
+            in_title = named & self._named[i]
+            anchored = sum(self._idf[t] for t in distinctive | in_title if t in doc)
             score = float(dense[i]) + BM25_WEIGHT * lexical + ANCHOR_WEIGHT * min(anchored / ANCHOR_FULL, 1.0)
             if not self.dense:  # words alone: keep the old relative scale
                 top = max(raw) or 1.0
@@ -247,7 +259,7 @@ class Retriever:
                 step = PLATFORM_STEP if self.dense else 0.5
                 score += step if platform in article.platforms else -step
             hits.append(Hit(article=article, score=score, dense=float(dense[i]), lexical=raw[i],
-                            passage=int(passages[i]), anchored=anchored,
+                            passage=int(passages[i]), anchored=anchored, names=bool(in_title),
                             content=any(t in doc for t in content)))
         hits.sort(key=lambda h: -h.score)
         return hits[:limit]
