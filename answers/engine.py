@@ -20,7 +20,7 @@ from answers.policy import CLARIFY_THRESHOLD, Decision, Evidence, Turn, decide
 from answers.redact import redact
 from answers.retrieval import Hit, Retriever
 from answers.router import IntentRouter, Route, load_or_train_router
-from answers.taxonomy import IT_INTENTS, OTHER_INTENTS, Action
+from answers.taxonomy import IT_INTENTS, Action
 
 __all__ = ["EngineConfig", "Source", "Answer", "AnswerEngine", "Generator", "build_engine", "Turn"]
 
