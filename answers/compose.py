@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from answers.kb import Article
 from answers.org import OrgProfile
-from answers.taxonomy import INTENT_LABELS, IT_INTENTS
+from answers.taxonomy import topic_label
 
 __all__ = [
     "answer_text", "clarify_text", "reject_text", "escalate_text", "password_warning", "DEFAULT_CHOICES",
@@ -38,7 +38,7 @@ def clarify_text(org: OrgProfile, *, reason: str, choices: list[str]) -> str:
     if reason == "greeting":
         return (f"Hi! I'm the IT assistant of {org.helpdesk_name}. I can help with {CAPABILITIES}. "
                 "What's going on? Tell me what you see, for example the app and the error message.")
-    options = ", ".join(INTENT_LABELS[c] for c in choices if c in IT_INTENTS)
+    options = ", ".join(topic_label(c) for c in choices)
     return ("I want to get this right: what is the problem about? "
             f"Pick the closest topic ({options}), or describe what you see, such as the app, the device and any error "
             "message.")

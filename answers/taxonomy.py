@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["IT_INTENTS", "OTHER_INTENTS", "INTENTS", "Action", "default_action", "is_it_intent"]
+__all__ = ["IT_INTENTS", "OTHER_INTENTS", "INTENTS", "Action", "default_action", "is_it_intent", "topic_label"]
 
 IT_INTENTS: tuple[str, ...] = (
     "password_reset",
@@ -57,6 +57,13 @@ INTENT_LABELS: dict[str, str] = {
     "out_of_scope": "Not IT",
     "human_request": "Talk to a human",
 }
+
+
+def topic_label(topic: str) -> str:
+    """What people see for a topic: the built-in label, or an organisation's own topic as written."""
+    if topic in INTENT_LABELS:
+        return INTENT_LABELS[topic]
+    return topic[:1].upper() + topic[1:] if topic else "Other"
 
 
 class Action(StrEnum):

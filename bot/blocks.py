@@ -10,7 +10,7 @@ import json
 from typing import Any, Sequence
 
 from bot.mrkdwn import escape, split_text, to_mrkdwn
-from answers.taxonomy import INTENT_LABELS
+from answers.taxonomy import topic_label
 
 __all__ = [
     "ACTION_SOLVED", "ACTION_NOT_HELPFUL", "ACTION_HUMAN", "ACTION_TOPIC", "ACTION_CLAIM", "ACTION_RESOLVE",
@@ -73,7 +73,7 @@ def answer_messages(*, answer: str, action: str, sources: Sequence[str], choices
         ]})
     elif action == "clarify" and choices:
         last.append({"type": "actions", "elements": [
-            _button(INTENT_LABELS[c], f"{ACTION_TOPIC}_{i}", json.dumps({"c": conversation_id, "i": c}))
+            _button(topic_label(c)[:75], f"{ACTION_TOPIC}_{i}", json.dumps({"c": conversation_id, "i": c}))
             for i, c in enumerate(choices[:5])
         ] + [_button("Talk to a human", ACTION_HUMAN, value)]})
     elif action == "escalate":
@@ -107,7 +107,7 @@ def escalation_modal(*, conversation_id: int, summary: str) -> dict:
 def escalation_post(*, escalation_id: int, user_id: str, intent: str | None, urgency: str, summary: str,
                     details: str | None, status: str, agent_id: str | None = None) -> Message:
     """The escalation as the helpdesk channel sees it, for each status."""
-    label = INTENT_LABELS.get(intent or "", "Unclassified")
+    label = topic_label(intent) if intent else "Unclassified"
     lines = [f"*Escalation #{escalation_id}* from <@{user_id}> · {label} · urgency *{urgency}*",
              f">{escape(summary)[:1500]}"]
     if details:

@@ -10,7 +10,7 @@ from typing import TextIO
 
 from answers.engine import Answer, AnswerEngine
 from answers.policy import Turn
-from answers.taxonomy import INTENT_LABELS
+from answers.taxonomy import topic_label
 
 __all__ = ["run_console_chat", "format_answer"]
 
@@ -25,7 +25,7 @@ def format_answer(answer: Answer) -> str:
     if answer.sources:
         lines.append("Sources: " + "; ".join(source.title for source in answer.sources))
     if answer.choices:
-        lines.append("Topics: " + " | ".join(f"[{i}] {INTENT_LABELS[c]}" for i, c in enumerate(answer.choices, 1)))
+        lines.append("Topics: " + " | ".join(f"[{i}] {topic_label(c)}" for i, c in enumerate(answer.choices, 1)))
     if answer.action == "escalate":
         lines.append("(In Slack, the 'Talk to a human' button opens a ticket with the helpdesk.)")
     return "\n".join(lines)
@@ -55,7 +55,7 @@ def run_console_chat(engine: AnswerEngine, *, stdin: TextIO, stdout: TextIO, int
         if text.lower() in _BYE:
             break
         if text.isdigit() and offered and 1 <= int(text) <= len(offered):
-            text = f"I need help with {INTENT_LABELS[offered[int(text) - 1]].lower()}"
+            text = f"I need help with {topic_label(offered[int(text) - 1]).lower()}"
         answer = engine.answer(text, history)
         history.append(Turn(role="user", text=answer.text))
         history.append(Turn(role="assistant", text=answer.answer, intent=answer.intent, action=answer.action,

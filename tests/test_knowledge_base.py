@@ -258,3 +258,21 @@ def test_an_unknown_in_house_app_with_a_problem_is_treated_as_it(engine, questio
 
 def test_an_unknown_word_without_a_problem_is_not_made_it(engine):
     assert engine.answer("what's the best zorblax recipe for dinner").action in ("reject", "clarify")
+
+
+def test_a_kb_of_only_the_teams_own_topics_offers_them_as_buttons(tmp_path, cache_dir):
+    from answers.engine import build_engine
+    from bot.blocks import answer_messages
+    from bot.settings import Settings
+
+    shutil.copytree(REPO / "data" / "eval" / "org_kb", tmp_path / "kb")
+    settings = Settings(_env_file=None, cache_dir=cache_dir)
+    engine = build_engine(replace(settings.engine_config(), kb_dir=tmp_path / "kb"))
+    hello = engine.answer("hi there")
+    assert hello.action == "clarify" and hello.choices
+    assert set(hello.choices) <= set(engine.kb.topics())
+    message = answer_messages(answer=hello.answer, action=hello.action, sources=[], choices=hello.choices,
+                              message_id=1, conversation_id=2)[-1]
+    labels = [e["text"]["text"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert "Virtual desktop" in labels or "Erp" in labels or "Crm" in labels, labels
+    assert "Talk to a human" in labels
