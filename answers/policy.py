@@ -151,7 +151,7 @@ _BROKEN = re.compile(
 # A message that reports a problem or asks for something concrete: it gets an answer, not "tell me more".
 _PROBLEM = re.compile(
     r"(?i)\b(not|n't|never|cannot|can ?not|unable|won'?t|doesn'?t|isn'?t|aren'?t|broken|broke|down|fail\w*|error\w*|"
-    r"crash\w*|stuck|frozen|freez\w*|slow|blocked|locked|expired|missing|lost|forgot\w*|reset|issue|problem|trouble|"
+    r"crash\w*|stuck|frozen|freez\w*|slow|blocked|locked|expired|missing|lost|forgot\w*|reset|issues?|problems?|troubles?|"
     r"help with|how (do|can|to)|where (do|can|is)|need|want|request|install|set ?up|connect\w*|access|login|log ?in|"
     r"sign ?in|keeps?|stopped|no longer|wrong|denied|black|blank|flicker\w*|no (sound|signal|internet|audio|video))\b"
 )

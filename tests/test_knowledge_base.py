@@ -276,3 +276,12 @@ def test_a_kb_of_only_the_teams_own_topics_offers_them_as_buttons(tmp_path, cach
     labels = [e["text"]["text"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert "Virtual desktop" in labels or "Erp" in labels or "Crm" in labels, labels
     assert "Talk to a human" in labels
+
+
+@pytest.mark.parametrize("text,problem", [("I'm having issues with outlook", True), ("problems with teams", True),
+                                          ("trouble with the vpn", True), ("mouse not working", True),
+                                          ("good morning", False), ("thanks a lot", False)])
+def test_what_counts_as_naming_a_problem(text, problem):
+    from answers.policy import carries_a_problem
+
+    assert carries_a_problem(text) is problem
