@@ -214,7 +214,7 @@ class AnswerEngine:
         best = hits[0]
         if not self.retriever.dense:  # words only: BM25; the router decides
             trusted = best.article.intent == route.intent
-            return Evidence(topic=best.article.topic, score=best.lexical, covered=trusted or best.lexical >= 6.0,
+            return Evidence(topic=best.article.topic, score=best.lexical, covered=trusted or best.lexical >= 12.0,
                             strong=best.lexical >= 12.0, content=best.content)
         trusted = best.article.intent == route.intent and route.confidence >= ROUTER_TRUST
         named = best.anchored >= NAMED or best.names
