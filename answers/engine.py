@@ -161,13 +161,14 @@ class AnswerEngine:
             route = Route(intent="vague", label="vague", confidence=1.0, ranked=(("vague", 1.0),))
         elif route is None:
             route = self.router.route(safe, dense=vector)
-        hits = self._search(safe, route, history, vector, picked=picked)
+        scored = self.retriever.score(safe, vector=vector)  # once per message: ranking below only re-weighs it
+        hits = self._rank(scored, route, picked=picked)
         evidence = self._evidence(hits, route, safe)
         decision = decide(safe, route, history, threshold=self.clarify_threshold, evidence=evidence)
         if picked and route.intent in self._topics and decision.action is not Action.REJECT \
                 and decision.reason != "needs a human now" and not decision.follow_up:
             decision = Decision(Action.ANSWER, route.intent, 1.0, "picked topic", platform=decision.platform)
-        reply = self._compose(safe, decision, route, history, mode or self.answer_mode, on_token, vector)
+        reply = self._compose(safe, decision, route, history, mode or self.answer_mode, on_token, vector, scored)
         if redaction.password_shared:
             reply.answer = f"{compose.password_warning(self.org)}\n\n{reply.answer}"
         if truncated:
@@ -195,10 +196,10 @@ class AnswerEngine:
         bonus = TOPIC_WIN * min(1.0, it_probability / ROUTER_TRUST)
         return bonus + (NAMED_WIN - TOPIC_WIN if hit.anchored >= NAMED or hit.names else 0.0)
 
-    def _search(self, text: str, route: Route, history: Sequence[Turn], vector, *, picked: bool = False,
-                exclude: frozenset[str] = frozenset(), platform: str | None = None, limit: int = 5) -> list[Hit]:
-        """Articles for ``text``, best first, their scores including the router's preference."""
-        hits = self.retriever.search(text, vector=vector, platform=platform, exclude=exclude, limit=len(self.kb))
+    def _rank(self, scored: list[Hit], route: Route, *, picked: bool = False, platform: str | None = None,
+              limit: int = 5) -> list[Hit]:
+        """Scored articles, best first, their scores including the router's preference."""
+        hits = self.retriever.rank(scored, platform=platform, limit=len(scored))
         if picked:  # a topic the user chose: its articles first, the best match among them
             ranked = [replace(h, score=h.score + (1.0 if route.intent in (h.article.topic, h.article.intent) else 0.0))
                       for h in hits]
@@ -239,8 +240,11 @@ class AnswerEngine:
         mode: str,
         on_token: Callable[[str], None] | None,
         vector=None,
+        scored: list[Hit] | None = None,
     ) -> Answer:
         org = self.org
+        if scored is None:
+            scored = self.retriever.score(text, vector=vector)
 
         def reply(action: Action, body: str, sources: list[Article] = (), choices: list[str] = (),
                   intent: str | None = None) -> Answer:
@@ -261,7 +265,7 @@ class AnswerEngine:
         if decision.action is Action.ESCALATE:
             article = None
             if decision.reason == "needs a human now":
-                hits = self.retriever.search(text, vector=vector, prior={
+                hits = self.retriever.rank(scored, prior={
                     a.id: 1.0 for a in self.kb.articles if a.intent == decision.intent}, platform=decision.platform,
                     limit=1)
                 article = hits[0].article if hits and hits[0].article.intent == decision.intent else None
@@ -279,13 +283,13 @@ class AnswerEngine:
             hits = [h for h in hits if decision.intent in (h.article.topic, h.article.intent)]
         else:
             picked = decision.reason == "picked topic"
-            hits = self._search(query, route, history, vector, picked=picked, platform=decision.platform,
-                                limit=len(self.kb) if picked else 5)
+            hits = self._rank(scored, route, picked=picked, platform=decision.platform,
+                              limit=len(self.kb) if picked else 5)
             if picked:
                 hits = [h for h in hits if decision.intent in (h.article.topic, h.article.intent)][:5] or hits[:5]
         if not hits:
             escalation = Decision(Action.ESCALATE, decision.intent, decision.confidence, "repeated failure")
-            return self._compose(text, escalation, route, history, mode, on_token, vector)
+            return self._compose(text, escalation, route, history, mode, on_token, vector, scored)
         article = hits[0].article
         terse = decision.reason == "terse" or (not decision.follow_up and len(text.split()) <= TERSE_WORDS)
         choices = self._switch_choices(route, article) if terse else []

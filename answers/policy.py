@@ -288,10 +288,12 @@ def _decide_with_evidence(text: str, route: Route, action: Action, evidence: Evi
     confident = route.confidence >= threshold
     problem = carries_a_problem(text)
     topic = evidence.topic or route.intent
+    # "Zorblax is broken": a system the KB does not know, with a fault. IT, just not covered.
+    unknown_fault = Decision(Action.ESCALATE, "software_issue", route.confidence, "not covered", platform=platform) \
+        if evidence.unknown_name and _BROKEN.search(text) else None
     if route.intent == "out_of_scope":
-        if evidence.unknown_name and _BROKEN.search(text) and not evidence.covered:
-            # "Zorblax is broken": a system the KB does not know, with a fault. IT, just not covered.
-            return Decision(Action.ESCALATE, "software_issue", route.confidence, "not covered", platform=platform)
+        if unknown_fault and not evidence.covered:
+            return unknown_fault
         if evidence.strong:  # the organisation's own KB clearly answers it ("the HR portal shows a blank page")
             return Decision(Action.ANSWER, topic, route.confidence, "knowledge base", platform=platform)
         if confident:
@@ -302,8 +304,8 @@ def _decide_with_evidence(text: str, route: Route, action: Action, evidence: Evi
     if route.intent in ("greeting", "vague") or (route.intent in IT_INTENTS and not confident):
         if evidence.covered and evidence.content and (problem or evidence.strong):
             return Decision(Action.ANSWER, topic, route.confidence, "terse", platform=platform)
-        if evidence.unknown_name and _BROKEN.search(text):
-            return Decision(Action.ESCALATE, "software_issue", route.confidence, "not covered", platform=platform)
+        if unknown_fault:
+            return unknown_fault
         if route.intent == "greeting" and confident:
             return Decision(Action.CLARIFY, route.intent, route.confidence, route.intent, platform=platform)
         return Decision(Action.CLARIFY, route.intent, route.confidence, "low confidence", platform=platform)

@@ -16,11 +16,12 @@ returns plain :class:`Hit` records with the scores the scope decision uses.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -149,8 +150,6 @@ class Retriever:
         self._owner = np.array(owner, dtype=np.int32)
         self._passage = np.array(passage, dtype=np.int32)
         self._unit_weight = np.array(weight, dtype=np.float32)
-        import hashlib
-
         key = hashlib.sha256(repr((INDEX_VERSION, texts)).encode("utf-8")).hexdigest()[:16]
         path = cache_dir / f"kb-index-{self._kb.content_hash}-{key}.npy" if cache_dir else None
         if path is not None and path.is_file():
@@ -211,6 +210,71 @@ class Retriever:
         passage[self._owner[order]] = self._passage[order]
         return best, passage
 
+    def score(self, query: str, *, vector: np.ndarray | None = None) -> list[Hit]:
+        """Every article's match with ``query``, in knowledge-base order (rank them with :meth:`rank`).
+
+        Args:
+            query: The user's (normalised) question.
+            vector: Its embedding (see :meth:`embed`); without it only words count.
+        """
+        terms = tokenize(query)
+        raw = self.bm25(terms) if terms else [0.0] * len(self._docs)
+        top = max(raw, default=0.0) or 1.0
+        dense, passages = self._dense_scores(vector)
+        distinctive = {t for t in terms if self._df.get(t, 0) and self._df[t] <= ANCHOR_DF}
+        title_limit = max(TITLE_ANCHOR_DF, TITLE_ANCHOR_SHARE * len(self._docs))
+        knows = getattr(self._embedder, "knows_word", lambda word: True)
+        named = {t for t in terms if t not in GENERIC and len(t) > 2 and 0 < self._df.get(t, 0) <= title_limit
+                 and (self._df[t] <= ANCHOR_DF or not knows(t))}  # a name ("FabID"), not a word ("website")
+        content = {t for t in terms if t not in GENERIC and len(t) > 1}
+        hits = []
+        for i, article in enumerate(self._kb.articles):
+            lexical = raw[i] / (raw[i] + BM25_HALF)
+            doc = self._docs[i]
+            in_title = named & self._named[i]
+            anchored = sum(self._idf[t] for t in distinctive | in_title if t in doc)
+            score = float(dense[i]) + BM25_WEIGHT * lexical + ANCHOR_WEIGHT * min(anchored / ANCHOR_FULL, 1.0)
+            if not self.dense:  # words alone: keep the old relative scale
+                score = raw[i] / top
+            hits.append(Hit(article=article, score=score, dense=float(dense[i]), lexical=raw[i],
+                            passage=int(passages[i]), anchored=anchored, names=bool(in_title),
+                            content=any(t in doc for t in content)))
+        return hits
+
+    def rank(
+        self,
+        hits: list[Hit],
+        *,
+        prior: dict[str, float] | None = None,
+        platform: str | None = None,
+        exclude: frozenset[str] = frozenset(),
+        limit: int = 3,
+    ) -> list[Hit]:
+        """The best of ``hits`` (from :meth:`score`), with the caller's preferences added to their scores.
+
+        Args:
+            hits: Scored articles, in knowledge-base order.
+            prior: Extra score per article id (the caller's topic preference).
+            platform: Preferred platform (``macos``, ``windows``, ...); articles for
+                another specific platform are pushed down.
+            exclude: Article ids already shown in this conversation.
+            limit: How many hits to return.
+        """
+        ranked = []
+        for hit in hits:
+            article = hit.article
+            if article.id in exclude:
+                continue
+            score = hit.score
+            if prior:
+                score += prior.get(article.id, 0.0)
+            if platform is not None and "all" not in article.platforms:
+                step = PLATFORM_STEP if self.dense else 0.5
+                score += step if platform in article.platforms else -step
+            ranked.append(replace(hit, score=score))
+        ranked.sort(key=lambda h: -h.score)
+        return ranked[:limit]
+
     def search(
         self,
         query: str,
@@ -221,48 +285,9 @@ class Retriever:
         exclude: frozenset[str] = frozenset(),
         limit: int = 3,
     ) -> list[Hit]:
-        """Best articles for ``query``.
-
-        Args:
-            query: The user's (normalised) question.
-            vector: Its embedding (see :meth:`embed`); without it only words count.
-            prior: Extra score per article id (the caller's topic preference).
-            platform: Preferred platform (``macos``, ``windows``, ...); articles for
-                another specific platform are pushed down.
-            exclude: Article ids already shown in this conversation.
-            limit: How many hits to return.
-        """
-        terms = tokenize(query)
-        raw = self.bm25(terms) if terms else [0.0] * len(self._docs)
-        dense, passages = self._dense_scores(vector)
-        distinctive = {t for t in terms if self._df.get(t, 0) and self._df[t] <= ANCHOR_DF}
-        title_limit = max(TITLE_ANCHOR_DF, TITLE_ANCHOR_SHARE * len(self._docs))
-        knows = getattr(self._embedder, "knows_word", lambda word: True)
-        named = {t for t in terms if t not in GENERIC and len(t) > 2 and 0 < self._df.get(t, 0) <= title_limit
-                 and (self._df[t] <= ANCHOR_DF or not knows(t))}  # a name ("FabID"), not a word ("website")
-        content = {t for t in terms if t not in GENERIC and len(t) > 1}
-        hits = []
-        for i, article in enumerate(self._kb.articles):
-            if article.id in exclude:
-                continue
-            lexical = raw[i] / (raw[i] + BM25_HALF)
-            doc = self._docs[i]
-            in_title = named & self._named[i]
-            anchored = sum(self._idf[t] for t in distinctive | in_title if t in doc)
-            score = float(dense[i]) + BM25_WEIGHT * lexical + ANCHOR_WEIGHT * min(anchored / ANCHOR_FULL, 1.0)
-            if not self.dense:  # words alone: keep the old relative scale
-                top = max(raw) or 1.0
-                score = raw[i] / top
-            if prior:
-                score += prior.get(article.id, 0.0)
-            if platform is not None and "all" not in article.platforms:
-                step = PLATFORM_STEP if self.dense else 0.5
-                score += step if platform in article.platforms else -step
-            hits.append(Hit(article=article, score=score, dense=float(dense[i]), lexical=raw[i],
-                            passage=int(passages[i]), anchored=anchored, names=bool(in_title),
-                            content=any(t in doc for t in content)))
-        hits.sort(key=lambda h: -h.score)
-        return hits[:limit]
+        """Best articles for ``query``: :meth:`score` then :meth:`rank` (see both for the arguments)."""
+        return self.rank(self.score(query, vector=vector), prior=prior, platform=platform, exclude=exclude,
+                         limit=limit)
 
     def best_raw_score(self, query: str) -> float:
         """Unnormalised best BM25 score: how well the KB covers the words at all."""
