@@ -114,8 +114,13 @@ def _strings(meta: dict, key: str, where: str, problems: list[str]) -> tuple[str
     return tuple(str(v).strip() for v in value if str(v).strip())
 
 
-def _parse(text: str, path: Path | None, root: Path | None) -> tuple[Article | None, list[str]]:
-    """Parse one article; return it (or None) and every problem found, one line each."""
+def _parse(text: str, path: Path | None, root: Path | None, *,
+           strict_keys: bool = False) -> tuple[Article | None, list[str]]:
+    """Parse one article; return it (or None) and every problem found, one line each.
+
+    With ``strict_keys`` (``itbot kb check``), unknown front-matter keys are reported too, without failing the
+    article (they are ignored when the bot runs).
+    """
     where = str(path) if path else "article"
     match = _FRONT_MATTER.match(text.replace("\r\n", "\n"))
     if not match:
@@ -130,6 +135,11 @@ def _parse(text: str, path: Path | None, root: Path | None) -> tuple[Article | N
     if not isinstance(meta, dict):
         return None, [f"{where}: front matter must be 'key: value' lines"]
     problems: list[str] = []
+    notes: list[str] = []
+    unknown_keys = sorted(set(map(str, meta)) - _KNOWN_KEYS) if strict_keys else []
+    if unknown_keys:
+        notes.append(f"{where}: unknown front matter keys {unknown_keys} (ignored; known: "
+                     f"{', '.join(sorted(_KNOWN_KEYS))})")
     for key in ("id", "title"):
         if not str(meta.get(key) or "").strip():
             problems.append(f"{where}: front matter needs '{key}'")
@@ -160,13 +170,13 @@ def _parse(text: str, path: Path | None, root: Path | None) -> tuple[Article | N
     keywords = tuple(k.lower() for k in _strings(meta, "keywords", where, problems))
     examples = _strings(meta, "examples", where, problems)
     if problems:
-        return None, problems
+        return None, problems + notes
     article = Article(
         id=str(meta["id"]).strip(), title=str(meta["title"]).strip(), body=body, topic=topic, intent=intent,
         platforms=platforms, keywords=keywords, examples=examples, path=path, draft=bool(meta.get("draft", False)),
         passages=split_passages(body),
     )
-    return article, []
+    return article, notes
 
 
 def parse_article(text: str, *, path: Path | None = None, root: Path | None = None) -> Article:
@@ -208,15 +218,6 @@ class KnowledgeBase:
         return list(dict.fromkeys(a.topic for a in self.articles))
 
 
-def _meta_keys(text: str) -> list[str]:
-    match = _FRONT_MATTER.match(text.replace("\r\n", "\n"))
-    try:
-        meta = yaml.safe_load(match.group(1)) if match else None
-    except yaml.YAMLError:
-        return []
-    return list(meta) if isinstance(meta, dict) else []
-
-
 def _read_folder(directory: Path, *, strict_keys: bool = False) -> tuple[list[Article], list[str]]:
     articles: list[Article] = []
     problems: list[str] = []
@@ -232,13 +233,8 @@ def _read_folder(directory: Path, *, strict_keys: bool = False) -> tuple[list[Ar
         except OSError as error:
             problems.append(f"{path}: cannot be read ({error.strerror})")
             continue
-        article, found = _parse(text, path, directory)
+        article, found = _parse(text, path, directory, strict_keys=strict_keys)
         problems.extend(found)
-        if strict_keys:
-            unknown_keys = sorted(set(map(str, _meta_keys(text))) - _KNOWN_KEYS)
-            if unknown_keys:
-                problems.append(f"{path}: unknown front matter keys {unknown_keys} (ignored; known: "
-                                f"{', '.join(sorted(_KNOWN_KEYS))})")
         if article is None:
             continue
         if article.id in seen:

@@ -38,6 +38,17 @@ print(time.perf_counter() - t)
 """
 
 
+def held_out_reports(engine) -> dict[str, dict]:
+    """The evaluation report of the held-out test split and of the challenge set."""
+    from answers.evaluation import evaluate_engine
+    from data import SPLITS_DIR
+    from data.utterances import read_jsonl
+
+    return {name: evaluate_engine(engine, read_jsonl(path))[0]
+            for name, path in (("test_split", SPLITS_DIR / "test.jsonl"),
+                               ("challenge_set", SPLITS_DIR.parent / "eval" / "challenge.jsonl"))}
+
+
 def reindex_after_adding(count: int, cache: Path) -> float:
     """Seconds to rebuild the engine after ``count`` new articles land in the KB folder (router already cached)."""
     import re
@@ -72,11 +83,8 @@ def machine() -> dict:
 
 
 def main() -> int:
-    from bot.settings import Settings
-    from data import SPLITS_DIR
-    from data.utterances import read_jsonl
     from answers.engine import build_engine
-    from answers.evaluation import evaluate_engine
+    from bot.settings import Settings
 
     cache = Path(tempfile.mkdtemp(prefix="itbot-bench-"))
     env = {**os.environ, "ITBOT_CACHE_DIR": str(cache), "PYTHONPATH": str(REPO)}
@@ -85,10 +93,7 @@ def main() -> int:
     cold_start = time.perf_counter() - started
 
     results = {"machine": machine(), "mode": "kb", "cold_start_s (router trained)": round(cold_start, 2)}
-    for name, path in (("test_split", SPLITS_DIR / "test.jsonl"),
-                       ("challenge_set", SPLITS_DIR.parent / "eval" / "challenge.jsonl")):
-        rows = read_jsonl(path)
-        report, _ = evaluate_engine(engine, rows)
+    for name, report in held_out_reports(engine).items():
         results[name] = {key: report[key] for key in
                          ("n", "intent_accuracy", "intent_macro_f1", "action_accuracy", "out_of_scope", "latency_ms")}
         print(f"{name}: n={report['n']} intent={report['intent_accuracy']:.3f} action={report['action_accuracy']:.3f} "

@@ -50,8 +50,11 @@ def gives_it_steps(answer) -> bool:
     return answer.action == "answer" or answer.reason == "not covered"
 
 
-def clinc(engine, split: str, progress) -> dict:
-    rows = [r for r in _read(PUBLIC / "clinc150" / "clinc150.jsonl") if r["split"] == split]
+def clinc(engine, split: str, progress, *, sample: int = 1) -> dict:
+    """CLINC150 ``split`` (every ``sample``-th row): the share of everyday questions given IT steps."""
+    from data.public_sets import clinc_rows
+
+    rows = clinc_rows(split)[::sample]
     by_domain: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     offenders = []
     for row in progress(rows, "CLINC150 " + split):
@@ -144,13 +147,10 @@ def org(settings, progress) -> dict:
 
 
 def own(engine) -> dict:
-    from data import SPLITS_DIR
-    from data.utterances import read_jsonl
-    from answers.evaluation import evaluate_engine
+    from bench.engine_bench import held_out_reports
 
     out = {}
-    for name, path in (("test_split", SPLITS_DIR / "test.jsonl"), ("challenge_set", EVAL / "challenge.jsonl")):
-        report, _ = evaluate_engine(engine, read_jsonl(path))
+    for name, report in held_out_reports(engine).items():
         out[name] = {"intent_accuracy": report["intent_accuracy"], "action_accuracy": report["action_accuracy"],
                      "out_of_scope_f1": report["out_of_scope"]["f1"], "latency_ms": report["latency_ms"]}
     return out

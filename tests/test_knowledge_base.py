@@ -59,13 +59,18 @@ def team_kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def team_engine(team_kb: Path, cache_dir: Path):
+def _engine_for(kb_dir: Path, cache_dir: Path):
+    """The real engine, as `itbot run` builds it, on the knowledge-base folder ``kb_dir``."""
     from answers.engine import build_engine
     from bot.settings import Settings
 
     settings = Settings(_env_file=None, cache_dir=cache_dir)
-    return build_engine(replace(settings.engine_config(), kb_dir=team_kb))
+    return build_engine(replace(settings.engine_config(), kb_dir=kb_dir))
+
+
+@pytest.fixture(scope="module")
+def team_engine(team_kb: Path, cache_dir: Path):
+    return _engine_for(team_kb, cache_dir)
 
 
 def test_an_article_needs_only_an_id_and_a_title():
@@ -144,13 +149,9 @@ def test_everyday_questions_that_share_words_with_it_are_politely_declined(engin
 
 
 def test_an_it_problem_no_article_covers_is_said_so_with_first_steps_and_a_person(tmp_path, cache_dir):
-    from answers.engine import build_engine
-    from bot.settings import Settings
-
     # A team KB that only covers printers: a VPN problem is IT, but nothing here answers it.
     shutil.copytree(REPO / "data" / "kb" / "printer", tmp_path / "kb" / "printer")
-    settings = Settings(_env_file=None, cache_dir=cache_dir)
-    engine = build_engine(replace(settings.engine_config(), kb_dir=tmp_path / "kb"))
+    engine = _engine_for(tmp_path / "kb", cache_dir)
     answer = engine.answer("the vpn disconnects every ten minutes when I work from home")
     assert answer.action == "escalate" and answer.reason == "not covered"
     assert answer.article is None
@@ -261,13 +262,10 @@ def test_an_unknown_word_without_a_problem_is_not_made_it(engine):
 
 
 def test_a_kb_of_only_the_teams_own_topics_offers_them_as_buttons(tmp_path, cache_dir):
-    from answers.engine import build_engine
     from bot.blocks import answer_messages
-    from bot.settings import Settings
 
     shutil.copytree(REPO / "data" / "eval" / "org_kb", tmp_path / "kb")
-    settings = Settings(_env_file=None, cache_dir=cache_dir)
-    engine = build_engine(replace(settings.engine_config(), kb_dir=tmp_path / "kb"))
+    engine = _engine_for(tmp_path / "kb", cache_dir)
     hello = engine.answer("hi there")
     assert hello.action == "clarify" and hello.choices
     assert set(hello.choices) <= set(engine.kb.topics())
