@@ -192,7 +192,8 @@ class AnswerEngine:
         if article.intent is not None:
             if article.intent == route.intent and route.confidence >= ROUTER_TRUST:
                 return TOPIC_WIN
-            return TOPIC_PRIOR * route.probability(article.intent)
+            # Among IT topics, as the router ranks them even when it thinks the message vague or not IT.
+            return TOPIC_PRIOR * route.probability(article.intent) / max(it_probability, 0.05)
         bonus = TOPIC_WIN * min(1.0, it_probability / ROUTER_TRUST)
         return bonus + (NAMED_WIN - TOPIC_WIN if hit.anchored >= NAMED or hit.names else 0.0)
 
