@@ -27,7 +27,11 @@ log = logging.getLogger(__name__)
 
 def create_escalation(services: "Services", client: "WebClient", *, conversation_id: int, urgency: str,
                       details: str | None, requester: str) -> None:
-    """Open the escalation (once), post it to the helpdesk channel and tell the user."""
+    """Open the escalation (once), post it to the helpdesk channel and tell the user.
+
+    The post shows the summary and details as stored, that is redacted: the form's raw value may hold a
+    password, and the channel post is read by the whole helpdesk team.
+    """
     summary, intent = conversation_summary(services.sessions, conversation_id)
     with services.sessions.begin() as session:
         conversation = session.get(Conversation, conversation_id)
@@ -35,7 +39,7 @@ def create_escalation(services: "Services", client: "WebClient", *, conversation
             return  # a user can only escalate their own conversation
         escalation, created = repo.open_escalation(session, conversation_id=conversation_id, summary=summary,
                                                    urgency=urgency, details=details)
-        escalation_id = escalation.id
+        escalation_id, summary, details = escalation.id, escalation.summary, escalation.details
         user_id, channel, thread_ts = conversation.user_id, conversation.channel_id, conversation.thread_ts
     where = {"user_id": user_id, "channel": channel, "thread_ts": thread_ts}
     if not created:
