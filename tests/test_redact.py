@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 
-from answers.redact import redact
+from answers.redact import MASK, redact
+
+CORPUS_FILE = Path(__file__).parent / "redaction" / "corpus.jsonl"
+
+
+def load_corpus(path: Path = CORPUS_FILE) -> list[dict]:
+    """Each line: ``id``, ``lang``, ``text`` and, for a line that shares a password, its ``secrets``."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+CORPUS = load_corpus()
+SHARED = [case for case in CORPUS if case.get("secrets")]
+NEAR_MISSES = [case for case in CORPUS if not case.get("secrets")]
+
+
+def masked_values(original: str, masked: str) -> tuple[str, ...] | None:
+    """What each mask of ``masked`` stands for in ``original``; None when anything outside the masks changed."""
+    pattern = "(.+?)".join(re.escape(segment) for segment in masked.split(MASK))
+    found = re.fullmatch(pattern, original, re.S)
+    return found.groups() if found else None
 
 
 @pytest.mark.parametrize(("text", "secret", "kind"), [
@@ -72,3 +95,27 @@ def test_a_lone_surrogate_is_replaced_so_the_text_can_be_stored_and_logged():
     result = redact("wifi \ud83d broken, password is Maple\ud800Leaf!42")
     result.text.encode("utf-8")
     assert "\ufffd" in result.text.split("password")[0] and "Maple" not in result.text
+
+
+def test_the_corpus_covers_every_language_with_shared_passwords_and_near_misses():
+    assert {case["lang"] for case in SHARED} == {case["lang"] for case in NEAR_MISSES} == {"en", "de", "fr", "es"}
+    assert len({case["id"] for case in CORPUS}) == len(CORPUS)
+
+
+@pytest.mark.parametrize("case", SHARED, ids=[case["id"] for case in SHARED])
+def test_a_password_written_any_common_way_is_masked_and_warned_about(case):
+    result = redact(case["text"])
+    for secret in case["secrets"]:
+        assert secret not in result.text
+    assert result.password_shared
+    # only the values are masked, at their places: the prose around them is the user's, character for character
+    values = masked_values(case["text"], result.text)
+    assert values is not None, result.text
+    assert sorted(value.strip("\"'`‘’“”") for value in values) == sorted(case["secrets"])
+
+
+@pytest.mark.parametrize("case", NEAR_MISSES, ids=[case["id"] for case in NEAR_MISSES])
+def test_prose_about_passwords_is_left_untouched_and_not_warned_about(case):
+    result = redact(case["text"])
+    assert result.text == case["text"]
+    assert not result.found and not result.password_shared
