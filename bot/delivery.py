@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from bot import blocks
 from bot.conversation import Question, Reply, answer_question, slack_thread
 from bot.mrkdwn import clip, escape, to_mrkdwn
-from bot.posting import post_once
+from bot.posting import post_metadata, post_once
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -56,7 +56,7 @@ class StreamingPreview:
 
 
 def post_in_place(client: "WebClient", *, channel: str, thread_ts: str | None, user_id: str, ephemeral: bool,
-                  message: dict[str, Any], response_url: str | None = None) -> str | None:
+                  message: dict[str, Any], response_url: str | None = None, post_id: str | None = None) -> str | None:
     """Post ``message`` in the thread (or ephemerally to the user); return its ts when it has one.
 
     A slash command may come from a channel the bot has not joined, where ``chat.postEphemeral`` fails: the
@@ -70,7 +70,7 @@ def post_in_place(client: "WebClient", *, channel: str, thread_ts: str | None, u
                 raise
             respond(response_url, message)
         return None
-    return post_once(client, channel=channel, thread_ts=thread_ts, **message)["ts"]
+    return post_once(client, channel=channel, thread_ts=thread_ts, post_id=post_id, **message)["ts"]
 
 
 def respond(response_url: str, message: dict[str, Any]) -> None:
@@ -84,21 +84,23 @@ def respond(response_url: str, message: dict[str, Any]) -> None:
 
 def deliver_answer(services: "Services", client: "WebClient", question: Question, *, reply_channel: str,
                    reply_thread_ts: str | None, ephemeral: bool = False, route: "Route | None" = None,
-                   response_url: str | None = None) -> Reply:
+                   response_url: str | None = None, notice: str | None = None, post_id: str | None = None) -> Reply:
     """Answer ``question`` and post the result where the user asked.
 
     A "Looking into it…" placeholder (updated as the model streams) is posted only when a model may write the
     answer: in kb mode the answer is ready in milliseconds, and a placeholder would double the Slack calls.
+    ``notice`` is shown under the answer (an apology for a late one); ``post_id`` marks the posts
+    (``<post_id>-placeholder``, ``<post_id>-0``, ``-1``...) so a later attempt can find them.
     """
     placeholder = None
     if not ephemeral and services.engine.answer_mode != "kb":
         placeholder = post_once(client, channel=reply_channel, thread_ts=reply_thread_ts,
-                                **blocks.thinking_message())["ts"]
+                                post_id=post_id and f"{post_id}-placeholder", **blocks.thinking_message())["ts"]
     started = time.monotonic()
     try:
         reply = _answer_into(services, client, question, placeholder, reply_channel=reply_channel,
                              reply_thread_ts=reply_thread_ts, ephemeral=ephemeral, route=route,
-                             response_url=response_url)
+                             response_url=response_url, notice=notice, post_id=post_id)
     except Exception:
         if placeholder:  # the apology the worker posts replaces it: one reply, not "Looking into it…" forever
             _withdraw(client, channel=reply_channel, ts=placeholder)
@@ -119,7 +121,7 @@ def deliver_answer(services: "Services", client: "WebClient", question: Question
 
 def _answer_into(services: "Services", client: "WebClient", question: Question, placeholder: str | None, *,
                  reply_channel: str, reply_thread_ts: str | None, ephemeral: bool, route: "Route | None",
-                 response_url: str | None) -> Reply:
+                 response_url: str | None, notice: str | None = None, post_id: str | None = None) -> Reply:
     """Answer (or relay) ``question`` and post it, the first message in place of the placeholder."""
     preview = None
     if placeholder:  # only model answers get one, and they stream into it
@@ -136,13 +138,15 @@ def _answer_into(services: "Services", client: "WebClient", question: Question, 
     messages = blocks.answer_messages(answer=answer.answer, action=answer.action,
                                       sources=[s.title for s in answer.sources], choices=answer.choices,
                                       message_id=reply.message_id or 0, conversation_id=reply.conversation_id,
-                                      notice=answer.notice)
+                                      notice=" ".join(n for n in (notice, answer.notice) if n) or None)
     for index, message in enumerate(messages):
         if index == 0 and placeholder:
-            client.chat_update(channel=reply_channel, ts=placeholder, **message)
+            marked = {"metadata": post_metadata(f"{post_id}-0")} if post_id else {}
+            client.chat_update(channel=reply_channel, ts=placeholder, **marked, **message)
         else:
             post_in_place(client, channel=reply_channel, thread_ts=reply_thread_ts, user_id=question.user_id,
-                          ephemeral=ephemeral, message=message, response_url=response_url)
+                          ephemeral=ephemeral, message=message, response_url=response_url,
+                          post_id=post_id and f"{post_id}-{index}")
     return reply
 
 

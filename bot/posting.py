@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from slack_sdk.http_retry import RetryHandler
     from slack_sdk.http_retry.request import HttpRequest
 
-__all__ = ["EVENT_TYPE", "post_once", "retry_handlers"]
+__all__ = ["EVENT_TYPE", "post_once", "post_metadata", "find_posts", "retry_handlers"]
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "itbot_post"
@@ -63,26 +63,36 @@ def _ambiguous(error: Exception) -> bool:
     return isinstance(error, (URLError, ConnectionError, RemoteDisconnected, TimeoutError))
 
 
-def _already_posted(client: "WebClient", channel: str, thread_ts: str | None, post_id: str) -> dict | None:
+def post_metadata(post_id: str) -> dict[str, Any]:
+    """The message metadata that marks a post with ``post_id``, so it can be found again."""
+    return {"event_type": EVENT_TYPE, "event_payload": {"id": post_id}}
+
+
+def find_posts(client: "WebClient", channel: str, thread_ts: str | None, post_ids: set[str]) -> dict[str, dict]:
+    """The posts among ``post_ids`` already in the thread (or the channel's latest messages), by id."""
     if thread_ts:
         found = client.conversations_replies(channel=channel, ts=thread_ts, include_all_metadata=True, limit=200)
     else:
         found = client.conversations_history(channel=channel, include_all_metadata=True, limit=LOOKBACK)
+    posts = {}
     for message in found.get("messages") or []:
         metadata = message.get("metadata") or {}
-        if metadata.get("event_type") == EVENT_TYPE and (metadata.get("event_payload") or {}).get("id") == post_id:
-            return message
-    return None
+        post_id = (metadata.get("event_payload") or {}).get("id")
+        if metadata.get("event_type") == EVENT_TYPE and post_id in post_ids:
+            posts[post_id] = message
+    return posts
 
 
-def post_once(client: "WebClient", *, channel: str, thread_ts: str | None = None, **message: Any) -> dict[str, Any]:
+def post_once(client: "WebClient", *, channel: str, thread_ts: str | None = None, post_id: str | None = None,
+              **message: Any) -> dict[str, Any]:
     """Post ``message`` exactly once; return Slack's response (``ts``, ``channel``, ``message``).
 
+    ``post_id`` (a fresh one by default) marks the post, so that a later attempt can tell it was made.
     Raises the last error when Slack still fails after :data:`ATTEMPTS` tries, or at once for a definite
     refusal (``channel_not_found``, ``msg_too_long``...).
     """
-    post_id = uuid.uuid4().hex
-    metadata = {"event_type": EVENT_TYPE, "event_payload": {"id": post_id}}
+    post_id = post_id or uuid.uuid4().hex
+    metadata = post_metadata(post_id)
     for attempt in range(1, ATTEMPTS + 1):
         try:
             response = client.chat_postMessage(channel=channel, thread_ts=thread_ts, metadata=metadata, **message)
@@ -91,7 +101,7 @@ def post_once(client: "WebClient", *, channel: str, thread_ts: str | None = None
             if not _ambiguous(error) or attempt == ATTEMPTS:
                 raise
             try:
-                posted = _already_posted(client, channel, thread_ts, post_id)
+                posted = find_posts(client, channel, thread_ts, {post_id}).get(post_id)
             except Exception as lookup_error:  # cannot tell: posting again risks a duplicate, not posting loses it
                 log.warning("could not check whether a failed post went through (%s); posting again",
                             lookup_error.__class__.__name__)

@@ -21,11 +21,12 @@ if TYPE_CHECKING:
 
     from bot.services import Services
 
-__all__ = ["run_retention", "build_scheduler", "RETENTION_CRON", "MISFIRE_GRACE_S"]
+__all__ = ["run_retention", "build_scheduler", "RETENTION_CRON", "MISFIRE_GRACE_S", "RECOVER_EVERY_S"]
 
 log = logging.getLogger(__name__)
 RETENTION_CRON = "30 3 * * *"
 MISFIRE_GRACE_S = 6 * 3600  # a job missed while the machine slept still runs if it wakes within 6 hours
+RECOVER_EVERY_S = 15  # how often unanswered questions of stopped instances are looked for (and once at start)
 
 
 def run_retention(sessions: "sessionmaker[Session]", *, retention_days: int, today: str | None = None) -> bool:
@@ -46,11 +47,12 @@ def run_retention(sessions: "sessionmaker[Session]", *, retention_days: int, tod
 
 
 def build_scheduler(services: "Services", *, client: "WebClient | None" = None) -> "BackgroundScheduler":
-    """A background scheduler (not started) with the nightly digest and the retention purge.
+    """A background scheduler (not started) with the nightly digest, the retention purge and, with a client, the
+    recovery of questions that stopped instances left unanswered (at start, then every :data:`RECOVER_EVERY_S`).
 
     Args:
         services: The bot's services; the digest evaluates ``services.engine``.
-        client: The Slack client the digest is posted with (None: evaluate and store only).
+        client: The Slack client the digest and recovered answers are posted with (None: evaluate and store only).
     """
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.cron import CronTrigger
@@ -63,4 +65,9 @@ def build_scheduler(services: "Services", *, client: "WebClient | None" = None) 
                       args=[services, client])
     scheduler.add_job(run_retention, CronTrigger.from_crontab(RETENTION_CRON, timezone=zone), id="retention",
                       kwargs={"sessions": services.sessions, "retention_days": settings.retention_days})
+    if client is not None:
+        from bot.listeners.intake import recover
+
+        scheduler.add_job(recover, "interval", seconds=RECOVER_EVERY_S, id="recover", args=[services, client],
+                          next_run_time=datetime.now(timezone.utc), misfire_grace_time=RECOVER_EVERY_S)
     return scheduler

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from bot.agents import AgentGroup
+    from storage.dbfile import DatabaseFile
     from bot.settings import Settings
     from answers.engine import AnswerEngine
 
@@ -32,6 +33,8 @@ class Services:
     agents: frozenset[str] = field(default_factory=frozenset)
     agent_group: "AgentGroup | None" = None
     metrics: Metrics = field(default_factory=Metrics)
+    intake_sessions: "sessionmaker[Session] | None" = None  # short lock waits, before Slack is acknowledged
+    database_file: "DatabaseFile | None" = None  # the SQLite file opened, watched (None on PostgreSQL)
 
     def is_agent(self, user_id: str) -> bool:
         """Listed in ``ITBOT_AGENT_USER_IDS``, or a member of ``ITBOT_AGENT_USERGROUP``."""

@@ -20,6 +20,7 @@ from storage.types import UtcDateTime, choice, utcnow
 __all__ = [
     "Base", "ConversationSource", "ConversationState", "Role", "EscalationStatus", "Urgency", "FeedbackKind",
     "Conversation", "Message", "Escalation", "Feedback", "ProcessedEvent", "EvaluationRun", "KbDraft", "JobLock",
+    "PendingQuestion",
 ]
 
 NAMING_CONVENTION = {
@@ -128,6 +129,38 @@ class ProcessedEvent(Base):
 
     event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class PendingQuestion(Base):
+    """A question taken from Slack, stored before Slack is told it arrived, until it is answered.
+
+    Slack never redelivers an event it saw acknowledged: a question held only in memory is lost when the
+    process dies. ``holder`` is the process responsible for it (the one that received it, or took it over
+    from a dead one), ``started_at`` when that process began answering it; ``finished_at`` and ``outcome`` say
+    how it ended (answered, expired, failed...). Finished rows are kept a day so a redelivery is recognised.
+    """
+
+    __tablename__ = "pending_questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str | None] = mapped_column(String(128), unique=True)  # Slack's; None for commands, buttons
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str] = mapped_column(String(200))  # the conversation key (see bot.conversation)
+    user_id: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)  # redacted
+    topic: Mapped[str | None] = mapped_column(String(64))  # a topic the user picked from buttons
+    reply_channel: Mapped[str] = mapped_column(String(32))
+    reply_thread_ts: Mapped[str | None] = mapped_column(String(32))
+    ephemeral: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    holder: Mapped[str] = mapped_column(String(200))
+    held_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[datetime | None] = mapped_column(index=True)
+    outcome: Mapped[str | None] = mapped_column(String(32))
 
 
 class EvaluationRun(Base):

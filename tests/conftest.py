@@ -14,8 +14,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache for the whole run, so the router is trained once."""
-    return tmp_path_factory.mktemp("itbot-cache")
+    """One cache for the whole run, so the router is trained once (``ITBOT_TEST_CACHE_DIR`` keeps it across runs)."""
+    kept = os.environ.get("ITBOT_TEST_CACHE_DIR")
+    return Path(kept) if kept else tmp_path_factory.mktemp("itbot-cache")
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,8 @@ from bot import blocks
 from bot.conversation import (answer_with_topic, conversation_summary, owns_conversation, save_kb_draft,
                               slack_thread)
 from bot.delivery import notify_user
-from bot.listeners.intake import take_question
+from bot.incoming import Incoming
+from bot.listeners.intake import receive, take_question
 from storage import repository as repo
 from storage.models import Escalation
 
@@ -70,9 +71,9 @@ def on_topic(services: "Services", client: "WebClient", body: dict[str, Any], ac
         return
     question, route = found
     where = _where(body)
-    take_question(services, client, question, event_id=None, reply_channel=where["channel"],
-                  reply_thread_ts=None if where["ephemeral"] else slack_thread(question.thread_ts),
-                  ephemeral=where["ephemeral"], route=route)
+    incoming = Incoming(question, where["channel"], None if where["ephemeral"] else slack_thread(question.thread_ts))
+    received = receive(services, incoming, event_id=None, ephemeral=where["ephemeral"], topic=route.intent)
+    take_question(services, client, received, event_id=None, route=route)
 
 
 def on_talk_to_human(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from bot import blocks
 from bot.conversation import Question
 from bot.delivery import post_in_place
-from bot.listeners.intake import run_for_user, take_question
+from bot.incoming import Incoming
+from bot.listeners.intake import receive, run_for_user, take_question
 from storage import repository as repo
 
 if TYPE_CHECKING:
@@ -33,8 +34,8 @@ def handle_itsupport(services: "Services", client: "WebClient", ack: Callable[..
     question = Question(team_id=command.get("team_id", ""), channel_id=command["channel_id"],
                         thread_ts=f"slash:{command.get('trigger_id') or command['user_id']}",
                         user_id=command["user_id"], source="slash", text=text)
-    take_question(services, client, question, event_id=None, reply_channel=command["channel_id"],
-                  reply_thread_ts=None, ephemeral=True, response_url=response_url)
+    received = receive(services, Incoming(question, command["channel_id"], None), event_id=None, ephemeral=True)
+    take_question(services, client, received, event_id=None, response_url=response_url)
 
 
 def _post_status(services: "Services", client: "WebClient", command: dict[str, Any]) -> None:

@@ -1,55 +1,228 @@
-"""The common path of every question: de-duplicate, rate-limit, hand to the worker."""
+"""The common path of every question: stored, rate-limited, answered once on the worker.
+
+The durable intake (:func:`durable_intake`) stores a DM or @mention before Bolt acknowledges the envelope;
+commands and topic buttons are stored by their listeners, right after their ``ack()``. A stored question is
+answered by whichever process holds it (:mod:`bot.inbox`); :func:`recover` takes over the questions of processes
+that stopped. When the database refuses the write, the question is answered from memory as before, and the
+answer path meets the same database fault (an apology with a reference).
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Callable
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot import inbox
 from bot.conversation import Question, claim_event
 from bot.delivery import apologise, deliver_answer, post_in_place, wait_seconds_text
+from bot.incoming import Incoming, incoming_question
+from bot.posting import find_posts
 from bot.worker import Busy
+from storage.inbox import intake_sessions
+from storage.types import utcnow
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
+    from sqlalchemy.orm import Session, sessionmaker
 
-    from bot.services import Services
     from answers.router import Route
+    from bot.services import Services
+    from storage.models import PendingQuestion
 
-__all__ = ["take_question", "run_for_user"]
+__all__ = ["INCOMING", "MAX_AGE", "Received", "durable_intake", "receive", "take_question", "run_for_user",
+           "recover"]
 
 log = logging.getLogger(__name__)
+INCOMING = "itbot_incoming"  # the Bolt context key the durable intake leaves for the listeners
+MAX_AGE = timedelta(hours=1)  # older than this, a question found unanswered gets "please ask again", not an answer
 
 
-def take_question(services: "Services", client: "WebClient", question: Question, *, event_id: str | None,
-                  reply_channel: str, reply_thread_ts: str | None, ephemeral: bool = False,
-                  route: "Route | None" = None, response_url: str | None = None) -> None:
-    """Queue ``question`` for an answer; returns at once (called on Bolt's listener threads).
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A question taken in: where it goes, and its stored row (None when the database refused it)."""
 
-    Even the event-id check runs on the worker: a database write here would hold up the acks of the
-    envelopes behind this one.
+    incoming: Incoming
+    stored: inbox.Stored | None
+    ephemeral: bool = False
+    topic: str | None = None
+
+
+def durable_intake(services: "Services") -> Callable[..., Any]:
+    """Bolt middleware: store the question an event carries before Bolt acknowledges the envelope.
+
+    Slack's Socket Mode sends the acknowledgement after the middleware chain returns, so a question Slack
+    considers delivered is on disk. The listener finds it under ``context[INCOMING]``.
     """
-    where = {"channel": reply_channel, "thread_ts": reply_thread_ts, "user_id": question.user_id, "ephemeral": ephemeral,
-             "response_url": response_url}
+    def middleware(body: dict[str, Any], context: dict[str, Any], next: Callable[[], Any]) -> Any:  # noqa: A002
+        if body.get("type") == "event_callback":
+            incoming = incoming_question(body, bot_user_id=services.bot_user_id)
+            if incoming is not None:
+                context[INCOMING] = receive(services, incoming, event_id=body.get("event_id"))
+        return next()
 
-    def job() -> None:
+    return middleware
+
+
+def receive(services: "Services", incoming: Incoming, *, event_id: str | None, ephemeral: bool = False,
+            topic: str | None = None) -> Received:
+    """Store ``incoming``, waiting at most about a second for a lock; on a fault it is stored later, by the worker.
+
+    Returns:
+        The question with its row, or with ``stored`` None (the worker tries again, then answers from memory).
+    """
+    if services.intake_sessions is None:
+        services.intake_sessions = intake_sessions(services.sessions.kw["bind"])
+    try:
+        stored = _store(services.intake_sessions, incoming, event_id=event_id, ephemeral=ephemeral, topic=topic)
+    except SQLAlchemyError as error:
+        log.warning("could not store a question before acknowledging it (%s); storing it on the worker",
+                    error.__class__.__name__)
+        stored = None
+    return Received(incoming, stored, ephemeral, topic)
+
+
+def _store(sessions: "sessionmaker[Session]", incoming: Incoming, *, event_id: str | None, ephemeral: bool,
+           topic: str | None) -> inbox.Stored:
+    return inbox.store(sessions, incoming.question, event_id=event_id, reply_channel=incoming.reply_channel,
+                       reply_thread_ts=incoming.reply_thread_ts, ephemeral=ephemeral, topic=topic)
+
+
+def take_question(services: "Services", client: "WebClient", received: Received, *, event_id: str | None,
+                  route: "Route | None" = None, response_url: str | None = None) -> None:
+    """Queue the question for an answer; returns at once (called on Bolt's listener threads)."""
+    incoming, stored = received.incoming, received.stored
+    where = _where(incoming, received.ephemeral, response_url)
+    if stored is not None:
+        if stored.queue and not run_for_user(services, client, lambda: _answer_stored(
+                services, client, stored.id, incoming.question, where, route=route), **where):
+            _finish_quietly(services, stored.id, "refused")  # the user was told to send it again
+        return
+
+    def store_then_answer() -> None:
+        try:  # the lock may be gone by now (this thread can wait for it)
+            late = _store(services.sessions, incoming, event_id=event_id, ephemeral=received.ephemeral,
+                          topic=received.topic)
+        except SQLAlchemyError as error:
+            log.warning("could not store a question (%s); answering it from memory", error.__class__.__name__)
+        else:
+            if late.queue:
+                _answer_stored(services, client, late.id, incoming.question, where, route=route)
+            return
         if event_id is not None and not claim_event(services.sessions, event_id):
             log.info("ignoring redelivered event %s", event_id)
             return
-        wait = services.limiter.check(question.user_id)
-        if wait:
-            post_in_place(client, **where, message={"text": (
-                f":hourglass: You're asking faster than I can keep up with ({services.settings.rate_limit}). "
-                f"Please try again in {wait_seconds_text(wait)}.")})
+        if _rate_limited(services, client, incoming.question.user_id, where):
             return
-        deliver_answer(services, client, question, reply_channel=reply_channel, reply_thread_ts=reply_thread_ts,
-                       ephemeral=ephemeral, route=route, response_url=response_url)
+        deliver_answer(services, client, incoming.question, reply_channel=where["channel"],
+                       reply_thread_ts=where["thread_ts"], ephemeral=received.ephemeral, route=route,
+                       response_url=response_url)
 
-    run_for_user(services, client, job, **where)
+    run_for_user(services, client, store_then_answer, **where)
+
+
+def recover(services: "Services", client: "WebClient") -> int:
+    """Queue the unanswered questions of stopped processes (at start-up, then every few seconds)."""
+    from answers.router import Route
+
+    try:
+        rows = inbox.orphans(services.sessions)
+    except SQLAlchemyError as error:
+        log.warning("could not look for unanswered questions (%s)", error.__class__.__name__)
+        return 0
+    for row in rows:
+        question = Question(team_id=row.team_id, channel_id=row.channel_id, thread_ts=row.thread_ts,
+                            user_id=row.user_id, source=row.source, text=row.text)
+        route = Route(intent=row.topic, label=row.topic, confidence=1.0, ranked=((row.topic, 1.0),)) \
+            if row.topic else None
+        where = _where(Incoming(question, row.reply_channel, row.reply_thread_ts), row.ephemeral, None)
+        run_for_user(services, client, _recovered_job(services, client, row, question, where, route), **where)
+    return len(rows)
+
+
+def _recovered_job(services: "Services", client: "WebClient", row: "PendingQuestion", question: Question,
+                   where: dict[str, Any], route: "Route | None") -> Callable[[], None]:
+    return lambda: _answer_stored(services, client, row.id, question, where, route=route, recovered=True)
+
+
+def _answer_stored(services: "Services", client: "WebClient", question_id: int, question: Question,
+                   where: dict[str, Any], *, route: "Route | None", recovered: bool = False) -> None:
+    """Answer a stored question once: begun by compare-and-set, finished with its outcome."""
+    started = inbox.start(services.sessions, question_id)
+    if started is None:
+        log.info("question %d is answered elsewhere", question_id)
+        return
+    outcome = "failed"  # an exception: the worker apologises with a reference
+    try:
+        outcome = _answer_started(services, client, started, question, where, route=route, recovered=recovered)
+    finally:
+        _finish_quietly(services, question_id, outcome)
+
+
+def _finish_quietly(services: "Services", question_id: int, outcome: str) -> None:
+    try:
+        inbox.finish(services.sessions, question_id, outcome)
+    except SQLAlchemyError as error:  # it stays unfinished: a restart answers it, late rather than never
+        log.warning("could not mark question %d %s (%s)", question_id, outcome, error.__class__.__name__)
+
+
+def _answer_started(services: "Services", client: "WebClient", started: inbox.Started, question: Question,
+                    where: dict[str, Any], *, route: "Route | None", recovered: bool) -> str:
+    post_id = f"question-{started.id}"
+    if utcnow() - started.received_at > MAX_AGE:
+        post_in_place(client, **where, post_id=f"{post_id}-expired", message={"text": (
+            f":hourglass: I was unavailable when you asked this at {started.received_at:%H:%M} UTC, and it is too "
+            "late for my answer to be useful. If you still need help, please ask again.")})
+        return "expired"
+    if started.attempt > inbox.MAX_ATTEMPTS:
+        post_in_place(client, **where, post_id=f"{post_id}-given-up", message={"text": (
+            ":warning: I couldn't answer this question after several tries. Please ask again in other words, or "
+            "use /itsupport status to reach the helpdesk.")})
+        return "failed"
+    if started.attempt > 1 and not where["ephemeral"] and _posted_before(client, where, post_id):
+        return "answered"
+    if not recovered and _rate_limited(services, client, question.user_id, where):
+        return "rate limited"
+    deliver_answer(services, client, question, reply_channel=where["channel"], reply_thread_ts=where["thread_ts"],
+                   ephemeral=where["ephemeral"], route=route, response_url=where["response_url"],
+                   notice=inbox.late_notice(started.received_at), post_id=post_id)
+    return "answered"
+
+
+def _posted_before(client: "WebClient", where: dict[str, Any], post_id: str) -> bool:
+    """Whether an earlier attempt posted the answer; its leftover "Looking into it…" placeholder is removed."""
+    found = find_posts(client, where["channel"], where["thread_ts"], {f"{post_id}-0", f"{post_id}-placeholder"})
+    if f"{post_id}-0" in found:
+        log.info("%s was answered before the restart; not answering it twice", post_id)
+        return True
+    if f"{post_id}-placeholder" in found:
+        try:
+            client.chat_delete(channel=where["channel"], ts=found[f"{post_id}-placeholder"]["ts"])
+        except Exception as error:  # noqa: BLE001 - a stale placeholder is untidy, not harmful
+            log.warning("could not remove a stale placeholder: %s", error.__class__.__name__)
+    return False
+
+
+def _rate_limited(services: "Services", client: "WebClient", user_id: str, where: dict[str, Any]) -> bool:
+    wait = services.limiter.check(user_id)
+    if wait:
+        post_in_place(client, **where, message={"text": (
+            f":hourglass: You're asking faster than I can keep up with ({services.settings.rate_limit}). "
+            f"Please try again in {wait_seconds_text(wait)}.")})
+    return bool(wait)
+
+
+def _where(incoming: Incoming, ephemeral: bool, response_url: str | None) -> dict[str, Any]:
+    return {"channel": incoming.reply_channel, "thread_ts": incoming.reply_thread_ts,
+            "user_id": incoming.question.user_id, "ephemeral": ephemeral, "response_url": response_url}
 
 
 def run_for_user(services: "Services", client: "WebClient", job: Callable[[], None], *, channel: str,
-                 thread_ts: str | None, user_id: str, ephemeral: bool, response_url: str | None = None) -> None:
-    """Run ``job`` on the worker; the user is told when it fails (apology) or the queue is full."""
+                 thread_ts: str | None, user_id: str, ephemeral: bool, response_url: str | None = None) -> bool:
+    """Run ``job`` on the worker; the user is told when it fails (apology) or the queue is full (False)."""
     where = {"channel": channel, "thread_ts": thread_ts, "user_id": user_id, "ephemeral": ephemeral,
              "response_url": response_url}
 
@@ -63,3 +236,5 @@ def run_for_user(services: "Services", client: "WebClient", job: Callable[[], No
         post_in_place(client, **where, message={"text": (
             ":hourglass: I'm handling a lot of questions right now and couldn't take yours. "
             "Please send it again in a minute, or press *Talk to a human*.")})
+        return False
+    return True
