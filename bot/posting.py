@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 EVENT_TYPE = "itbot_post"
 ATTEMPTS = 3
 LOOKBACK = 50  # channel messages searched for a top-level post
+LOOK_EVERY_S = 2.0  # after a time-out, how often to look for the post that may still land
 
 
 def _checked(request: "HttpRequest") -> bool:
@@ -54,6 +55,11 @@ def retry_handlers() -> list["RetryHandler"]:
     """Retries on 429, 5xx and dropped connections, except for checked posts after a 5xx or a drop."""
     return [RateLimitErrorRetryHandler(max_retry_count=3), _ServerErrors(max_retry_count=2),
             _ConnectionErrors(max_retry_count=2)]
+
+
+def _timed_out(error: Exception) -> bool:
+    """The client gave up waiting: the request may still reach Slack afterwards (held by a proxy or by Slack)."""
+    return isinstance(error, TimeoutError) or (isinstance(error, URLError) and isinstance(error.reason, TimeoutError))
 
 
 def _ambiguous(error: Exception) -> bool:
@@ -83,6 +89,22 @@ def find_posts(client: "WebClient", channel: str, thread_ts: str | None, post_id
     return posts
 
 
+def _look_up(client: "WebClient", channel: str, thread_ts: str | None, post_id: str, *,
+             patience: float) -> dict | None:
+    """The post marked ``post_id`` if Slack has it, looking every :data:`LOOK_EVERY_S` for ``patience`` seconds."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            posted = find_posts(client, channel, thread_ts, {post_id}).get(post_id)
+        except Exception as lookup_error:  # cannot tell: posting again risks a duplicate, not posting loses it
+            log.warning("could not check whether a failed post went through (%s); posting again",
+                        lookup_error.__class__.__name__)
+            return None
+        if posted is not None or time.monotonic() >= deadline:
+            return posted
+        time.sleep(LOOK_EVERY_S)
+
+
 def post_once(client: "WebClient", *, channel: str, thread_ts: str | None = None, post_id: str | None = None,
               **message: Any) -> dict[str, Any]:
     """Post ``message`` exactly once; return Slack's response (``ts``, ``channel``, ``message``).
@@ -100,12 +122,9 @@ def post_once(client: "WebClient", *, channel: str, thread_ts: str | None = None
         except Exception as error:
             if not _ambiguous(error) or attempt == ATTEMPTS:
                 raise
-            try:
-                posted = find_posts(client, channel, thread_ts, {post_id}).get(post_id)
-            except Exception as lookup_error:  # cannot tell: posting again risks a duplicate, not posting loses it
-                log.warning("could not check whether a failed post went through (%s); posting again",
-                            lookup_error.__class__.__name__)
-                posted = None
+            # After a time-out the post may land later: keep looking for as long again before posting anew.
+            posted = _look_up(client, channel, thread_ts, post_id,
+                              patience=float(getattr(client, "timeout", 0) or 0) if _timed_out(error) else 0.0)
             if posted is not None:
                 log.info("Slack failed after storing a post (%s); not posting it again", error.__class__.__name__)
                 return {"ok": True, "channel": channel, "ts": posted["ts"], "message": posted}

@@ -226,6 +226,23 @@ def test_slack_failing_after_it_stored_the_answer_does_not_post_it_twice(make_bo
     assert "Sources:" in str(only_reply(bot, later)["blocks"])
 
 
+def test_a_post_held_past_the_client_timeout_is_looked_up_not_posted_twice(fake):
+    """Slack (or a proxy) holds the post longer than the client waits; it lands later all the same."""
+    from slack_sdk import WebClient
+
+    from bot.posting import post_once, retry_handlers
+
+    client = WebClient(token=fake.bot_token, base_url=fake.api_url, timeout=2)  # the bot's is 15 s
+    client.retry_handlers.extend(retry_handlers())
+    channel = fake.dm_channel()
+    fake.delay_next("chat.postMessage", 4)
+    posted = post_once(client, channel=channel, text="the answer")
+    time.sleep(2.5)  # a second post would have landed by now
+    assert [m["text"] for m in fake.messages(channel)] == ["the answer"]
+    assert posted["ts"] == fake.messages(channel)[0]["ts"]
+    assert len(fake.calls("chat.postMessage")) == 1 and fake.calls("conversations.history")
+
+
 def test_a_rate_limited_ephemeral_answer_is_retried(make_bot):
     bot = make_bot()
     bot.fake.fail_next("chat.postEphemeral", status=429)
