@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from storage.models import Base, Conversation, Escalation, Feedback, JobLock, Message, ProcessedEvent
+from storage.models import (Base, Conversation, Escalation, Feedback, JobLock, Message, PendingQuestion,
+                            ProcessedEvent)
 from storage.types import utcnow
 
 __all__ = ["PurgeCounts", "purge_older_than", "export_user"]
@@ -34,6 +35,7 @@ class PurgeCounts:
     escalations: int = 0
     processed_events: int = 0
     job_locks: int = 0
+    pending_questions: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counts by table name, for logs and ``itbot db purge`` output."""
@@ -74,6 +76,7 @@ def purge_older_than(session: Session, cutoff: datetime) -> PurgeCounts:
     for table, statement in (
         ("processed_events", delete(ProcessedEvent).where(ProcessedEvent.received_at < cutoff)),
         ("job_locks", delete(JobLock).where(JobLock.acquired_at < cutoff)),
+        ("pending_questions", delete(PendingQuestion).where(PendingQuestion.received_at < cutoff)),
     ):
         counts[table] = session.execute(statement, execution_options=no_sync).rowcount
     return PurgeCounts(**counts)
@@ -106,7 +109,8 @@ def export_user(session: Session, user_id: str) -> dict[str, Any]:
         user_id: The Slack user id.
 
     Returns:
-        ``{"user_id", "exported_at", "conversations": [...], "feedback_given": [...], "escalations_handled": [...]}``.
+        ``{"user_id", "exported_at", "conversations": [...], "questions_received": [...], "feedback_given": [...],
+        "escalations_handled": [...]}`` (questions received: the durable intake's rows, kept a day after answering).
     """
     conversations = []
     for conversation in session.scalars(
@@ -129,10 +133,13 @@ def export_user(session: Session, user_id: str) -> dict[str, Any]:
     handled = session.scalars(
         select(Escalation).where(or_(Escalation.claimed_by == user_id, Escalation.resolved_by == user_id))
         .order_by(Escalation.id)).all()
+    questions = session.scalars(select(PendingQuestion).where(PendingQuestion.user_id == user_id)
+                                .order_by(PendingQuestion.id)).all()
     return {
         "user_id": user_id,
         "exported_at": utcnow().isoformat(),
         "conversations": conversations,
+        "questions_received": [_plain(item, skip=("holder",)) for item in questions],
         "feedback_given": [_plain(item) for item in given],
         "escalations_handled": [_plain(item, skip=("summary", "details")) for item in handled],
     }

@@ -44,7 +44,7 @@ def test_retention_purges_old_conversations_with_everything_attached(session_fac
     with session_factory.begin() as session:
         counts = purge_older_than(session, NOW - timedelta(days=90))
     assert counts.as_dict() == {"conversations": 1, "messages": 2, "feedback": 1, "escalations": 1,
-                                "processed_events": 1, "job_locks": 0}
+                                "processed_events": 1, "job_locks": 0, "pending_questions": 0}
     with session_factory() as session:
         assert session.get(Conversation, old.id) is None
         assert (_count(session, Conversation), _count(session, Message), _count(session, Feedback),
@@ -56,7 +56,8 @@ def test_retention_purges_old_conversations_with_everything_attached(session_fac
 def test_purging_a_fresh_database_deletes_nothing(session_factory):
     with session_factory.begin() as session:
         assert purge_older_than(session, NOW).as_dict() == dict.fromkeys(
-            ("conversations", "messages", "feedback", "escalations", "processed_events", "job_locks"), 0)
+            ("conversations", "messages", "feedback", "escalations", "processed_events", "job_locks",
+             "pending_questions"), 0)
 
 
 def test_a_purge_is_undone_if_the_caller_rolls_back(session_factory):
