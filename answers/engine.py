@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
 from answers import compose
+from answers.claims import vocabulary
+from answers.grounding import Grounding, GuardedStream
 from llm.errors import ModelError
 from answers.kb import Article, KnowledgeBase, load_kb
 from answers.normalize import MAX_INPUT_CHARS, normalize_slack_text, truncate
@@ -22,7 +24,7 @@ from answers.retrieval import Hit, Retriever
 from answers.router import IntentRouter, Route, load_or_train_router
 from answers.taxonomy import IT_INTENTS, Action
 
-__all__ = ["EngineConfig", "Source", "Answer", "AnswerEngine", "Generator", "build_engine", "Turn"]
+__all__ = ["EngineConfig", "Source", "Answer", "AnswerEngine", "Generator", "build_engine", "Turn", "UNGROUNDED"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,9 @@ class Answer:
     reason: str = ""
     grounding: list[str] = field(default_factory=list)  # ids of the articles a model would be given
     article: str | None = None  # id of the article the answer comes from
+    # Details of the model's answer that neither its articles nor the user's message contain (the grounding guard);
+    # unless the engine only reports them (``withhold_ungrounded=False``), the curated steps were shown instead.
+    ungrounded: tuple[str, ...] = ()
 
     def public(self) -> dict:
         """The fields of ``itbot ask --json`` and of evaluation results (``intent`` holds the topic)."""
@@ -92,6 +97,10 @@ class Answer:
             "latency_ms": round(self.latency_ms, 2),
         }
 
+
+UNGROUNDED = "ungrounded"  # the reason stored with the curated steps shown in place of a withheld model answer
+UNGROUNDED_NOTICE = ("The language model's answer mentioned details that are not in our articles, so here are the "
+                     "curated steps.")
 
 # Retrieval-first scope decision (bench/public_bench.py measures these on data written elsewhere).
 TOPIC_PRIOR = 0.20  # weight of the router's probability of an article's built-in topic
@@ -122,6 +131,7 @@ class AnswerEngine:
         clarify_threshold: float = CLARIFY_THRESHOLD,
         hybrid_min_retrieval: float = 6.0,
         retriever: Retriever | None = None,
+        withhold_ungrounded: bool = True,
     ) -> None:
         self.kb = kb
         self.router = router
@@ -131,7 +141,10 @@ class AnswerEngine:
         self.clarify_threshold = clarify_threshold
         self.hybrid_min_retrieval = hybrid_min_retrieval
         self.retriever = retriever or Retriever(kb, org=org)
+        self.withhold_ungrounded = withhold_ungrounded  # False: show a model's answer anyway, its details reported
         self._topics = {a.topic for a in kb.articles}
+        # The KB's product names (Outlook, Cisco, Intune) and ordinary words, for the grounding guard.
+        self._vocabulary = vocabulary(f"{a.render_title(org)}\n{a.render(org)}" for a in kb.articles)
 
     def answer(
         self,
@@ -312,7 +325,12 @@ class AnswerEngine:
         history: Sequence[Turn],
         on_token: Callable[[str], None] | None,
     ) -> None:
-        """Replace the KB answer with a grounded generation; keep the KB answer if the model fails."""
+        """Replace the KB answer with a grounded generation.
+
+        The KB answer stays, with a notice, when there is no model, when it fails, and when the grounding guard
+        (:mod:`answers.grounding`) finds a detail in the generation that neither the articles nor the user's
+        message contain.
+        """
         from answers.prompts import build_messages
 
         if self.generator is None:
@@ -320,16 +338,33 @@ class AnswerEngine:
             return
         messages = build_messages(text, articles, self.org,
                                   history=[(t.role, t.text) for t in history[-4:]])
+        grounding = self._grounding(messages)
+        stream = GuardedStream(on_token, grounding) if on_token is not None and self.withhold_ungrounded else on_token
         try:
-            generated = self.generator.generate(messages, on_token=on_token)
+            generated = self.generator.generate(messages, on_token=stream).strip()
         except ModelError as error:
             log.warning("model failed, answering from the knowledge base: %s", error)
             answer.notice = "The language model is busy or unavailable right now, so here are the curated steps."
             return
-        if generated.strip():
-            answer.answer = generated.strip()
-            answer.sources = [Source(a.id, a.render_title(self.org)) for a in articles]
-            answer.generated_by = self.generator.name
+        if not generated:
+            return
+        answer.ungrounded = tuple(str(claim) for claim in grounding.check(generated).unsupported)
+        if answer.ungrounded and self.withhold_ungrounded:
+            log.info("grounding guard withheld the model's answer: %s", ", ".join(answer.ungrounded))
+            answer.notice = UNGROUNDED_NOTICE
+            answer.reason = UNGROUNDED
+            return
+        answer.answer = generated
+        answer.sources = [Source(a.id, a.render_title(self.org)) for a in articles]
+        answer.generated_by = self.generator.name
+
+    def _grounding(self, messages: list[dict[str, str]]) -> Grounding:
+        """What a generated answer may draw on: the prompt, the organisation's details, the bot's own offer of a
+        person; and the user's words."""
+        sources = [m["content"] for m in messages if m["role"] != "user"]
+        sources += [*self.org.values().values(), compose.escalate_text(self.org, reason="")]
+        question = "\n".join(m["content"] for m in messages if m["role"] == "user")
+        return Grounding(sources, question, known=self._vocabulary)
 
     def _choices(self, route: Route, *, greeting: bool) -> list[str]:
         defaults = [c for c in compose.DEFAULT_CHOICES if c in self._topics] or sorted(self._topics)[:6]
@@ -343,8 +378,13 @@ class AnswerEngine:
         return [c for c in self._choices(route, greeting=False) if c != article.topic][:3]
 
 
-def build_engine(config: EngineConfig, *, generator: Generator | None = None) -> AnswerEngine:
-    """Load the knowledge base and the (cached) router, and assemble the engine."""
+def build_engine(config: EngineConfig, *, generator: Generator | None = None,
+                 withhold_ungrounded: bool = True) -> AnswerEngine:
+    """Load the knowledge base and the (cached) router, and assemble the engine.
+
+    ``withhold_ungrounded=False`` shows model answers the grounding guard would withhold, with the unsupported
+    details in :attr:`Answer.ungrounded` (benchmarks that measure what a model writes).
+    """
     from data.utterances import read_jsonl
     from answers.embedder import SentenceEmbedder
 
@@ -358,5 +398,5 @@ def build_engine(config: EngineConfig, *, generator: Generator | None = None) ->
     return AnswerEngine(
         kb=kb, router=router, org=config.org, answer_mode=config.answer_mode, generator=generator,
         clarify_threshold=config.clarify_threshold, hybrid_min_retrieval=config.hybrid_min_retrieval,
-        retriever=retriever,
+        retriever=retriever, withhold_ungrounded=withhold_ungrounded,
     )

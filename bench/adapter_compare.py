@@ -11,7 +11,10 @@ model writes every answer; ``hybrid``: only where retrieval is weak), the
 engine answers ``--limit`` evenly spread questions of the SFT test split (the
 held-out questions with reference answers) and the script reports ROUGE-L
 against the references, intent and action accuracy, how many answers the model
-wrote (the rest fell back to the curated steps), and latency, as a table and
+wrote (the rest fell back to the curated steps), the grounding guard's pass rate
+(the share of those answers whose every checkable detail is in the articles or
+the question; the guard only reports here, so ROUGE-L measures what the model
+wrote, not the curated steps shown in its place), and latency, as a table and
 as JSON (``--output``). The questions, prompts and decoding are identical for
 both; only the adapter differs.
 """
@@ -34,16 +37,19 @@ sys.path.insert(0, str(REPO))
 def evaluate(engine, rows: list[dict], mode: str) -> dict:
     from answers.evaluation import compute_report
 
-    results, written = [], 0
+    results, written, grounded = [], 0, 0
     started = time.perf_counter()
     for number, row in enumerate(rows, start=1):
         answer = engine.answer(row["text"], mode=mode)
         written += answer.generated_by != "kb"
+        grounded += answer.generated_by != "kb" and not answer.ungrounded  # the bot would show it
         results.append(answer.public())
         print(f"\r  {mode}: {number}/{len(rows)}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     report = compute_report(rows, results)
-    return {"questions": len(rows), "model_wrote": written, "rouge_l": report.get("rouge_l"),
+    return {"questions": len(rows), "model_wrote": written, "guard_passed": grounded,
+            "guard_pass_rate": round(grounded / written, 4) if written else None,
+            "rouge_l": report.get("rouge_l"),
             "intent_accuracy": report["intent_accuracy"], "action_accuracy": report["action_accuracy"],
             "latency_ms": report["latency_ms"], "wall_s": round(time.perf_counter() - started, 1)}
 
@@ -81,17 +87,19 @@ def main(argv: list[str] | None = None) -> int:
         generator = load_generator(model, adapter=adapter, quantization=args.quantization, cache_dir=settings.cache_dir,
                                    max_new_tokens=args.max_new_tokens, timeout_s=120.0)
         try:
-            engine = build_engine(dataclasses.replace(settings.engine_config(), answer_mode="llm"), generator=generator)
+            engine = build_engine(dataclasses.replace(settings.engine_config(), answer_mode="llm"), generator=generator,
+                                  withhold_ungrounded=False)
             results["runs"][name] = {mode: evaluate(engine, rows, mode) for mode in args.modes.split(",")}
         finally:
             generator.close()
 
-    print(f"\n{'':<10}{'mode':<8}{'ROUGE-L':>9}{'intent':>8}{'action':>8}{'model wrote':>13}{'p50 ms':>9}")
+    print(f"\n{'':<10}{'mode':<8}{'ROUGE-L':>9}{'intent':>8}{'action':>8}{'model wrote':>13}{'guard':>8}{'p50 ms':>9}")
     for name, runs in results["runs"].items():
         for mode, r in runs.items():
             rouge = f"{r['rouge_l']:.3f}" if r["rouge_l"] is not None else "-"
+            guard = f"{r['guard_pass_rate']:.0%}" if r["guard_pass_rate"] is not None else "-"
             print(f"{name:<10}{mode:<8}{rouge:>9}{r['intent_accuracy']:>8.3f}{r['action_accuracy']:>8.3f}"
-                  f"{r['model_wrote']:>8}/{r['questions']:<4}{r['latency_ms']['p50']:>9.0f}")
+                  f"{r['model_wrote']:>8}/{r['questions']:<4}{guard:>8}{r['latency_ms']['p50']:>9.0f}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.output}", file=sys.stderr)

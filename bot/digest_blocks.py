@@ -11,6 +11,7 @@ from typing import Any
 from bot.digest import Digest, duration, percent
 from bot.mrkdwn import escape
 from answers.taxonomy import INTENT_LABELS
+from storage.stats import OperationsStats
 
 __all__ = ["digest_message", "digest_text"]
 
@@ -44,7 +45,16 @@ def _operations(digest: Digest) -> list[tuple[str, str]]:
         ("Helpful / not helpful", f"{ops.feedback_up} / {ops.feedback_down}"
          + (f" ({ops.feedback_up / rated:.0%} helpful)" if rated else "")),
         ("Knowledge-base gaps", f"{ops.kb_gaps} IT question{'s' if ops.kb_gaps != 1 else ''} no article covered"),
-    ]
+    ] + _model(ops)
+
+
+def _model(ops: OperationsStats) -> list[tuple[str, str]]:
+    """How often the grounding guard withheld a model answer: only where a model writes answers."""
+    written = ops.model_answers + ops.model_withheld
+    if not written:
+        return []
+    return [("Model answers withheld", f"{ops.model_withheld} of {written} by the grounding guard (curated steps "
+             "shown)")]
 
 
 def _top_intents(digest: Digest) -> str:

@@ -36,6 +36,8 @@ class OperationsStats:
     not_helpful_questions: list[str] = field(default_factory=list)
     kb_gaps: int = 0  # IT questions no knowledge-base article covered
     kb_gap_questions: list[str] = field(default_factory=list)
+    model_answers: int = 0  # answers a language model wrote and the bot showed
+    model_withheld: int = 0  # model answers the grounding guard withheld (the curated steps were shown)
 
     @property
     def deflection_rate(self) -> float | None:
@@ -103,10 +105,15 @@ def operations_stats(session: Session, *, since: datetime | None = None, until: 
         kb_gaps=count(Message, window(Message.created_at), Message.role == Role.ASSISTANT,
                       Message.reason == KB_GAP),
         kb_gap_questions=_kb_gap_questions(session, window(Message.created_at), questions),
+        model_answers=count(Message, window(Message.created_at), Message.role == Role.ASSISTANT,
+                            Message.model.is_not(None), Message.model != "kb"),
+        model_withheld=count(Message, window(Message.created_at), Message.role == Role.ASSISTANT,
+                             Message.reason == UNGROUNDED),
     )
 
 
 KB_GAP = "not covered"
+UNGROUNDED = "ungrounded"  # answers.engine.UNGROUNDED: a model answer withheld by the grounding guard
 
 
 def _kb_gap_questions(session: Session, in_window, limit: int) -> list[str]:  # noqa: ANN001

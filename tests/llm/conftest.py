@@ -73,10 +73,10 @@ def llm_engine(engine: Any) -> Callable[[ModelService], Any]:
     """The real answer engine in llm mode, on the shared KB and router, with the given generator."""
     from answers.engine import AnswerEngine
 
-    def make(generator: ModelService | None) -> AnswerEngine:
+    def make(generator: ModelService | None, *, withhold_ungrounded: bool = True) -> AnswerEngine:
         return AnswerEngine(kb=engine.kb, router=engine.router, org=engine.org, answer_mode="llm",
                             generator=generator, clarify_threshold=engine.clarify_threshold,
-                            hybrid_min_retrieval=engine.hybrid_min_retrieval)
+                            hybrid_min_retrieval=engine.hybrid_min_retrieval, withhold_ungrounded=withhold_ungrounded)
 
     return make
 

@@ -241,7 +241,8 @@ def test_load_generator_builds_a_lazy_service(llama_dir, tmp_path):
 def test_the_engine_answers_with_the_model_grounded_on_kb_articles(make_service, llm_engine, engine):
     service = make_service()
     pieces: list[str] = []
-    answer = llm_engine(service).answer(QUESTION, on_token=pieces.append)
+    # Random weights write word soup that the grounding guard would withhold (it has its own tests): shown here.
+    answer = llm_engine(service, withhold_ungrounded=False).answer(QUESTION, on_token=pieces.append)
     assert answer.action == "answer" and answer.generated_by == service.name
     assert answer.answer and pieces and answer.notice is None
     (messages,) = service.history
