@@ -33,14 +33,17 @@ SIGNAL_POLL_S = 0.5
 
 
 def build_client(settings: "Settings") -> "WebClient":
-    """The Web API client: configured base URL, retries on 429, 5xx and dropped connections."""
+    """The Web API client: configured base URL and proxy, retries on 429, 5xx and dropped connections, and the
+    last call's outcome kept for /readyz."""
     from slack_sdk import WebClient
 
     from bot.posting import retry_handlers
+    from bot.slack_health import LastCall
 
     assert settings.slack_bot_token is not None
-    client = WebClient(token=settings.slack_bot_token.get_secret_value(),
-                       base_url=settings.slack_api_url or WebClient.BASE_URL, timeout=15)
+    client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_base_url,
+                       timeout=15, proxy=settings.slack_proxy())
+    client.retry_handlers.insert(0, LastCall())  # first: the SDK stops asking at the first handler that retries
     client.retry_handlers.extend(retry_handlers())
     return client
 
@@ -69,39 +72,62 @@ def build_services(settings: "Settings", *, engine: "AnswerEngine | None" = None
     """Engine (with the model service unless in kb mode), database sessions, worker pool and rate limiter."""
     from answers.engine import build_engine
     from storage.db import make_engine, make_session_factory
+    from storage.dbfile import watch_database_file
 
     if engine is None:
         generator = build_generator(settings) if settings.answer_mode != "kb" else None
         engine = build_engine(settings.engine_config(), generator=generator)
 
+    database = make_engine(settings.database_url)
     services = Services(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(make_engine(settings.database_url)),
+        sessions=make_session_factory(database),
         # a burst of a few thousand questions is queued (a few KB each), not refused; beyond that users are told
         worker=Worker(threads=4, capacity=5000),
         limiter=RateLimiter(count=settings.rate_limit.count, period_s=settings.rate_limit.period_s),
         agents=frozenset(settings.agent_user_ids),
     )
     services.metrics.queue_depth.set_function(lambda: services.worker.in_flight)
+    services.database_file = watch_database_file(
+        database, on_lost=lambda problem: _database_file_lost(services, problem))
     return services
 
 
+def _database_file_lost(services: Services, problem: str) -> None:
+    """Say loudly, once, that the SQLite file is gone: SQLite goes on writing to the unlinked file."""
+    assert services.database_file is not None
+    services.metrics.database_file_lost.labels(problem=problem).inc()
+    log.error("the database file %s was %s while the bot had it open: what is stored from now on is lost at the "
+              "next restart; stop the bot, restore the file from a backup, and start it again",
+              services.database_file.path, problem)
+
+
 def readiness_checks(services: Services, handler: "SocketModeHandler | None") -> dict[str, "Callable[[], bool]"]:
-    """What /readyz checks: the database answers, Slack is connected, the model is loaded (or not needed)."""
-    from sqlalchemy import text
+    """What /readyz checks: each thing every answer needs (see ``bot/metrics.py``); no file checks on PostgreSQL."""
+    from bot.slack_health import slack_api_ready
+    from storage.db import probe_write
+
+    database_file = services.database_file
 
     def database() -> bool:
         with services.sessions() as session:
-            session.execute(text("SELECT 1"))
-        return True
+            probe_write(session)
+            session.rollback()
+        return database_file is None or database_file.writable()
 
     generator = services.engine.generator
-    return {
+    checks = {
         "database": database,
         "slack": lambda: handler is not None and handler.client.is_connected(),
+        "slack_api": lambda: handler is not None and slack_api_ready(handler.app.client),
         "model": lambda: generator is None or bool(getattr(generator, "ready", True)),
     }
+    if database_file is not None:
+        minimum = services.settings.min_free_disk_mb * 1024 * 1024
+        checks["database_file"] = lambda: database_file.problem() is None
+        checks["disk"] = lambda: database_file.free_bytes() >= minimum
+    return checks
 
 
 def build_app(settings: "Settings", services: Services, *, client: "WebClient | None" = None) -> "App":
@@ -119,7 +145,8 @@ def build_app(settings: "Settings", services: Services, *, client: "WebClient | 
     return app
 
 
-def socket_mode_handler(app: "App", app_token: str, *, ping_interval: float = 5) -> "SocketModeHandler":
+def socket_mode_handler(app: "App", app_token: str, *, ping_interval: float = 5,
+                        proxy: str | None = None) -> "SocketModeHandler":
     """The Socket Mode connection, on the ``websocket-client`` library.
 
     Not slack_sdk's builtin client: it parses the bytes waiting in its socket with one recursive call per 1 KB
@@ -129,10 +156,17 @@ def socket_mode_handler(app: "App", app_token: str, *, ping_interval: float = 5)
 
     A ping every 5 s (the builtin client's default; the adapter's is 10) bounds shutdown: after the close, the
     reader thread sleeps in ``select`` until the next pong wakes it, up to one ping interval.
+
+    ``proxy`` (``settings.slack_proxy()``, the Web API client's too): the WebSocket goes through it with
+    ``CONNECT``; websocket-client still skips it for hosts in the ``NO_PROXY`` environment variable.
     """
     from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 
-    return SocketModeHandler(app, app_token, ping_interval=ping_interval)
+    from bot.settings import proxy_address
+
+    host, port, auth = proxy_address(proxy) if proxy else (None, None, None)
+    return SocketModeHandler(app, app_token, ping_interval=ping_interval, http_proxy_host=host, http_proxy_port=port,
+                             http_proxy_auth=auth, proxy_type="http" if host else None)
 
 
 def close_within(handler: "SocketModeHandler", seconds: float) -> bool:
@@ -154,10 +188,13 @@ def close_within(handler: "SocketModeHandler", seconds: float) -> bool:
 
 def run(settings: "Settings") -> None:
     """Run until SIGTERM/SIGINT: Socket Mode connection, listeners, worker."""
+    from bot.slack_startup import check_slack
+
+    settings = check_slack(settings)  # tokens, network and channel names first, in one line each
     services = build_services(settings)
     app = build_app(settings, services)
     assert settings.slack_app_token is not None
-    handler = socket_mode_handler(app, settings.slack_app_token.get_secret_value())
+    handler = socket_mode_handler(app, settings.slack_app_token.get_secret_value(), proxy=settings.slack_proxy())
     # Everything loaded so far (router, knowledge base, libraries) lives as long as the process: out of the
     # collector's sight, a full collection no longer walks it, which paused every thread (acks included) for
     # ~80 ms in the middle of a burst.

@@ -81,15 +81,49 @@ def _engine(settings: "Settings", mode: Mode | None) -> "AnswerEngine":
     return build_engine(config, generator=generator)
 
 
-def _upgrade_database(settings: "Settings") -> str:
-    """Apply pending migrations (an unreachable database is a configuration error); return the revision."""
+def _upgrade_database(settings: "Settings", *, create: bool = False) -> str:
+    """Apply pending migrations (an unreachable database is a configuration error); return the revision.
+
+    A SQLite database that was in use, now missing or empty, is refused unless ``create`` (``itbot db
+    upgrade``): migrating a new, empty one in its place would hide the loss. "In use" is a note the first
+    start leaves beside the file (``.itbot.db.expected``); a fresh install has none and starts as before.
+    """
+    from storage.dbfile import sqlite_path
     from storage.errors import DatabaseUnavailable
     from storage.migrate import upgrade
 
+    path = sqlite_path(settings.database_url)
+    if path is not None and not create:
+        _refuse_a_lost_database(path)
     try:
-        return upgrade(settings.database_url)
+        revision = upgrade(settings.database_url)
     except DatabaseUnavailable as error:
         raise ConfigError(f"ITBOT_DATABASE_URL: {error}") from None
+    if path is not None:
+        _record_database(path)
+    return revision
+
+
+def _refuse_a_lost_database(path: Path) -> None:
+    from storage.dbfile import is_empty_database, recorded_database
+
+    since = recorded_database(path)
+    if since is not None and is_empty_database(path):
+        state = "missing" if not path.exists() else "empty"
+        raise ConfigError(f"ITBOT_DATABASE_URL: the database {path} is {state}, but one has been in use there since "
+                          f"{since}: restore it from a backup, or run `itbot db upgrade` to start a new, empty one")
+
+
+def _record_database(path: Path) -> None:
+    import logging
+
+    from storage.dbfile import record_database
+
+    try:
+        record_database(path)
+    except OSError as error:
+        logging.getLogger(__name__).warning("cannot leave a note beside the database %s (%s): if it is lost, an "
+                                            "empty one will start in its place unnoticed", path, error.strerror)
 
 
 def _database_sessions(settings: "Settings") -> "sessionmaker[Session]":
@@ -236,11 +270,12 @@ def model_fetch(
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply pending database migrations (safe to run again; instances starting together take turns)."""
+    """Apply pending database migrations, creating the database if it is missing (safe to run again; instances
+    starting together take turns)."""
     from storage.db import describe_url
 
     settings = _settings()
-    revision = _upgrade_database(settings)
+    revision = _upgrade_database(settings, create=True)
     typer.echo(f"database {describe_url(settings.database_url)} is at revision {revision}")
 
 
@@ -346,7 +381,11 @@ def digest(
     if not now:
         raise ItbotError("the digest runs on schedule inside `itbot run`; use `itbot digest --now` to run it once")
     if settings.slack_bot_token and not settings.digest_channel:
-        raise ConfigError("ITBOT_DIGEST_CHANNEL is not set: set it to the channel id the digest goes to")
+        raise ConfigError("ITBOT_DIGEST_CHANNEL is not set: set it to the channel the digest goes to")
+    if settings.slack_bot_token:
+        from bot.slack_startup import check_slack
+
+        settings = check_slack(settings, socket_mode=False)
     _upgrade_database(settings)
     services = build_services(settings, engine=_engine(settings, None))
     client = build_client(settings) if settings.slack_bot_token else None

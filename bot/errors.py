@@ -1,12 +1,13 @@
 """Errors the command line turns into one clear line.
 
     ItbotError
-     └── ConfigError       a setting is missing or malformed (exit code 2)
+     ├── ConfigError       a setting is missing or malformed, or Slack refuses it (exit code 2)
+     └── SlackUnreachable  Slack cannot be reached from this machine (exit code 3)
 """
 
 from __future__ import annotations
 
-__all__ = ["ItbotError", "ConfigError"]
+__all__ = ["ItbotError", "ConfigError", "SlackUnreachable"]
 
 
 class ItbotError(Exception):
@@ -20,3 +21,8 @@ class ConfigError(ItbotError):
 
     exit_code = 2
 
+
+class SlackUnreachable(ItbotError):
+    """No answer from Slack (network, firewall or proxy); the message says where it failed and what to check."""
+
+    exit_code = 3

@@ -2,8 +2,12 @@
 
     GET /metrics   Prometheus text format
     GET /healthz   200 while the process is up
-    GET /readyz    200 when the database answers, Slack is connected and the model is
-                   loaded (or not needed); 503 with the failing checks otherwise
+    GET /readyz    200 when every check passes, 503 with the failing checks otherwise:
+                   database (a write, rolled back; for SQLite also a file system that
+                   is not read-only), database_file (still the SQLite file opened),
+                   disk (free space for it), slack (Socket Mode connected),
+                   slack_api (the last Web API call was not refused for its token and
+                   reached Slack), model (loaded, or not needed); no file checks on PostgreSQL
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class Metrics:
         self.queue_depth = Gauge("itbot_queue_depth", "Jobs waiting or running on the worker", registry=self.registry)
         self.escalations = Counter("itbot_escalations_total", "Escalation transitions", ["status"],
                                    registry=self.registry)
+        self.database_file_lost = Counter("itbot_database_file_lost_total", "The SQLite file was deleted or "
+                                          "replaced under the running bot", ["problem"], registry=self.registry)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -23,7 +23,8 @@ from answers.org import OrgProfile
 if TYPE_CHECKING:
     from answers.engine import EngineConfig
 
-__all__ = ["Settings", "RateLimit", "load_settings", "REPO_ROOT", "env_name"]
+__all__ = ["Settings", "RateLimit", "load_settings", "REPO_ROOT", "env_name", "proxy_address", "SLACK_API",
+           "TOKEN_SOURCES", "CHANNEL_SETTINGS"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _ORG = OrgProfile()
@@ -52,11 +53,44 @@ class RateLimit:
         return f"{self.count}/{unit}"
 
 
-_UNPREFIXED = {"slack_bot_token": "SLACK_BOT_TOKEN", "slack_app_token": "SLACK_APP_TOKEN", "slack_api_url": "SLACK_API_URL"}
+_UNPREFIXED = {"slack_bot_token": "SLACK_BOT_TOKEN", "slack_app_token": "SLACK_APP_TOKEN",
+               "slack_api_url": "SLACK_API_URL", "https_proxy": "HTTPS_PROXY", "no_proxy": "NO_PROXY"}
+SLACK_API = "https://slack.com/api/"
+# Where each token comes from, for the messages that ask for it
+TOKEN_SOURCES = {
+    "SLACK_BOT_TOKEN": "OAuth & Permissions > Bot User OAuth Token (xoxb-…)",
+    "SLACK_APP_TOKEN": "Basic Information > App-Level Tokens (xapp-…)",
+}
+# Settings that name a Slack channel: an id (C…), or a name that `itbot run` turns into one
+CHANNEL_SETTINGS = ("escalation_channel", "digest_channel")
 
 
-def _slack(field: str) -> Any:
-    return Field(default=None, validation_alias=AliasChoices(_UNPREFIXED[field], field))
+def proxy_address(url: str) -> tuple[str, int, tuple[str, str] | None] | None:
+    """``http://user:pass@host:port`` as (host, port, (user, password) or None); None if it is not one.
+
+    Both Slack clients take an HTTP proxy (``CONNECT`` for HTTPS and WebSockets); the port defaults to 80,
+    as in urllib.
+    """
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 80
+    except ValueError:
+        return None
+    if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/") or parts.query:
+        return None
+    auth = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
+    return parts.hostname, port, auth
+
+
+def _hide_password(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` part replaced by ``***``, for messages and logs."""
+    return re.sub(r"(://[^:/@\s]+:)[^@/\s]+@", r"\1***@", url)
+
+
+def _unprefixed(field: str, *more: str) -> Any:
+    return Field(default=None, validation_alias=AliasChoices(_UNPREFIXED[field], *more, field))
 
 
 class Settings(BaseSettings):
@@ -72,13 +106,18 @@ class Settings(BaseSettings):
     )
 
     # Slack
-    slack_bot_token: SecretStr | None = _slack("slack_bot_token")
-    slack_app_token: SecretStr | None = _slack("slack_app_token")
-    slack_api_url: str | None = _slack("slack_api_url")
+    slack_bot_token: SecretStr | None = _unprefixed("slack_bot_token")
+    slack_app_token: SecretStr | None = _unprefixed("slack_app_token")
+    slack_api_url: str | None = _unprefixed("slack_api_url")
+
+    # Network: the standard proxy variables, for the Web API and the Socket Mode connection alike
+    https_proxy: str | None = _unprefixed("https_proxy", "HTTP_PROXY")
+    no_proxy: str | None = _unprefixed("no_proxy")
 
     # Storage
     database_url: str = "sqlite:///itbot.db"
     retention_days: int = Field(default=90, ge=1)
+    min_free_disk_mb: int = Field(default=100, ge=0)
 
     # Answer engine and model
     answer_mode: Literal["kb", "llm", "hybrid"] = "kb"
@@ -122,7 +161,7 @@ class Settings(BaseSettings):
     software_catalog: str = _ORG.software_catalog
     phishing_report_email: str = _ORG.phishing_report_email
 
-    @field_validator("slack_bot_token", "slack_app_token", "adapter", "slack_api_url",
+    @field_validator("slack_bot_token", "slack_app_token", "adapter", "slack_api_url", "https_proxy", "no_proxy",
                      "escalation_channel", "digest_channel", "agent_usergroup", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
@@ -155,6 +194,19 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError(f"{value!r} is not an http(s) URL such as 'https://slack.com/api/'")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("https_proxy")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if "://" not in value:  # curl and requests take a bare host:port too
+            value = "http://" + value
+        if proxy_address(value) is None:
+            raise ValueError(f"{_hide_password(value)!r} is not an HTTP proxy URL such as "
+                             "'http://proxy.example.com:3128' (user:password@ before the host if it needs one)")
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -235,22 +287,42 @@ class Settings(BaseSettings):
         """True when both Slack tokens are set."""
         return self.slack_bot_token is not None and self.slack_app_token is not None
 
+    @property
+    def slack_base_url(self) -> str:
+        """The Web API base URL: ``SLACK_API_URL``, or Slack's."""
+        return self.slack_api_url or SLACK_API
+
+    def slack_proxy(self) -> str | None:
+        """The proxy both Slack clients go through: ``HTTPS_PROXY`` unless ``NO_PROXY`` lists Slack's host.
+
+        Read here, once, and handed to both clients, so the Web API and the Socket Mode connection cannot
+        disagree (left to themselves, slack_sdk falls back to ``HTTP_PROXY`` and websocket-client does not,
+        and neither reads ``.env``).
+        """
+        from urllib.parse import urlsplit
+        from urllib.request import proxy_bypass_environment
+
+        if self.https_proxy is None:
+            return None
+        host = urlsplit(self.slack_base_url).hostname or ""
+        if self.no_proxy and proxy_bypass_environment(host, {"no": self.no_proxy}):
+            return None
+        return self.https_proxy
+
     def secrets(self) -> list[str]:
         """Configured secret values, so logging can mask them wherever they appear."""
         found = [s.get_secret_value() for s in (self.slack_bot_token, self.slack_app_token) if s]
-        password = re.search(r"://[^:/@]+:([^@]+)@", self.database_url)
-        if password:
-            found.append(password.group(1))
+        for url in (self.database_url, self.https_proxy or ""):
+            password = re.search(r"://[^:/@]+:([^@]+)@", url)
+            if password:
+                found.append(password.group(1))
         return found
 
     def require_slack(self) -> None:
         """Raise :class:`ConfigError` unless both Slack tokens are configured."""
-        for name, value, where in (
-            ("SLACK_BOT_TOKEN", self.slack_bot_token, "OAuth & Permissions > Bot User OAuth Token (xoxb-…)"),
-            ("SLACK_APP_TOKEN", self.slack_app_token, "Basic Information > App-Level Tokens (xapp-…)"),
-        ):
+        for name, value in (("SLACK_BOT_TOKEN", self.slack_bot_token), ("SLACK_APP_TOKEN", self.slack_app_token)):
             if value is None:
-                raise ConfigError(f"{name} is not set: copy it from your Slack app's {where} into .env")
+                raise ConfigError(f"{name} is not set: copy it from your Slack app's {TOKEN_SOURCES[name]} into .env")
 
 
 def env_name(field: str) -> str:

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.dbfile import sqlite_path
 from storage.errors import DatabaseUnavailable
 
-__all__ = ["make_engine", "make_session_factory", "check_database", "describe_url"]
+__all__ = ["make_engine", "make_session_factory", "check_database", "probe_write", "describe_url"]
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -49,6 +51,9 @@ def make_engine(url: str) -> Engine:
             engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
+            path = sqlite_path(parsed)
+            if path is not None:
+                _never_recreate(engine, path)
             return engine
         return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
     except (NoSuchModuleError, ImportError) as error:
@@ -78,6 +83,25 @@ def _sqlite_begin(connection) -> None:  # noqa: ANN001 - SQLAlchemy Connection
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# SQLite files this process has opened; see _never_recreate
+_USED_FILES: set[Path] = set()
+
+
+def _never_recreate(engine: Engine, path: Path) -> None:
+    """Refuse to connect to a SQLite file this process used and that has since been deleted.
+
+    SQLite creates a missing file on connect: a running bot whose file was deleted would start an empty
+    database with its next connection (any engine's), hiding the loss. The connections already open go on
+    with the deleted file; ``storage.dbfile`` reports the loss and ``itbot run`` refuses the empty file.
+    """
+    def refuse_if_gone(*_args) -> None:  # noqa: ANN002 - do_connect's (dialect, record, cargs, cparams)
+        if path in _USED_FILES and not path.exists():
+            raise sqlite3.OperationalError(f"unable to open database file: {path} was deleted while in use")
+
+    event.listen(engine, "do_connect", refuse_if_gone)
+    event.listen(engine, "connect", lambda *_: _USED_FILES.add(path))
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
@@ -92,3 +116,13 @@ def check_database(engine: Engine) -> None:
         reason = str(getattr(error, "orig", None) or error.__class__.__name__).splitlines()[0]
         where = engine.url.render_as_string(hide_password=True)
         raise DatabaseUnavailable(f"cannot reach the database at {where}: {reason}") from None
+
+
+def probe_write(session: Session) -> None:
+    """Rewrite one row as it is, proving the database still takes writes; the caller rolls back.
+
+    ``SELECT 1`` passes on a read-only replica (PostgreSQL after a fail-over to a standby) or a connection
+    that may not write, while every question needs a write. The row is Alembic's version row, there in
+    every migrated database.
+    """
+    session.execute(text("UPDATE alembic_version SET version_num = version_num"))
