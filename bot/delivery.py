@@ -112,6 +112,8 @@ def deliver_answer(services: "Services", client: "WebClient", question: Question
     metrics = services.metrics
     metrics.requests.labels(source=question.source, action=answer.action).inc()
     metrics.intents.labels(intent=answer.intent).inc()
+    if answer.reason == "ungrounded":
+        metrics.ungrounded.inc()
     metrics.engine_seconds.observe(answer.latency_ms / 1000)
     metrics.answer_seconds.observe(time.monotonic() - started)
     log.info("answered %s in %s: intent=%s action=%s %.1f ms", question.source, reply_channel, answer.intent,

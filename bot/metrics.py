@@ -44,6 +44,8 @@ class Metrics:
                                    registry=self.registry)
         self.database_file_lost = Counter("itbot_database_file_lost_total", "The SQLite file was deleted or "
                                           "replaced under the running bot", ["problem"], registry=self.registry)
+        self.ungrounded = Counter("itbot_answers_withheld_total", "Model answers withheld by the grounding guard "
+                                  "(curated steps shown instead)", registry=self.registry)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

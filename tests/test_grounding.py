@@ -322,6 +322,15 @@ def test_an_invented_model_answer_is_withheld_and_the_curated_steps_shown_with_a
     assert "Sony" not in preview and "NordVPN" not in preview
 
 
+def test_an_invented_answer_over_slack_shows_the_curated_steps_and_is_counted_in_the_metrics(make_bot, engine):
+    bot = make_bot(engine=llm_mode(engine, CannedModel(UNFAITHFUL_VPN)))
+    _, event = bot.dm(QUESTION)
+    answer = bot.final_answer(event)
+    assert "Sony" not in str(answer) and "curated steps" in str(answer["blocks"])
+    bot.settle()
+    assert b"itbot_answers_withheld_total 1.0" in bot.services.metrics.render()
+
+
 def test_a_faithful_model_answer_is_shown_as_generated(engine):
     answer, preview = _ask(engine, CannedModel(FAITHFUL_VPN))
     assert answer.answer == FAITHFUL_VPN and answer.generated_by == "canned"
