@@ -107,3 +107,28 @@ def start_itbot(*args: str, env: dict[str, str] | None = None) -> subprocess.Pop
     command, full_env = _itbot(env)
     return subprocess.Popen(command + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=full_env)
+
+
+@pytest.fixture
+def project_logs(caplog: pytest.LogCaptureFixture):
+    """Log as ``itbot run`` does, at DEBUG, as plain text and as JSON lines; caplog keeps the raw records."""
+    import io
+    import logging
+
+    from bot.logs import JsonFormatter, configure_logging
+
+    root = logging.getLogger()
+    loggers = [logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)]
+    saved = list(root.handlers), root.level, {logger: logger.level for logger in loggers}
+    plain, json_lines = io.StringIO(), io.StringIO()
+    configure_logging(level="DEBUG", stream=plain)
+    as_json = logging.StreamHandler(json_lines)
+    as_json.setFormatter(JsonFormatter())
+    root.addHandler(as_json)
+    root.addHandler(caplog.handler)
+    yield plain, json_lines
+    handlers, level, levels = saved
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for logger, logger_level in levels.items():
+        logger.setLevel(logger_level)

@@ -8,7 +8,6 @@ whatever its kind, the bot must not crash and must never post a broadcast mentio
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import time
@@ -18,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from bot import blocks
-from bot.logs import JsonFormatter, configure_logging
 from answers.policy import Turn
 from answers.prompts import system_prompt
 
@@ -114,26 +112,6 @@ OVER_SLACK = [BY_ID[name] for name in (
     "ignore-previous", "other-users-conversations", "claim-escalation-command", "drop-messages", "nul-in-sql",
     "password-is", "aws-secret-key", "slack-bot-token", "rsa-private-key", "passwort-ist", "secret-with-channel",
 )]
-
-
-@pytest.fixture
-def project_logs(caplog):
-    """Log as ``itbot run`` does, at DEBUG, as plain text and as JSON lines; caplog keeps the raw records."""
-    root = logging.getLogger()
-    loggers = [logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)]
-    saved = list(root.handlers), root.level, {logger: logger.level for logger in loggers}
-    plain, json_lines = io.StringIO(), io.StringIO()
-    configure_logging(level="DEBUG", stream=plain)
-    as_json = logging.StreamHandler(json_lines)
-    as_json.setFormatter(JsonFormatter())
-    root.addHandler(as_json)
-    root.addHandler(caplog.handler)
-    yield plain, json_lines
-    handlers, level, levels = saved
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for logger, logger_level in levels.items():
-        logger.setLevel(logger_level)
 
 
 def _stored(bot) -> str:

@@ -7,11 +7,8 @@ bytes, the log lines the configured handler writes (and the raw log records), th
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 
-import pytest
 
 from bot import blocks
 from tests.slackbot import AGENT, HELPDESK
@@ -42,25 +39,6 @@ def _typed(prefix: str) -> str:
     return f"{prefix}, my password is {CLASSIC} and {NEWER} is my old password"
 
 
-@pytest.fixture
-def written_logs(caplog):
-    """The log lines ``itbot run`` writes (its configured handler, at DEBUG); caplog keeps the raw records."""
-    from bot.logs import configure_logging
-
-    root = logging.getLogger()
-    loggers = [logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)]
-    saved = list(root.handlers), root.level, {logger: logger.level for logger in loggers}
-    written = io.StringIO()
-    configure_logging(level="DEBUG", stream=written)
-    root.addHandler(caplog.handler)
-    yield written
-    handlers, level, levels = saved
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for logger, logger_level in levels.items():
-        logger.setLevel(logger_level)
-
-
 def _leaks(places: dict[str, str]) -> list[str]:
     """``"place: secret"`` for every secret found in a place."""
     return [f"{place}: {secret}" for place, text in places.items() for secret in SECRETS if secret in text]
@@ -73,7 +51,7 @@ def _database_bytes(bot) -> str:
     return b"".join(part.read_bytes() for part in parts if part.exists()).decode("utf-8", "replace")
 
 
-def test_a_secret_sent_through_every_surface_is_never_posted_stored_logged_or_exported(make_bot, written_logs,
+def test_a_secret_sent_through_every_surface_is_never_posted_stored_logged_or_exported(make_bot, project_logs,
                                                                                        caplog, tmp_path):
     from bot.kb_export import export_drafts
     from bot.nightly import run_nightly
@@ -136,6 +114,6 @@ def test_a_secret_sent_through_every_surface_is_never_posted_stored_logged_or_ex
                for number, record in enumerate(caplog.records)}
     assert _leaks({**calls, **acks}) == []
     assert _leaks({"database file": _database_bytes(bot)}) == []
-    assert _leaks({"log lines": written_logs.getvalue(), **records}) == []
+    assert _leaks({"log lines": project_logs[0].getvalue() + project_logs[1].getvalue(), **records}) == []
     assert _leaks({"KB export": exported[0].read_text(encoding="utf-8"), "user export": personal,
                    "metrics": bot.services.metrics.render().decode()}) == []
