@@ -171,7 +171,7 @@ class AnswerEngine:
         picked = route is not None
         vector = self.retriever.embed(safe) if safe.strip() else None
         if route is None and not safe.strip():
-            route = Route(intent="vague", label="vague", confidence=1.0, ranked=(("vague", 1.0),))
+            route = Route.certain("vague")
         elif route is None:
             route = self.router.route(safe, dense=vector)
         scored = self.retriever.score(safe, vector=vector)  # once per message: ranking below only re-weighs it

@@ -68,6 +68,11 @@ class Route:
         """Probability of ``intent`` (0.0 when absent)."""
         return dict(self.ranked).get(intent, 0.0)
 
+    @classmethod
+    def certain(cls, intent: str) -> "Route":
+        """A route known without the classifier: a topic the user picked, an empty message."""
+        return cls(intent=intent, label=intent, confidence=1.0, ranked=((intent, 1.0),))
+
 
 @dataclass(slots=True)
 class _Models:

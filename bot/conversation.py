@@ -139,7 +139,7 @@ def answer_with_topic(engine: AnswerEngine, sessions: "sessionmaker[Session]", c
         question = Question(team_id=conversation.team_id, channel_id=conversation.channel_id,
                             thread_ts=conversation.thread_ts, user_id=conversation.user_id,
                             source=str(conversation.source), text=text)
-    return question, Route(intent=intent, label=intent, confidence=1.0, ranked=((intent, 1.0),))
+    return question, Route.certain(intent)
 
 
 def conversation_summary(sessions: "sessionmaker[Session]", conversation_id: int, *, limit: int = 6) -> tuple[str, str | None]:
