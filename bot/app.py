@@ -73,6 +73,7 @@ def build_services(settings: "Settings", *, engine: "AnswerEngine | None" = None
     from answers.engine import build_engine
     from storage.db import make_engine, make_session_factory
     from storage.dbfile import watch_database_file
+    from storage.inbox import intake_sessions
 
     if engine is None:
         generator = build_generator(settings) if settings.answer_mode != "kb" else None
@@ -83,6 +84,7 @@ def build_services(settings: "Settings", *, engine: "AnswerEngine | None" = None
         settings=settings,
         engine=engine,
         sessions=make_session_factory(database),
+        intake_sessions=intake_sessions(database),
         # a burst of a few thousand questions is queued (a few KB each), not refused; beyond that users are told
         worker=Worker(threads=4, capacity=5000),
         limiter=RateLimiter(count=settings.rate_limit.count, period_s=settings.rate_limit.period_s),

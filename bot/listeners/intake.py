@@ -22,7 +22,6 @@ from bot.delivery import apologise, deliver_answer, post_in_place, wait_seconds_
 from bot.incoming import Incoming, incoming_question
 from bot.posting import find_posts
 from bot.worker import Busy
-from storage.inbox import intake_sessions
 from storage.types import utcnow
 
 if TYPE_CHECKING:
@@ -74,10 +73,9 @@ def receive(services: "Services", incoming: Incoming, *, event_id: str | None, e
     Returns:
         The question with its row, or with ``stored`` None (the worker tries again, then answers from memory).
     """
-    if services.intake_sessions is None:
-        services.intake_sessions = intake_sessions(services.sessions.kw["bind"])
     try:
-        stored = _store(services.intake_sessions, incoming, event_id=event_id, ephemeral=ephemeral, topic=topic)
+        stored = _store(services.intake_sessions or services.sessions, incoming, event_id=event_id,
+                        ephemeral=ephemeral, topic=topic)
     except SQLAlchemyError as error:
         log.warning("could not store a question before acknowledging it (%s); storing it on the worker",
                     error.__class__.__name__)
