@@ -73,7 +73,7 @@ def on_topic(services: "Services", client: "WebClient", body: dict[str, Any], ac
     where = _where(body)
     incoming = Incoming(question, where["channel"], None if where["ephemeral"] else slack_thread(question.thread_ts))
     received = receive(services, incoming, event_id=None, ephemeral=where["ephemeral"], topic=route.intent)
-    take_question(services, client, received, event_id=None, route=route)
+    take_question(services, client, received, route=route)
 
 
 def on_talk_to_human(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:

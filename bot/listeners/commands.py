@@ -35,7 +35,7 @@ def handle_itsupport(services: "Services", client: "WebClient", ack: Callable[..
                         thread_ts=f"slash:{command.get('trigger_id') or command['user_id']}",
                         user_id=command["user_id"], source="slash", text=text)
     received = receive(services, Incoming(question, command["channel_id"], None), event_id=None, ephemeral=True)
-    take_question(services, client, received, event_id=None, response_url=response_url)
+    take_question(services, client, received, response_url=response_url)
 
 
 def _post_status(services: "Services", client: "WebClient", command: dict[str, Any]) -> None:

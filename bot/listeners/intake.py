@@ -46,6 +46,7 @@ class Received:
 
     incoming: Incoming
     stored: inbox.Stored | None
+    event_id: str | None = None
     ephemeral: bool = False
     topic: str | None = None
 
@@ -80,7 +81,7 @@ def receive(services: "Services", incoming: Incoming, *, event_id: str | None, e
         log.warning("could not store a question before acknowledging it (%s); storing it on the worker",
                     error.__class__.__name__)
         stored = None
-    return Received(incoming, stored, ephemeral, topic)
+    return Received(incoming, stored, event_id, ephemeral, topic)
 
 
 def _store(sessions: "sessionmaker[Session]", incoming: Incoming, *, event_id: str | None, ephemeral: bool,
@@ -89,10 +90,10 @@ def _store(sessions: "sessionmaker[Session]", incoming: Incoming, *, event_id: s
                        reply_thread_ts=incoming.reply_thread_ts, ephemeral=ephemeral, topic=topic)
 
 
-def take_question(services: "Services", client: "WebClient", received: Received, *, event_id: str | None,
-                  route: "Route | None" = None, response_url: str | None = None) -> None:
+def take_question(services: "Services", client: "WebClient", received: Received, *, route: "Route | None" = None,
+                  response_url: str | None = None) -> None:
     """Queue the question for an answer; returns at once (called on Bolt's listener threads)."""
-    incoming, stored = received.incoming, received.stored
+    incoming, stored, event_id = received.incoming, received.stored, received.event_id
     where = _where(incoming, received.ephemeral, response_url)
     if stored is not None:
         if stored.queue and not run_for_user(services, client, lambda: _answer_stored(

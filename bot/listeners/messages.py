@@ -29,12 +29,11 @@ def _file_only(services: "Services", client: "WebClient", event: dict[str, Any])
         "message."))
 
 
-def handle_message(services: "Services", client: "WebClient", event: dict[str, Any], body: dict[str, Any],
-                   context: dict[str, Any]) -> None:
+def handle_message(services: "Services", client: "WebClient", event: dict[str, Any], context: dict[str, Any]) -> None:
     """Route one ``message`` event: DM question (stored by the durable intake), bare file, agent relay, or nothing."""
     incoming = context.get(INCOMING)
     if incoming is not None:
-        take_question(services, client, incoming, event_id=body.get("event_id"))
+        take_question(services, client, incoming)
         return
     subtype = event.get("subtype")
     if subtype in IGNORED_SUBTYPES or from_a_bot(event, services.bot_user_id):
@@ -60,13 +59,13 @@ def _relay_agent_reply(services: "Services", client: "WebClient", event: dict[st
                 message={"text": f"*<@{event['user']}> (helpdesk):* {escape(clip(stored))}"})
 
 
-def handle_mention(services: "Services", client: "WebClient", body: dict[str, Any], context: dict[str, Any]) -> None:
+def handle_mention(services: "Services", client: "WebClient", context: dict[str, Any]) -> None:
     """An @mention in a channel: answered in a thread there."""
     incoming = context.get(INCOMING)
     if incoming is not None:
-        take_question(services, client, incoming, event_id=body.get("event_id"))
+        take_question(services, client, incoming)
 
 
 def register(app: "App", services: "Services") -> None:
-    app.event("message")(lambda event, body, client, context: handle_message(services, client, event, body, context))
-    app.event("app_mention")(lambda body, client, context: handle_mention(services, client, body, context))
+    app.event("message")(lambda event, client, context: handle_message(services, client, event, context))
+    app.event("app_mention")(lambda client, context: handle_mention(services, client, context))
