@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from bot.settings import Settings
     from answers.engine import AnswerEngine
+    from llm.remote import RemoteGenerator
     from llm.service import ModelService
 
 __all__ = ["build_client", "build_generator", "build_services", "build_app", "socket_mode_handler", "readiness_checks",
@@ -48,8 +49,9 @@ def build_client(settings: "Settings") -> "WebClient":
     return client
 
 
-def build_generator(settings: "Settings") -> "ModelService":
-    """The local model service (loaded lazily on first use); missing files are a configuration error."""
+def build_generator(settings: "Settings") -> "ModelService | RemoteGenerator":
+    """The model server's client when ``ITBOT_LLM_URL`` is set, else the local model service (loaded lazily on first
+    use); missing files are a configuration error."""
     from pathlib import Path
 
     from bot.errors import ConfigError
@@ -57,6 +59,8 @@ def build_generator(settings: "Settings") -> "ModelService":
     from llm.model_files import resolve_model
     from llm.service import load_generator
 
+    if settings.llm_url:
+        return build_remote_generator(settings)
     try:
         model = resolve_model(settings.model, cache_dir=settings.cache_dir)
     except ModelError as error:
@@ -66,6 +70,32 @@ def build_generator(settings: "Settings") -> "ModelService":
     return load_generator(model, adapter=settings.adapter, quantization=settings.quantization,
                           cache_dir=settings.cache_dir, dtype=None if settings.dtype == "auto" else settings.dtype,
                           timeout_s=settings.generation_timeout_s, max_new_tokens=settings.max_new_tokens)
+
+
+def build_remote_generator(settings: "Settings") -> "RemoteGenerator":
+    """The client of the OpenAI-compatible server at ``ITBOT_LLM_URL`` (nothing is sent until it is used)."""
+    from bot.errors import ConfigError
+    from llm.errors import ModelError
+    from llm.remote import RemoteConfig, RemoteGenerator
+
+    assert settings.llm_url is not None
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    try:
+        return RemoteGenerator(RemoteConfig(url=settings.llm_url, model=settings.llm_model or settings.model,
+                                            api_key=key, max_new_tokens=settings.max_new_tokens,
+                                            timeout_s=settings.generation_timeout_s))
+    except ModelError as error:
+        raise ConfigError(f"ITBOT_LLM_URL: {error}") from None
+
+
+def _warm_up(generator: "ModelService | RemoteGenerator") -> None:
+    """Load the local model, or ask the model server for its models, in the background: one line if it fails."""
+    from llm.errors import ModelError
+
+    try:
+        generator.load()
+    except ModelError as error:
+        log.error("language model not ready, answers use the curated steps until it is: %s", error)
 
 
 def build_services(settings: "Settings", *, engine: "AnswerEngine | None" = None) -> Services:
@@ -219,7 +249,7 @@ def run(settings: "Settings") -> None:
         log.info("scheduled %s: next run %s", job.id, job.next_run_time)
     generator = services.engine.generator
     if generator is not None:  # warm the model up without delaying the connection
-        threading.Thread(target=generator.load, name="itbot-model-load", daemon=True).start()
+        threading.Thread(target=_warm_up, args=(generator,), name="itbot-model-load", daemon=True).start()
     handler.connect()
     log.info("connected to Slack in Socket Mode as %s; answer mode %s", services.bot_user_id, settings.answer_mode)
     # Wake now and then: Python runs a signal handler only when the main thread runs bytecode, and the kernel may

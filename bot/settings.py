@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     quantization: Literal["4bit", "8bit", "none"] = "none"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     generation_timeout_s: float = Field(default=30.0, gt=0)
+    # An OpenAI-compatible model server (vLLM, TGI, Ollama, `transformers serve`) instead of the local model
+    llm_url: str | None = None
+    llm_model: str | None = None  # the served model's name; default: ITBOT_MODEL
+    llm_api_key: SecretStr | None = None
     max_new_tokens: int = Field(default=256, ge=16, le=4096)
     kb_dir: Path = REPO_ROOT / "data" / "kb"
     cache_dir: Path = Path.home() / ".cache" / "itbot"
@@ -162,7 +166,8 @@ class Settings(BaseSettings):
     phishing_report_email: str = _ORG.phishing_report_email
 
     @field_validator("slack_bot_token", "slack_app_token", "adapter", "slack_api_url", "https_proxy", "no_proxy",
-                     "escalation_channel", "digest_channel", "agent_usergroup", mode="before")
+                     "escalation_channel", "digest_channel", "agent_usergroup", "llm_url", "llm_model", "llm_api_key",
+                     mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -184,6 +189,13 @@ class Settings(BaseSettings):
                 "must be an app-level token starting with 'xapp-' "
                 "(Slack app > Basic Information > App-Level Tokens, scope connections:write)"
             )
+        return value
+
+    @field_validator("llm_url")
+    @classmethod
+    def _llm_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("is not an http(s) URL such as 'http://gpu-1:8000/v1' (the OpenAI-compatible API base)")
         return value
 
     @field_validator("slack_api_url")

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from llm.errors import ModelError, ModelUnavailable
-from llm.postprocess import clean_generation, cut_at_stop
+from llm.postprocess import clean_generation
+from llm.streaming import SafeEmitter
 from llm.chat import fold_system
-from answers.redact import redact
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -353,29 +353,25 @@ def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
 
 
 class _Streamer:
-    """Decodes new tokens as they come and passes safe text pieces to ``on_token``.
+    """Decodes new tokens as they come and hands the text so far to a :class:`~llm.streaming.SafeEmitter`.
 
     Implements the ``put``/``end`` interface of transformers' ``BaseStreamer``.
     It re-decodes all generated ids at each step (cheap for a few hundred
     tokens), which keeps multi-byte characters and stop sequences that span
-    tokens correct. Held back until safe: a trailing incomplete character, a
-    possible start of a stop sequence, and the last word (so a credential is
-    masked before any of it is shown). If masking would change text already
-    shown, streaming stops; the final answer is checked again anyway.
+    tokens correct.
     """
 
     def __init__(self, tokenizer: Any, request: _Request, *, stop: Sequence[str]) -> None:
         self.tokenizer = tokenizer
-        self.request = request
-        self.stop = tuple(s for s in stop if s)
-        self.hold = max((len(s) for s in self.stop), default=1) - 1
         self.ids: list[int] = []
         self.prompt_seen = False
-        self.emitted = ""
-        self.stopped = False
-        self.muted = request.on_token is None
         self.started = 0.0
         self.first_token_s: float | None = None
+        self.emitter = SafeEmitter(request.on_token, stop=stop, cancelled=request.cancelled.is_set)
+
+    @property
+    def stopped(self) -> bool:
+        return self.emitter.stopped
 
     def put(self, value: Any) -> None:
         if not self.prompt_seen:  # generate() first passes the prompt
@@ -384,36 +380,10 @@ class _Streamer:
         if self.first_token_s is None:
             self.first_token_s = time.perf_counter() - self.started
         self.ids.extend(int(v) for v in value.reshape(-1).tolist())
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        cut = cut_at_stop(text, self.stop)
-        if len(cut) < len(text):
-            self.stopped = True
-            self._emit(cut)
-            return
-        safe = text[:max(0, len(text) - self.hold)]
-        safe = safe.rstrip("\ufffd")
-        boundary = max(safe.rfind(" "), safe.rfind("\n"))
-        self._emit(safe[:boundary + 1] if boundary >= 0 else "")
+        self.emitter.update(self.tokenizer.decode(self.ids, skip_special_tokens=True))
 
     def end(self) -> None:
-        if not self.stopped:
-            self._emit(cut_at_stop(self.tokenizer.decode(self.ids, skip_special_tokens=True), self.stop))
-
-    def _emit(self, text: str) -> None:
-        if self.muted or self.request.cancelled.is_set():
-            return
-        visible = redact(text).text
-        if not visible.startswith(self.emitted):
-            self.muted = True  # a mask would rewrite what is already shown
-            return
-        piece = visible[len(self.emitted):]
-        if piece:
-            self.emitted = visible
-            try:
-                self.request.on_token(piece)
-            except Exception:  # noqa: BLE001 - a failing progress callback must not kill the answer
-                log.exception("on_token callback failed; streaming stops for this answer")
-                self.muted = True
+        self.emitter.finish(self.tokenizer.decode(self.ids, skip_special_tokens=True))
 
 
 def load_generator(
