@@ -13,12 +13,16 @@ from bot.mrkdwn import escape, split_text, to_mrkdwn
 from answers.taxonomy import topic_label
 
 __all__ = [
+    "ACTION_FEEDBACK", "FEEDBACK_SOLVED", "FEEDBACK_NOT_HELPFUL", "feedback_block", "not_helpful_message",
+    "greeting_message", "PROMPTS_TITLE",
     "ACTION_SOLVED", "ACTION_NOT_HELPFUL", "ACTION_HUMAN", "ACTION_TOPIC", "ACTION_CLAIM", "ACTION_RESOLVE",
     "ACTION_RATE", "ACTION_KB_DRAFT", "VIEW_ESCALATE", "answer_messages", "thinking_message", "escalation_modal", "escalation_post",
     "rating_message", "help_blocks", "status_blocks", "plain_message", "URGENCIES",
 ]
 
-ACTION_SOLVED = "itbot_solved"
+ACTION_FEEDBACK = "itbot_feedback"  # Slack's feedback_buttons: 👍 solved, 👎 not helpful
+FEEDBACK_SOLVED, FEEDBACK_NOT_HELPFUL = "solved", "not_helpful"  # the "k" of each button's value
+ACTION_SOLVED = "itbot_solved"  # the buttons of answers posted before feedback_buttons; still handled
 ACTION_NOT_HELPFUL = "itbot_not_helpful"
 ACTION_HUMAN = "itbot_talk_to_human"
 ACTION_TOPIC = "itbot_topic"
@@ -27,6 +31,7 @@ ACTION_RESOLVE = "itbot_resolve"
 ACTION_RATE = "itbot_rate"
 ACTION_KB_DRAFT = "itbot_kb_draft"
 VIEW_ESCALATE = "itbot_escalate_view"
+PROMPTS_TITLE = "Colleagues often ask about"
 URGENCIES = (("low", "Low: whenever you can"), ("normal", "Normal: today"), ("high", "High: I'm blocked"),
              ("critical", "Critical: security or many people affected"))
 
@@ -65,20 +70,44 @@ def answer_messages(*, answer: str, action: str, sources: Sequence[str], choices
         titles = "; ".join(escape(title) for title in sources)
         last.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f":books: Sources: {titles}"[:3000]}]})
     value = json.dumps({"m": message_id, "c": conversation_id})
-    if action == "answer":
-        last.append({"type": "actions", "elements": [
-            _button("Solved", ACTION_SOLVED, value, "primary"),
-            _button("Not helpful", ACTION_NOT_HELPFUL, value),
-            _button("Talk to a human", ACTION_HUMAN, value),
-        ]})
-    elif action == "clarify" and choices:
+    if action == "clarify" and choices:
         last.append({"type": "actions", "elements": [
             _button(topic_label(c)[:75], f"{ACTION_TOPIC}_{i}", json.dumps({"c": conversation_id, "i": c}))
             for i, c in enumerate(choices[:5])
         ] + [_button("Talk to a human", ACTION_HUMAN, value)]})
-    elif action == "escalate":
-        last.append({"type": "actions", "elements": [_button("Talk to a human", ACTION_HUMAN, value, "danger")]})
+        return messages  # a question back to the user: nothing to rate yet
+    if action in ("answer", "escalate"):
+        last.append({"type": "actions", "elements": [
+            _button("Talk to a human", ACTION_HUMAN, value, "danger" if action == "escalate" else None)]})
+    last.append(feedback_block(message_id=message_id, conversation_id=conversation_id))
     return messages
+
+
+def feedback_block(*, message_id: int, conversation_id: int) -> dict:
+    """Slack's 👍 / 👎 under an answer (a ``feedback_buttons`` element in a ``context_actions`` block)."""
+    def side(text: str, label: str, kind: str) -> dict:
+        return {"text": {"type": "plain_text", "text": text}, "accessibility_label": label,
+                "value": json.dumps({"m": message_id, "c": conversation_id, "k": kind})}
+
+    return {"type": "context_actions", "elements": [{
+        "type": "feedback_buttons", "action_id": ACTION_FEEDBACK,
+        "positive_button": side("👍", "Solved: this answer fixed it", FEEDBACK_SOLVED),
+        "negative_button": side("👎", "Not helpful", FEEDBACK_NOT_HELPFUL)}]}
+
+
+def not_helpful_message(conversation_id: int) -> Message:
+    """What a 👎 gets: an offer to reach a person, with the button that opens the escalation form."""
+    text = "Thanks for telling me. Try describing it differently, or talk to a person from the helpdesk."
+    return {"text": text, "blocks": [_section(text), {"type": "actions", "elements": [
+        _button("Talk to a human", ACTION_HUMAN, json.dumps({"c": conversation_id}), "primary")]}]}
+
+
+def greeting_message(*, user_id: str, helpdesk_name: str) -> Message:
+    """The one-time hello in the Messages tab."""
+    text = (f":wave: Hi <@{user_id}>! I'm the IT assistant of {escape(helpdesk_name)}. Tell me what's wrong in a "
+            "message here, or pick one of the suggestions, and I'll walk you through the fix. Press *Talk to a "
+            "human* on any answer to reach a person.")
+    return {"text": text, "blocks": [_section(text)]}
 
 
 def escalation_modal(*, conversation_id: int, summary: str) -> dict:

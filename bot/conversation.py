@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["mention_key", "slack_thread", "Question", "Reply", "claim_event", "answer_question", "answer_with_topic",
-           "conversation_summary", "relay_target_for_agent", "record_agent_message", "owns_conversation"]
+           "conversation_summary", "relay_target_for_agent", "record_agent_message", "owns_conversation",
+           "question_asked"]
 
 HISTORY_TURNS = 10
 
@@ -53,6 +54,7 @@ class Question:
     user_id: str
     source: str  # dm | slash | mention | console
     text: str
+    message_ts: str | None = None  # the Slack message that asked (None for slash commands, buttons, the console)
 
 
 @dataclass(slots=True)
@@ -95,14 +97,16 @@ def answer_question(engine: AnswerEngine, sessions: "sessionmaker[Session]", que
         if conversation.state == ConversationState.HANDED_TO_HUMAN:
             escalation = repo.active_escalation(session, conversation_id)
             if escalation is not None and escalation.channel_message_ts:
-                stored = repo.append_message(session, conversation_id=conversation_id, role="user", text=question.text)
+                stored = repo.append_message(session, conversation_id=conversation_id, role="user", text=question.text,
+                                             slack_ts=question.message_ts)
                 return Reply(kind="relay", conversation_id=conversation_id, relay_channel=escalation.channel_id,
                              relay_thread_ts=escalation.channel_message_ts, relay_text=stored.text)
         history = [] if new else _history(session, conversation_id)
     answer = engine.answer(question.text, history, route=route, on_token=on_token)
     with sessions.begin() as session:
         repo.append_message(session, conversation_id=conversation_id, role="user", text=answer.text,
-                            intent=answer.intent, confidence=answer.confidence, touch=False)
+                            intent=answer.intent, confidence=answer.confidence, touch=False,
+                            slack_ts=question.message_ts)
         stored = repo.append_message(
             session, conversation_id=conversation_id, role="assistant", text=answer.answer, intent=answer.intent,
             confidence=answer.confidence, action=answer.action, reason=answer.reason,
@@ -125,6 +129,16 @@ def owns_conversation(sessions: "sessionmaker[Session]", user_id: str, *, conver
         query = query.where(Conversation.id == int(conversation_id))
     with sessions.begin() as session:
         return session.scalar(query) == user_id
+
+
+def question_asked(sessions: "sessionmaker[Session]", answer_id: int) -> tuple[str, str, str] | None:
+    """Where the question the answer ``answer_id`` replied to was asked: (source, channel, Slack ts), if known."""
+    with sessions.begin() as session:
+        found = repo.asked_in(session, answer_id)
+        if found is None:
+            return None
+        conversation, slack_ts = found
+        return str(conversation.source), conversation.channel_id, slack_ts
 
 
 def answer_with_topic(engine: AnswerEngine, sessions: "sessionmaker[Session]", conversation_id: int,

@@ -1,4 +1,4 @@
-"""Post answers to Slack: a placeholder first when a model writes the answer, then the final Block Kit message(s).
+"""Post answers to Slack: a sign of work first when a model writes the answer, then the final Block Kit message(s).
 
 Runs on the worker, never on Bolt's listener threads.
 """
@@ -6,12 +6,13 @@ Runs on the worker, never on Bolt's listener threads.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from bot import blocks
+from bot import blocks, working
 from bot.conversation import Question, Reply, answer_question, slack_thread
 from bot.mrkdwn import clip, escape, to_mrkdwn
 from bot.posting import post_metadata, post_once
@@ -31,28 +32,45 @@ NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
 
 
 class StreamingPreview:
-    """Shows a model's answer growing in the placeholder message, at most once per ``every_s``.
+    """Shows a model's answer growing in one message, at most once per ``every_s``.
 
-    Called on the model's worker thread, so it stays cheap and never raises.
+    The message is the placeholder (``ts``) or, when the thread status shows that the bot is working, a message
+    ``start(text)`` posts with the first preview (returning its ts). Called on the model's worker thread, so it
+    stays cheap and never raises; :meth:`close` stops late pieces from overwriting the final answer.
     """
 
-    def __init__(self, client: "WebClient", *, channel: str, ts: str, every_s: float = PROGRESS_EVERY_S) -> None:
-        self._client, self._channel, self._ts, self._every = client, channel, ts, every_s
+    def __init__(self, client: "WebClient", *, channel: str, ts: str | None = None,
+                 start: Callable[[str], str] | None = None, every_s: float = PROGRESS_EVERY_S) -> None:
+        self._client, self._channel, self._every, self._start = client, channel, every_s, start
+        self.ts = ts
         self._text = ""
         self._last = time.monotonic()
+        self._lock = threading.Lock()
+        self._closed = False
         self.updates = 0
 
     def __call__(self, piece: str) -> None:
-        self._text += piece
-        now = time.monotonic()
-        if now - self._last < self._every or not self._text.strip():
-            return
-        self._last = now
-        try:
-            self._client.chat_update(channel=self._channel, ts=self._ts, text=to_mrkdwn(self._text)[:3000] + " …")
-            self.updates += 1
-        except Exception as error:  # a failed preview must never stop the answer
-            log.warning("streaming preview update failed: %s", error.__class__.__name__)
+        with self._lock:
+            self._text += piece
+            now = time.monotonic()
+            if self._closed or now - self._last < self._every or not self._text.strip():
+                return
+            self._last = now
+            text = to_mrkdwn(self._text)[:3000] + " …"
+            try:
+                if self.ts is None and self._start is not None:
+                    self.ts = self._start(text)
+                elif self.ts is not None:
+                    self._client.chat_update(channel=self._channel, ts=self.ts, text=text)
+                self.updates += 1
+            except Exception as error:  # a failed preview must never stop the answer
+                log.warning("streaming preview update failed: %s", error.__class__.__name__)
+
+    def close(self) -> str | None:
+        """No more previews; the ts of the preview message, if one was posted."""
+        with self._lock:
+            self._closed = True
+            return self.ts
 
 
 def post_in_place(client: "WebClient", *, channel: str, thread_ts: str | None, user_id: str, ephemeral: bool,
@@ -87,23 +105,28 @@ def deliver_answer(services: "Services", client: "WebClient", question: Question
                    response_url: str | None = None, notice: str | None = None, post_id: str | None = None) -> Reply:
     """Answer ``question`` and post the result where the user asked.
 
-    A "Looking into it…" placeholder (updated as the model streams) is posted only when a model may write the
-    answer: in kb mode the answer is ready in milliseconds, and a placeholder would double the Slack calls.
-    ``notice`` is shown under the answer (an apology for a late one); ``post_id`` marks the posts
-    (``<post_id>-placeholder``, ``<post_id>-0``, ``-1``...) so a later attempt can find them.
+    While a model may write the answer (in kb mode it is ready in milliseconds, and more Slack calls would only
+    slow it), the user sees that the bot is working: the thread status in a DM, else (or when Slack refuses the
+    status) a "Looking into it…" placeholder; the model's text streams into a message as it comes. A question
+    asked in a channel gets an 👀 in every mode. ``notice`` is shown under the answer (an apology for a late
+    one); ``post_id`` marks the posts (``<post_id>-placeholder`` for the placeholder or the streamed preview,
+    ``<post_id>-0``, ``-1``... for the answer) so a later attempt can find them.
     """
-    placeholder = None
-    if not ephemeral and services.engine.answer_mode != "kb":
-        placeholder = post_once(client, channel=reply_channel, thread_ts=reply_thread_ts,
-                                post_id=post_id and f"{post_id}-placeholder", **blocks.thinking_message())["ts"]
+    if question.source == "mention" and question.message_ts and not ephemeral:
+        working.react(client, channel=reply_channel, ts=question.message_ts, name=working.SEEN)
+    status, preview = _show_working(services, client, question, reply_channel=reply_channel,
+                                    reply_thread_ts=reply_thread_ts, ephemeral=ephemeral, post_id=post_id)
     started = time.monotonic()
     try:
-        reply = _answer_into(services, client, question, placeholder, reply_channel=reply_channel,
+        reply = _answer_into(services, client, question, preview, status, reply_channel=reply_channel,
                              reply_thread_ts=reply_thread_ts, ephemeral=ephemeral, route=route,
                              response_url=response_url, notice=notice, post_id=post_id)
     except Exception:
-        if placeholder:  # the apology the worker posts replaces it: one reply, not "Looking into it…" forever
-            _withdraw(client, channel=reply_channel, ts=placeholder)
+        shown = preview.close() if preview else None
+        if shown:  # the apology the worker posts replaces it: one reply, not "Looking into it…" forever
+            _withdraw(client, channel=reply_channel, ts=shown)
+        elif status and reply_thread_ts:
+            working.clear_status(client, channel=reply_channel, thread_ts=reply_thread_ts)
         raise
     if reply.kind == "relay":
         return reply
@@ -121,19 +144,38 @@ def deliver_answer(services: "Services", client: "WebClient", question: Question
     return reply
 
 
-def _answer_into(services: "Services", client: "WebClient", question: Question, placeholder: str | None, *,
-                 reply_channel: str, reply_thread_ts: str | None, ephemeral: bool, route: "Route | None",
-                 response_url: str | None, notice: str | None = None, post_id: str | None = None) -> Reply:
-    """Answer (or relay) ``question`` and post it, the first message in place of the placeholder."""
-    preview = None
-    if placeholder:  # only model answers get one, and they stream into it
-        preview = StreamingPreview(client, channel=reply_channel, ts=placeholder)
+def _show_working(services: "Services", client: "WebClient", question: Question, *, reply_channel: str,
+                  reply_thread_ts: str | None, ephemeral: bool,
+                  post_id: str | None) -> tuple[bool, StreamingPreview | None]:
+    """The thread status (True) or a placeholder, and the preview the model's text streams into; none in kb mode."""
+    if ephemeral or services.engine.answer_mode == "kb":
+        return False, None
+    if question.source == "dm" and reply_thread_ts and working.set_status(client, channel=reply_channel,
+                                                                          thread_ts=reply_thread_ts):
+        def start(text: str) -> str:  # the first preview replaces the status (Slack clears it on a reply)
+            return post_once(client, channel=reply_channel, thread_ts=reply_thread_ts,
+                             post_id=post_id and f"{post_id}-placeholder", text=text)["ts"]
+
+        return True, StreamingPreview(client, channel=reply_channel, start=start)
+    placeholder = post_once(client, channel=reply_channel, thread_ts=reply_thread_ts,
+                            post_id=post_id and f"{post_id}-placeholder", **blocks.thinking_message())["ts"]
+    return False, StreamingPreview(client, channel=reply_channel, ts=placeholder)
+
+
+def _answer_into(services: "Services", client: "WebClient", question: Question, preview: StreamingPreview | None,
+                 status: bool, *, reply_channel: str, reply_thread_ts: str | None, ephemeral: bool,
+                 route: "Route | None", response_url: str | None, notice: str | None = None,
+                 post_id: str | None = None) -> Reply:
+    """Answer (or relay) ``question`` and post it, the first message in place of the preview or placeholder."""
     reply = answer_question(services.engine, services.sessions, question, route=route, on_token=preview)
+    shown = preview.close() if preview else None
     if reply.kind == "relay":
         post_once(client, channel=reply.relay_channel, thread_ts=reply.relay_thread_ts,
                   text=f"*<@{question.user_id}>:* {escape(clip(reply.relay_text or ''))}")
-        if placeholder:
-            client.chat_delete(channel=reply_channel, ts=placeholder)
+        if shown:
+            client.chat_delete(channel=reply_channel, ts=shown)
+        elif status and reply_thread_ts:  # no reply follows in the user's thread to clear it
+            working.clear_status(client, channel=reply_channel, thread_ts=reply_thread_ts)
         return reply
     answer = reply.answer
     assert answer is not None
@@ -142,9 +184,9 @@ def _answer_into(services: "Services", client: "WebClient", question: Question, 
                                       message_id=reply.message_id or 0, conversation_id=reply.conversation_id,
                                       notice=" ".join(n for n in (notice, answer.notice) if n) or None)
     for index, message in enumerate(messages):
-        if index == 0 and placeholder:
+        if index == 0 and shown:
             marked = {"metadata": post_metadata(f"{post_id}-0")} if post_id else {}
-            client.chat_update(channel=reply_channel, ts=placeholder, **marked, **message)
+            client.chat_update(channel=reply_channel, ts=shown, **marked, **message)
         else:
             post_in_place(client, channel=reply_channel, thread_ts=reply_thread_ts, user_id=question.user_id,
                           ephemeral=ephemeral, message=message, response_url=response_url,

@@ -85,7 +85,7 @@ def store(sessions: "sessionmaker[Session]", question: "Question", *, event_id: 
             session, event_id=event_id, team_id=question.team_id, channel_id=question.channel_id,
             thread_ts=question.thread_ts, user_id=question.user_id, source=question.source, text=question.text,
             topic=topic, reply_channel=reply_channel, reply_thread_ts=reply_thread_ts, ephemeral=ephemeral,
-            holder=HOLDER)
+            holder=HOLDER, message_ts=question.message_ts)
         if new:
             return Stored(row.id, queue=True)
         if row.finished_at is not None or holder_alive(row.holder, row.held_at):

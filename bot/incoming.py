@@ -43,7 +43,7 @@ def incoming_question(body: dict[str, Any], *, bot_user_id: str) -> Incoming | N
         thread_ts = event.get("thread_ts") or event["ts"]
         text = _MENTION.sub(" ", event.get("text") or "").strip()
         question = Question(team_id=team, channel_id=event["channel"], thread_ts=mention_key(thread_ts, event["user"]),
-                            user_id=event["user"], source="mention", text=text)
+                            user_id=event["user"], source="mention", text=text, message_ts=event["ts"])
         return Incoming(question, event["channel"], thread_ts)
     subtype = event.get("subtype")
     text = event.get("text") or ""
@@ -52,5 +52,5 @@ def incoming_question(body: dict[str, Any], *, bot_user_id: str) -> Incoming | N
         return None
     thread_ts = event.get("thread_ts") or event["ts"]
     question = Question(team_id=team, channel_id=event["channel"], thread_ts=thread_ts, user_id=event["user"],
-                        source="dm", text=text)
+                        source="dm", text=text, message_ts=event["ts"])
     return Incoming(question, event["channel"], thread_ts)

@@ -19,7 +19,7 @@ from storage.models import Conversation, ConversationSource, ConversationState, 
 from storage.types import utcnow
 
 __all__ = ["find_conversation", "get_or_create_conversation", "open_conversation", "append_message", "recent_turns",
-           "set_conversation_state"]
+           "set_conversation_state", "asked_in"]
 
 
 def find_conversation(session: Session, *, team_id: str, channel_id: str, thread_ts: str) -> Conversation | None:
@@ -82,6 +82,7 @@ def append_message(
     model: str | None = None,
     adapter: str | None = None,
     touch: bool = True,
+    slack_ts: str | None = None,
 ) -> Message:
     """Store one turn, redacted, and mark the conversation as active now.
 
@@ -103,6 +104,7 @@ def append_message(
         model: The model that generated it, if any.
         adapter: The LoRA adapter used, if any.
         touch: Mark the conversation as active now; a caller storing several turns at once touches it once.
+        slack_ts: The Slack ts of the message a user turn came from (to react on it later).
 
     Returns:
         The stored message, flushed so its id can go into a button value.
@@ -111,7 +113,7 @@ def append_message(
     message = Message(
         conversation_id=conversation_id, role=Role(role), text=redact(text).text, intent=intent,
         confidence=confidence, action=action, reason=reason[:32] if reason else None, sources=list(sources),
-        latency_ms=latency_ms, model=model, adapter=adapter, created_at=now,
+        latency_ms=latency_ms, model=model, adapter=adapter, created_at=now, slack_ts=slack_ts,
     )
     if touch:
         # Touch the conversation first, so the UPDATE does not autoflush the message; no ORM sync is needed
@@ -132,6 +134,24 @@ def recent_turns(session: Session, conversation_id: int, *, limit: int = 10) -> 
         select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id.desc()).limit(limit)
     ).all()
     return list(reversed(newest_first))
+
+
+def asked_in(session: Session, answer_id: int) -> tuple[Conversation, str] | None:
+    """The conversation of the answer ``answer_id`` and the Slack ts of the user message it answered.
+
+    None when the answer does not exist or its question has no Slack ts (a slash command, the console, a turn
+    stored before migration 0004).
+    """
+    answer = session.get(Message, answer_id)
+    if answer is None:
+        return None
+    slack_ts = session.scalar(
+        select(Message.slack_ts).where(Message.conversation_id == answer.conversation_id, Message.id < answer.id,
+                                       Message.role == Role.USER)
+        .order_by(Message.id.desc()).limit(1))
+    if not slack_ts:
+        return None
+    return session.get(Conversation, answer.conversation_id), slack_ts
 
 
 def set_conversation_state(session: Session, conversation_id: int, state: ConversationState | str) -> bool:

@@ -51,7 +51,8 @@ __all__ = ["INTAKE_WAIT_S", "intake_sessions", "store_question", "take_over_ques
 
 def store_question(session: Session, *, event_id: str | None, team_id: str, channel_id: str, thread_ts: str,
                    user_id: str, source: str, text: str, reply_channel: str, reply_thread_ts: str | None,
-                   ephemeral: bool, holder: str, topic: str | None = None) -> tuple[PendingQuestion, bool]:
+                   ephemeral: bool, holder: str, topic: str | None = None,
+                   message_ts: str | None = None) -> tuple[PendingQuestion, bool]:
     """Store a question (its text redacted) held by ``holder``.
 
     Returns:
@@ -61,7 +62,7 @@ def store_question(session: Session, *, event_id: str | None, team_id: str, chan
     row = insert_new(session, PendingQuestion, event_id=event_id, team_id=team_id, channel_id=channel_id,
                      thread_ts=thread_ts, user_id=user_id, source=source, text=redact(text).text, topic=topic,
                      reply_channel=reply_channel, reply_thread_ts=reply_thread_ts, ephemeral=ephemeral,
-                     received_at=now, holder=holder, held_at=now, attempts=0)
+                     received_at=now, holder=holder, held_at=now, attempts=0, message_ts=message_ts)
     if row is not None:
         return row, True
     return session.scalars(select(PendingQuestion).where(PendingQuestion.event_id == event_id)).one(), False

@@ -20,7 +20,7 @@ from storage.types import UtcDateTime, choice, utcnow
 __all__ = [
     "Base", "ConversationSource", "ConversationState", "Role", "EscalationStatus", "Urgency", "FeedbackKind",
     "Conversation", "Message", "Escalation", "Feedback", "ProcessedEvent", "EvaluationRun", "KbDraft", "JobLock",
-    "PendingQuestion",
+    "PendingQuestion", "GreetedUser",
 ]
 
 NAMING_CONVENTION = {
@@ -77,6 +77,8 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     # why the engine chose the action ("not covered" marks a knowledge-base gap); added by migration 0002
     reason: Mapped[str | None] = mapped_column(String(32))
+    # the Slack ts of the message a user turn came from, to react on it; added by migration 0004
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
 
 
 class Escalation(Base):
@@ -161,6 +163,19 @@ class PendingQuestion(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     finished_at: Mapped[datetime | None] = mapped_column(index=True)
     outcome: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))  # the Slack message that asked; migration 0004
+
+
+class GreetedUser(Base):
+    """A user who got the one-time greeting in the app's Messages tab."""
+
+    __tablename__ = "greeted_users"
+    __table_args__ = (UniqueConstraint("team_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    greeted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class EvaluationRun(Base):

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from storage.models import (Base, Conversation, Escalation, Feedback, JobLock, Message, PendingQuestion,
+from storage.models import (Base, Conversation, Escalation, Feedback, GreetedUser, JobLock, Message, PendingQuestion,
                             ProcessedEvent)
 from storage.types import utcnow
 
@@ -110,7 +110,8 @@ def export_user(session: Session, user_id: str) -> dict[str, Any]:
 
     Returns:
         ``{"user_id", "exported_at", "conversations": [...], "questions_received": [...], "feedback_given": [...],
-        "escalations_handled": [...]}`` (questions received: the durable intake's rows, kept a day after answering).
+        "escalations_handled": [...], "greeted": [...]}`` (questions received: the durable intake's rows, kept a day
+        after answering; greeted: when the Messages tab greeted the user).
     """
     conversations = []
     for conversation in session.scalars(
@@ -135,6 +136,7 @@ def export_user(session: Session, user_id: str) -> dict[str, Any]:
         .order_by(Escalation.id)).all()
     questions = session.scalars(select(PendingQuestion).where(PendingQuestion.user_id == user_id)
                                 .order_by(PendingQuestion.id)).all()
+    greeted = session.scalars(select(GreetedUser).where(GreetedUser.user_id == user_id)).all()
     return {
         "user_id": user_id,
         "exported_at": utcnow().isoformat(),
@@ -142,4 +144,5 @@ def export_user(session: Session, user_id: str) -> dict[str, Any]:
         "questions_received": [_plain(item, skip=("holder",)) for item in questions],
         "feedback_given": [_plain(item) for item in given],
         "escalations_handled": [_plain(item, skip=("summary", "details")) for item in handled],
+        "greeted": [_plain(item, skip=("id",)) for item in greeted],
     }

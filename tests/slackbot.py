@@ -25,12 +25,21 @@ if TYPE_CHECKING:
     from bot.settings import Settings
     from answers.engine import AnswerEngine
 
-__all__ = ["HELPDESK", "AGENT", "MALLORY", "Bot", "running_bot", "llm_mode"]
+__all__ = ["HELPDESK", "AGENT", "MALLORY", "MANIFEST", "Bot", "manifest_grants", "running_bot", "llm_mode"]
 
 HELPDESK = "C0HELPDESK"
 AGENT = User(id="U0AGENT001", name="ada", real_name="Ada Agent", email="ada@example.com")
 MALLORY = User(id="U0MALLORY1", name="mallory", real_name="Mallory", email="mallory@example.com")
 THINKING = "Looking into it"
+MANIFEST = Path(__file__).resolve().parents[1] / "manifest.yml"
+
+
+def manifest_grants() -> tuple[list[str], list[str]]:
+    """The bot scopes and bot events ``manifest.yml`` asks for: what the app has once installed from it."""
+    import yaml
+
+    manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    return manifest["oauth_config"]["scopes"]["bot"], manifest["settings"]["event_subscriptions"]["bot_events"]
 
 
 @dataclass
@@ -117,13 +126,16 @@ def running_bot(database: Path, engine: "AnswerEngine", *, handler_kwargs: dict[
     """Start a fake Slack and the real app on it (SQLite file ``database``); everything stops on exit.
 
     ``settings`` override the defaults: helpdesk channel ``HELPDESK``, agent ``AGENT``, 5 questions a minute.
-    Proxy variables must be unset (the ``make_bot`` fixture does it).
+    Proxy variables must be unset (the ``make_bot`` fixture does it). The fake grants the app what ``manifest.yml``
+    asks for, no more: a call beyond its scopes fails with ``missing_scope``, an event beyond its subscriptions
+    cannot be pushed.
     """
     from bot.app import build_app, build_services, socket_mode_handler
     from bot.settings import Settings
     from storage.migrate import upgrade
 
-    with FakeSlack.start() as fake:
+    scopes, bot_events = manifest_grants()
+    with FakeSlack.start(scopes=scopes, bot_events=bot_events) as fake:
         fake.add_user(AGENT)
         fake.add_user(MALLORY)
         options = {"escalation_channel": HELPDESK, "agent_user_ids": (AGENT.id,), "rate_limit": "5/minute", **settings}

@@ -134,12 +134,12 @@ def test_an_agents_reply_reaches_only_the_user_whose_escalation_it_is(bot):
 
 def test_forged_clicks_cannot_touch_someone_elses_conversation(bot):
     """Regression: "Talk to a human" with another conversation's id opened a form showing that conversation's
-    transcript, "Solved"/"Not helpful" stored feedback on it and a topic button re-asked its question."""
+    transcript, 👍 / 👎 stored feedback on it and a topic button re-asked its question."""
     fake = bot.fake
     alice_event, alice_answer = bot.ask("how do I connect to the office wifi")
     mallory_event, _ = bot.ask("it's broken again, nothing works", user=MALLORY.id)  # a clarify with topics
     alice_ids = json.loads(next(e["value"] for b in alice_answer["blocks"] if b["type"] == "actions"
-                                for e in b["elements"] if e["action_id"] == blocks.ACTION_SOLVED))
+                                for e in b["elements"] if e["action_id"] == blocks.ACTION_HUMAN))
     with bot.services.sessions() as session:
         alice_messages = session.scalar(select(func.count()).select_from(Message)
                                         .where(Message.conversation_id == alice_ids["c"]))
@@ -147,8 +147,8 @@ def test_forged_clicks_cannot_touch_someone_elses_conversation(bot):
     mallory_buttons = bot.button_message(mallory_event, blocks.ACTION_HUMAN)
 
     # Mallory clicks Alice's buttons (as a replayed payload would), and her own with Alice's ids in the value
-    bot.click(blocks.ACTION_SOLVED, alice_answer, MALLORY.id)
-    bot.click(blocks.ACTION_NOT_HELPFUL, alice_answer, MALLORY.id)
+    bot.click(blocks.ACTION_FEEDBACK, alice_answer, MALLORY.id, feedback="positive")
+    bot.click(blocks.ACTION_FEEDBACK, alice_answer, MALLORY.id, feedback="negative")
     bot.click(blocks.ACTION_HUMAN, alice_answer, MALLORY.id)
     bot.click(blocks.ACTION_HUMAN, mallory_buttons, MALLORY.id, value=forged)
     bot.click(f"{blocks.ACTION_TOPIC}_0", mallory_buttons, MALLORY.id,
@@ -192,7 +192,7 @@ def test_export_user_holds_only_that_users_data(bot):
     fake.push(fake.payloads.message("agent to alice: rebuild the profile", user=AGENT.id, channel=HELPDESK,
                                     thread_ts=post["ts"]))
     mallory_event, mallory_answer = bot.ask("mallory asks: printer on floor 2 is offline", user=MALLORY.id)
-    bot.click(blocks.ACTION_SOLVED, mallory_answer, MALLORY.id)
+    bot.click(blocks.ACTION_FEEDBACK, mallory_answer, MALLORY.id, feedback="positive")
     fake.wait_until(lambda: count(bot, Feedback) == 1, timeout=10, what="mallory's feedback")
     fake.wait_until(lambda: any("rebuild the profile" in m.get("text", "") for m in bot.thread(alice_event)),
                     timeout=10, what="the agent's relay")

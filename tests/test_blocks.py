@@ -30,16 +30,32 @@ def test_a_long_answer_is_split_into_messages_slack_accepts():
         _all_blocks_within_slack_limits(message)
     joined = " ".join(m["text"] for m in messages)
     assert joined.count("step text") == answer.count("step text")
-    assert messages[-1]["blocks"][-1]["type"] == "actions"  # buttons only on the last piece
+    assert [m["blocks"][-1]["type"] for m in messages] == ["section"] * (len(messages) - 1) + ["context_actions"]
+    assert messages[-1]["blocks"][-2]["type"] == "actions"  # buttons only on the last piece
 
 
-def test_answer_buttons_carry_the_message_and_conversation():
+def test_an_answer_ends_with_talk_to_a_human_and_slacks_feedback_buttons_naming_the_message():
     message = blocks.answer_messages(answer="**Do this**\n\n1. a", action="answer", sources=["Reset"], choices=[],
                                      message_id=42, conversation_id=9)[0]
     assert message["blocks"][0]["text"]["text"].startswith("*Do this*")
-    actions = message["blocks"][-1]["elements"]
-    assert [a["action_id"] for a in actions] == [blocks.ACTION_SOLVED, blocks.ACTION_NOT_HELPFUL, blocks.ACTION_HUMAN]
-    assert json.loads(actions[0]["value"]) == {"m": 42, "c": 9}
+    actions, feedback = message["blocks"][-2:]
+    assert [a["action_id"] for a in actions["elements"]] == [blocks.ACTION_HUMAN]
+    assert json.loads(actions["elements"][0]["value"]) == {"m": 42, "c": 9}
+    assert feedback["type"] == "context_actions"
+    [buttons] = feedback["elements"]
+    assert (buttons["type"], buttons["action_id"]) == ("feedback_buttons", blocks.ACTION_FEEDBACK)
+    assert json.loads(buttons["positive_button"]["value"]) == {"m": 42, "c": 9, "k": "solved"}
+    assert json.loads(buttons["negative_button"]["value"]) == {"m": 42, "c": 9, "k": "not_helpful"}
+
+
+def test_every_answer_but_a_question_back_can_be_rated():
+    for action in ("answer", "escalate", "reject"):
+        message = blocks.answer_messages(answer="text", action=action, sources=[], choices=[], message_id=1,
+                                         conversation_id=2)[0]
+        assert message["blocks"][-1]["type"] == "context_actions", action
+    clarify = blocks.answer_messages(answer="Which one?", action="clarify", sources=[], choices=["wifi", "vpn"],
+                                     message_id=1, conversation_id=2)[0]
+    assert "context_actions" not in json.dumps(clarify)
 
 
 def test_clarify_offers_topics_as_buttons():

@@ -196,8 +196,14 @@ def test_an_escalation_sent_while_the_database_is_unreachable_gets_an_apology_an
 
 
 def placeholder_for(method: str, engine) -> dict:
-    """Bot options under which ``method`` carries the answer: chat.update only replaces a model's placeholder."""
+    """Bot options under which ``method`` carries the answer: chat.update only replaces a model's placeholder
+    (see :func:`without_status`)."""
     return {"engine": llm_mode(engine, FailingModel(RuntimeError("unused"), failures=0))} if method == "chat.update" else {}
+
+
+def without_status(bot) -> None:
+    """A workspace that refuses the thread status: a model's answer replaces a placeholder, as before agent_view."""
+    bot.fake.fail_next("assistant.threads.setStatus", error="not_allowed", times=100)
 
 
 @pytest.mark.parametrize(("method", "status", "times"), [
@@ -205,6 +211,7 @@ def placeholder_for(method: str, engine) -> dict:
 ])
 def test_slack_429_and_500_are_retried_into_exactly_one_answer(make_bot, engine, method, status, times):
     bot = make_bot(**placeholder_for(method, engine))
+    without_status(bot)
     bot.fake.fail_next(method, status=status, times=times)
     _, event = bot.dm("my vpn keeps disconnecting")
     reply = only_reply(bot, event)
@@ -255,6 +262,7 @@ def test_a_rate_limited_ephemeral_answer_is_retried(make_bot):
 @pytest.mark.parametrize("method", ["chat.postMessage", "chat.update"])
 def test_slack_failing_past_the_retries_leaves_one_apology_and_the_next_question_works(make_bot, engine, method):
     bot = make_bot(**placeholder_for(method, engine))
+    without_status(bot)
     bot.fake.fail_next(method, status=500, times=3)  # the first try and both retries
     _, event = bot.dm("my vpn keeps disconnecting")
     assert APOLOGY in only_reply(bot, event)["text"]

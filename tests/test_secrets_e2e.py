@@ -61,7 +61,7 @@ def test_a_secret_sent_through_every_surface_is_never_posted_stored_logged_or_ex
     fake, user = bot.fake, bot.fake.workspace.user.id
     # a DM question and its "Not helpful" (for the digest); a slash command, answered privately; an @mention
     event, answer = bot.ask(_typed("my vpn won't connect at all, error 412"))
-    bot.click(blocks.ACTION_NOT_HELPFUL, bot.button_message(event, blocks.ACTION_NOT_HELPFUL))
+    bot.click(blocks.ACTION_FEEDBACK, bot.button_message(event, blocks.ACTION_FEEDBACK), feedback="negative")
     fake.push(fake.payloads.slash_command(_typed("outlook keeps asking for my password")))
     fake.wait_until(lambda: len(fake.ephemeral_messages(user=user)) >= 2, timeout=20, what="the private answers")
     mention = fake.payloads.app_mention(_typed("my outlook keeps asking for my password"), channel="C0GENERAL")

@@ -16,8 +16,9 @@ def test_a_dm_gets_a_threaded_answer_with_sources_and_buttons(bot):
     answer = bot.final_answer(event)
     assert answer["thread_ts"] == event["ts"]
     rendered = json.dumps(answer["blocks"])
-    assert "Sources:" in rendered and blocks.ACTION_SOLVED in rendered and blocks.ACTION_HUMAN in rendered
+    assert "Sources:" in rendered and blocks.ACTION_FEEDBACK in rendered and blocks.ACTION_HUMAN in rendered
     assert "1. " in answer["text"]
+    assert not bot.fake.calls("assistant.threads.setStatus")  # in kb mode the answer is ready in milliseconds
     counted = 'itbot_requests_total{action="answer",source="dm"} 1.0'
     bot.fake.wait_until(lambda: counted in bot.services.metrics.render().decode(), what="the request counted")
     assert 'itbot_intents_total{intent="vpn"} 1.0' in bot.services.metrics.render().decode()
@@ -46,7 +47,7 @@ def test_slash_command_in_a_channel_the_bot_has_not_joined_is_answered_through_t
     bot.fake.push(bot.fake.payloads.slash_command("outlook keeps asking for my password", channel="C0RANDOM01"))
     bot.fake.wait_for_call("response_url", timeout=20)
     shown = bot.fake.ephemeral_messages("C0RANDOM01", user=bot.fake.workspace.user.id)
-    assert len(shown) == 1 and "Solved" in json.dumps(shown[0]["blocks"])
+    assert len(shown) == 1 and blocks.ACTION_FEEDBACK in json.dumps(shown[0]["blocks"])
     assert [c.response["error"] for c in bot.fake.calls("chat.postEphemeral")] == ["not_in_channel"]
     assert not bot.fake.calls("chat.postMessage")
 
@@ -200,18 +201,37 @@ class ScriptedModel:
         return "".join(self.pieces)
 
 
-def test_in_llm_mode_the_answer_streams_into_the_placeholder(make_bot, engine):
+def test_in_llm_mode_a_dm_shows_the_thread_status_then_the_answer_streams_in(make_bot, engine):
     model = ScriptedModel(["1. Open the VPN client. ", "2. Sign out and in again. ", "3. Restart the laptop. ",
                            "4. Still stuck? Talk to a human."])
     bot = make_bot(engine=llm_mode(engine, model))
     fake = bot.fake
     _, event = bot.dm("my vpn keeps disconnecting every few minutes")
-    answer = bot.final_answer(event)
-    fake.wait_until(lambda: "Sources:" in json.dumps(bot.thread(event)[1].get("blocks") or []), timeout=20,
-                    what="the final streamed answer")
-    updates = [c for c in fake.calls("chat.update") if c.params["ts"] == answer["ts"]]
-    assert len(updates) >= 2  # at least one preview before the final message
-    assert updates[0].params["text"].endswith("…")
-    final = fake.message(event["channel"], answer["ts"])
-    assert "Talk to a human" in final["text"] and "Sources:" in json.dumps(final["blocks"])
+    status = fake.wait_for_call("assistant.threads.setStatus", timeout=10)
+    assert (status.params["channel_id"], status.params["thread_ts"]) == (event["channel"], event["ts"])
+    assert status.params["status"] and 1 <= len(status.params["loading_messages"]) <= 10
+    assert fake.thread_status(event["channel"], event["ts"]) == status.params["status"]
+    fake.wait_until(lambda: "Sources:" in json.dumps((bot.replies(event) or [{}])[0].get("blocks") or []),
+                    timeout=20, what="the final streamed answer")
+    [answer] = bot.replies(event)  # one message: the preview became the answer, no "Looking into it…" before it
+    first_post = fake.calls("chat.postMessage")[0]
+    assert first_post.at > status.at and first_post.params["text"].endswith("…")
+    assert not any("Looking into it" in c.params.get("text", "") for c in fake.calls("chat.postMessage"))
+    final = [c for c in fake.calls("chat.update") if c.params["ts"] == answer["ts"]][-1]
+    assert "Talk to a human" in final.params["text"] and "Sources:" in json.dumps(final.params["blocks"])
+    assert fake.thread_status(event["channel"], event["ts"]) == ""  # Slack cleared it when the bot replied
     assert model.history and "Knowledge-base articles" in model.history[0][0]["content"]
+
+
+def test_when_slack_refuses_the_thread_status_the_placeholder_shows_instead(make_bot, engine):
+    model = ScriptedModel(["1. Open the VPN client. ", "2. Restart the laptop."], delay_s=0.2)
+    bot = make_bot(engine=llm_mode(engine, model))
+    fake = bot.fake
+    fake.fail_next("assistant.threads.setStatus", error="not_allowed")
+    _, event = bot.dm("my vpn keeps disconnecting every few minutes")
+    placeholder = fake.wait_for_call("chat.postMessage", timeout=10)
+    assert "Looking into it" in placeholder.params["text"]
+    fake.wait_until(lambda: "Sources:" in json.dumps((bot.replies(event) or [{}])[0].get("blocks") or []),
+                    timeout=20, what="the answer in place of the placeholder")
+    assert [m["ts"] for m in bot.replies(event)] == [placeholder.response["ts"]]
+    assert [c.error for c in fake.calls("assistant.threads.setStatus")] == ["not_allowed"]

@@ -1,4 +1,4 @@
-"""Buttons: feedback, clarify topics, "Talk to a human", claim / resolve, satisfaction ratings."""
+"""Buttons: feedback (👍 / 👎, and the older Solved / Not helpful), clarify topics, "Talk to a human", claim / resolve, satisfaction ratings."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any, Callable
 
-from bot import blocks
-from bot.conversation import (answer_with_topic, conversation_summary, owns_conversation, save_kb_draft,
-                              slack_thread)
+from bot import blocks, working
+from bot.conversation import (answer_with_topic, conversation_summary, owns_conversation, question_asked,
+                              save_kb_draft, slack_thread)
 from bot.delivery import notify_user
 from bot.incoming import Incoming
 from bot.listeners.intake import receive, take_question
@@ -52,14 +52,36 @@ def _owner_only(services: "Services", client: "WebClient", body: dict[str, Any],
 
 
 def on_feedback(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
+    """👍 / 👎 (``feedback_buttons``; the value names the verdict) or the older Solved / Not helpful buttons."""
     value = json.loads(action["value"])
     if not _owner_only(services, client, body, message_id=value["m"]):
         return
-    kind = "solved" if action["action_id"] == blocks.ACTION_SOLVED else "not_helpful"
+    if action["action_id"] == blocks.ACTION_FEEDBACK:
+        kind = blocks.FEEDBACK_SOLVED if value.get("k") == blocks.FEEDBACK_SOLVED else blocks.FEEDBACK_NOT_HELPFUL
+    else:
+        kind = blocks.FEEDBACK_SOLVED if action["action_id"] == blocks.ACTION_SOLVED else blocks.FEEDBACK_NOT_HELPFUL
     with services.sessions.begin() as session:
         repo.record_feedback(session, message_id=value["m"], user_id=body["user"]["id"], kind=kind)
-    _say_privately(client, body, "Great, glad it's solved! :tada:" if kind == "solved" else
-                   "Thanks for telling me. Try describing it differently, or press *Talk to a human* to reach a person.")
+    if kind == blocks.FEEDBACK_SOLVED:
+        _mark_solved(services, client, value["m"])
+        _say_privately(client, body, "Great, glad it's solved! :tada:")
+        return
+    conversation_id = value.get("c")  # the button it offers checks the owner again when pressed
+    if conversation_id is None:
+        _say_privately(client, body, "Thanks for telling me. Try describing it differently, or press *Talk to a "
+                                     "human* to reach a person.")
+        return
+    where = _where(body)
+    client.chat_postEphemeral(channel=where["channel"], user=body["user"]["id"],
+                              **({"thread_ts": where["thread_ts"]} if where["thread_ts"] else {}),
+                              **blocks.not_helpful_message(int(conversation_id)))
+
+
+def _mark_solved(services: "Services", client: "WebClient", message_id: int) -> None:
+    """✅ on the question, when it was asked in a channel (a DM has no one else to tell)."""
+    asked = question_asked(services.sessions, message_id)
+    if asked is not None and asked[0] == "mention":
+        working.react(client, channel=asked[1], ts=asked[2], name=working.SOLVED)
 
 
 def on_topic(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -165,6 +187,7 @@ def register(app: "App", services: "Services") -> None:
 
         app.action(action_id)(listener)
 
+    wire(blocks.ACTION_FEEDBACK, on_feedback)
     wire(blocks.ACTION_SOLVED, on_feedback)
     wire(blocks.ACTION_NOT_HELPFUL, on_feedback)
     wire(re.compile(f"^{blocks.ACTION_TOPIC}_\\d+$"), on_topic)

@@ -134,7 +134,7 @@ def recover(services: "Services", client: "WebClient") -> int:
         return 0
     for row in rows:
         question = Question(team_id=row.team_id, channel_id=row.channel_id, thread_ts=row.thread_ts,
-                            user_id=row.user_id, source=row.source, text=row.text)
+                            user_id=row.user_id, source=row.source, text=row.text, message_ts=row.message_ts)
         route = Route.certain(row.topic) if row.topic else None
         where = _where(Incoming(question, row.reply_channel, row.reply_thread_ts), row.ephemeral, None)
         run_for_user(services, client, _recovered_job(services, client, row, question, where, route), **where)

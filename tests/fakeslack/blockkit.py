@@ -64,6 +64,26 @@ def _element(element: Any, pointer: str) -> list[str]:
     return errors
 
 
+def _context_action(element: Any, pointer: str) -> list[str]:
+    """A ``feedback_buttons`` or ``icon_button`` element, the only ones a ``context_actions`` block takes."""
+    if not isinstance(element, dict) or element.get("type") not in ("feedback_buttons", "icon_button"):
+        return [f"must be one of feedback_buttons, icon_button [json-pointer:{pointer}/type]"]
+    errors = _too_long(element.get("action_id"), 255, f"{pointer}/action_id")
+    if element["type"] == "icon_button":
+        return errors + _text_object(element.get("text"), f"{pointer}/text", limit=75, plain_only=True)
+    for side in ("positive_button", "negative_button"):
+        button = element.get(side)
+        if not isinstance(button, dict):
+            errors.append(f"missing required field: {side} [json-pointer:{pointer}]")
+            continue
+        errors += _text_object(button.get("text"), f"{pointer}/{side}/text", limit=75, plain_only=True)
+        if not isinstance(button.get("value"), str) or not button["value"]:
+            errors.append(f"missing required field: value [json-pointer:{pointer}/{side}]")
+        errors += _too_long(button.get("value"), 2000, f"{pointer}/{side}/value")
+        errors += _too_long(button.get("accessibility_label"), 75, f"{pointer}/{side}/accessibility_label")
+    return errors
+
+
 def _block(block: Any, pointer: str) -> list[str]:
     if not isinstance(block, dict):
         return [f"must be an object [json-pointer:{pointer}]"]
@@ -99,6 +119,14 @@ def _block(block: Any, pointer: str) -> list[str]:
                 errors += _element(element, f"{pointer}/elements/{i}")
             elif isinstance(element, dict) and element.get("type") in ("plain_text", "mrkdwn"):
                 errors += _text_object(element, f"{pointer}/elements/{i}", limit=3000)
+    elif kind == "context_actions":
+        elements = block.get("elements") or []
+        if not elements:
+            errors.append(f"must provide at least 1 item [json-pointer:{pointer}/elements]")
+        if len(elements) > 5:
+            errors.append(f"no more than 5 items allowed [json-pointer:{pointer}/elements]")
+        for i, element in enumerate(elements):
+            errors += _context_action(element, f"{pointer}/elements/{i}")
     elif kind == "input":
         errors += _text_object(block.get("label"), f"{pointer}/label", limit=2000, plain_only=True)
         if "element" not in block:

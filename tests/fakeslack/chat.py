@@ -82,7 +82,9 @@ def post_message(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
     _member(state, channel)
     check_content(params)
     ts = new_ts()
-    stored = state.add_message(channel, bot_message(state, params, ts))
+    with state.cond:
+        stored = state.add_message(channel, bot_message(state, params, ts))
+        state.reply_clears_status(channel, params.get("thread_ts"))
     return {"ok": True, "channel": channel, "ts": ts, "message": stored}
 
 

@@ -3,13 +3,20 @@
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any
 
 from .chat import flag, require, resolve_channel
 from .state import ApiError, Handler, SlackState
 from .workspace import dm_channel_id, new_id
 
-__all__ = ["METHODS"]
+__all__ = ["METHODS", "MAX_PROMPTS", "MAX_LOADING_MESSAGES", "STATUS_LIFETIME_S"]
+
+MAX_PROMPTS = 4  # assistant.threads.setSuggestedPrompts: "up to four suggested prompts"
+MAX_LOADING_MESSAGES = 10  # assistant.threads.setStatus's loading_messages
+STATUS_LIFETIME_S = 120.0  # "a two minute timeout applies" when no message is sent
+_TS = re.compile(r"^\d+\.\d+$")
 
 
 def auth_test(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
@@ -95,18 +102,59 @@ def conversations_replies(state: SlackState, params: dict[str, Any]) -> dict[str
     return {"ok": True, "messages": _listed(messages, params), "has_more": False}
 
 
+def _thread_ts(params: dict[str, Any]) -> str:
+    thread_ts = params.get("thread_ts")
+    if not isinstance(thread_ts, str) or not _TS.match(thread_ts):
+        raise ApiError("invalid_thread_ts")
+    return thread_ts
+
+
 def set_status(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
+    """``assistant.threads.setStatus``: ``""`` clears it; Slack clears it too when the app replies in the thread
+    (``SlackState.reply_clears_status``) or after :data:`STATUS_LIFETIME_S`. At most 10 loading messages."""
     channel = resolve_channel(params, "channel_id")
-    thread_ts = require(params, "thread_ts", "invalid_arguments")
+    thread_ts = _thread_ts(params)
+    if "status" not in params or not isinstance(params["status"], str):
+        raise ApiError.invalid("invalid_arguments", ["missing required field: status"])
+    loading = params.get("loading_messages")
+    if loading is not None:
+        if not isinstance(loading, list) or not all(isinstance(m, str) and m for m in loading):
+            raise ApiError.invalid("invalid_arguments", ["must be an array of strings [json-pointer:/loading_messages]"])
+        if len(loading) > MAX_LOADING_MESSAGES:
+            raise ApiError.invalid("invalid_arguments", [
+                f"no more than {MAX_LOADING_MESSAGES} items allowed [json-pointer:/loading_messages]"])
     with state.cond:
-        state.statuses[(channel, thread_ts)] = params.get("status") or ""
+        state.statuses[(channel, thread_ts)] = (params["status"], time.monotonic())
+        state.notify()
+    return {"ok": True}
+
+
+def set_suggested_prompts(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
+    """``assistant.threads.setSuggestedPrompts`` for an app with ``agent_view``: up to four prompts, each with a
+    ``title`` and a ``message``, shown for the channel's latest message. Passed a ``thread_ts`` (the legacy
+    assistant view's argument), Slack answers ok and shows nothing: the fake does the same and warns."""
+    channel = resolve_channel(params, "channel_id")
+    prompts = params.get("prompts")
+    if not isinstance(prompts, list) or not prompts:
+        raise ApiError.invalid("invalid_arguments", ["must provide at least 1 item [json-pointer:/prompts]"])
+    if len(prompts) > MAX_PROMPTS:
+        raise ApiError.invalid("invalid_arguments", [f"no more than {MAX_PROMPTS} items allowed [json-pointer:/prompts]"])
+    for i, prompt in enumerate(prompts):
+        for key in ("title", "message"):
+            if not isinstance(prompt, dict) or not isinstance(prompt.get(key), str) or not prompt[key].strip():
+                raise ApiError.invalid("invalid_arguments", [f"missing required field: {key} [json-pointer:/prompts/{i}]"])
+    if params.get("thread_ts"):
+        state.warn(f"setSuggestedPrompts in {channel} with thread_ts: ignored by Slack for an agent_view app")
+        return {"ok": True}
+    with state.cond:
+        state.prompts[channel] = {"title": params.get("title"), "prompts": prompts}
         state.notify()
     return {"ok": True}
 
 
 def assistant_ok(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
     resolve_channel(params, "channel_id")
-    require(params, "thread_ts", "invalid_arguments")
+    _thread_ts(params)
     return {"ok": True}
 
 
@@ -119,6 +167,6 @@ METHODS: dict[str, Handler] = {
     "conversations.history": conversations_history,
     "conversations.replies": conversations_replies,
     "assistant.threads.setStatus": set_status,
-    "assistant.threads.setSuggestedPrompts": assistant_ok,
+    "assistant.threads.setSuggestedPrompts": set_suggested_prompts,
     "assistant.threads.setTitle": assistant_ok,
 }

@@ -5,11 +5,11 @@ from __future__ import annotations
 import copy
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from . import hooks
+from . import directory, hooks, scopes
 from .payloads import Payloads, redelivery
 from .records import Ack, Call, Connection, Push
 from .socketmode import SocketModeServer
@@ -38,7 +38,8 @@ class FakeSlack:
     """
 
     def __init__(self, *, workspace: Workspace | None = None, bot_token: str = "xoxb-0000-fakeslack-bot",
-                 app_token: str = "xapp-1-A0FAKEAPP1-0000-fakeslack-app") -> None:
+                 app_token: str = "xapp-1-A0FAKEAPP1-0000-fakeslack-app", scopes: Iterable[str] | None = None,
+                 bot_events: Iterable[str] | None = None) -> None:
         self.workspace = workspace or Workspace()
         self.bot_token = bot_token
         self.app_token = app_token
@@ -46,6 +47,10 @@ class FakeSlack:
         self.ws_url = ""
         self.payloads = Payloads(self.workspace)
         self._state = SlackState(self.workspace)
+        # As installed from a manifest: the bot token's scopes (missing_scope beyond them) and the events the app
+        # is subscribed to (push() refuses others); None for either allows everything.
+        self._state.scopes = None if scopes is None else frozenset(scopes)
+        self._state.bot_events = None if bot_events is None else frozenset(bot_events)
         self._webapi = WebApiServer(self._state, bot_token=bot_token, app_token=app_token)
         self._socket = SocketModeServer(self._state)
 
@@ -147,8 +152,20 @@ class FakeSlack:
         shows the user's side), trigger ids start their three-second life and
         response URLs become live, as when Slack itself sends the envelope.
         """
+        self._check_subscribed(envelope)
         self._remember(envelope.get("type"), envelope.get("payload") or {})
         return self._socket.push(envelope, timeout=timeout)
+
+    def _check_subscribed(self, envelope: dict[str, Any]) -> None:
+        """Slack sends only the events the app subscribed to: pushing another is a mistake in the test or app."""
+        subscribed = self._state.bot_events
+        event = (envelope.get("payload") or {}).get("event") or {}
+        if subscribed is None or envelope.get("type") != "events_api":
+            return
+        name = scopes.subscription(event)
+        if name not in subscribed:
+            raise ValueError(f"fakeslack: the app is not subscribed to {name!r} (bot_events: {sorted(subscribed)}); "
+                             "Slack would never send it")
 
     def redeliver(self, envelope_id: str, *, reason: str = "timeout", timeout: float = 5.0) -> str:
         """Push a pushed envelope again as Slack's retry: same payload, ``retry_attempt`` + 1."""
@@ -282,9 +299,26 @@ class FakeSlack:
             return copy.deepcopy(list(self._state.files.values()))
 
     def thread_status(self, channel: str, thread_ts: str) -> str | None:
-        """The last ``assistant.threads.setStatus`` status of a thread (``""`` once cleared)."""
+        """The status a thread shows now (``assistant.threads.setStatus``): ``""`` once cleared, by the app or as
+        Slack clears it (the app replied in the thread, or two minutes passed); None if it never had one."""
         with self._state.cond:
-            return self._state.statuses.get((channel, thread_ts))
+            found = self._state.statuses.get((channel, thread_ts))
+        if found is None:
+            return None
+        status, since = found
+        return status if time.monotonic() - since < directory.STATUS_LIFETIME_S else ""
+
+    def suggested_prompts(self, channel: str) -> dict[str, Any] | None:
+        """The prompts the app's Messages tab shows in ``channel`` (``title``, ``prompts``), or None."""
+        with self._state.cond:
+            found = self._state.prompts.get(channel)
+            return copy.deepcopy(found) if found is not None else None
+
+    def reactions(self, channel: str, ts: str) -> list[str]:
+        """The names of the bot's reactions on a message."""
+        bot = self.workspace.bot_user_id
+        message = self._state.message(channel, ts) or {}
+        return [r["name"] for r in message.get("reactions") or [] if bot in r.get("users", [])]
 
     def add_user(self, user: User) -> None:
         """Make ``users.info`` know ``user``."""

@@ -201,6 +201,12 @@ class Payloads:
             "user_id": user, "context": {k: v for k, v in context.items() if v},
             "channel_id": dm_channel_id(user), "thread_ts": thread_ts or new_ts()}})
 
+    def app_home_opened(self, *, tab: str = "messages", user: str | None = None) -> dict[str, Any]:
+        """The user opened the app's Messages (``tab="messages"``) or Home tab."""
+        user = user or self.workspace.user.id
+        return self.events_api({"type": "app_home_opened", "user": user, "channel": dm_channel_id(user),
+                                "tab": tab, "event_ts": new_ts()})
+
     # -- slash commands and interactivity ------------------------------------
 
     def slash_command(self, text: str = "", *, command: str = "/itsupport", user: str | None = None,
@@ -225,11 +231,12 @@ class Payloads:
 
     def block_actions(self, *, action_id: str, message: dict[str, Any] | None = None,
                       view: dict[str, Any] | None = None, channel: str | None = None, value: Any = None,
-                      user: str | None = None) -> dict[str, Any]:
+                      user: str | None = None, feedback: str | None = None) -> dict[str, Any]:
         """The user clicked (or chose in) element ``action_id`` of ``message`` or ``view``.
 
         The element must exist in its blocks; its ``block_id``, type, text and
-        ``value`` fill the action. For a select, ``value`` picks the option.
+        ``value`` fill the action. For a select, ``value`` picks the option;
+        for ``feedback_buttons``, ``feedback`` says which side: ``"positive"`` (👍) or ``"negative"`` (👎).
         """
         source = message if message is not None else view
         if source is None:
@@ -240,7 +247,12 @@ class Payloads:
         block_id, element = found
         action: dict[str, Any] = {"type": element["type"], "block_id": block_id, "action_id": action_id,
                                   "action_ts": f"{time.time():.6f}"}
-        if element["type"] == "button":
+        if element["type"] == "feedback_buttons":  # Slack sends the pressed side's text and value
+            if feedback not in ("positive", "negative"):
+                raise ValueError("a feedback_buttons click needs feedback='positive' or 'negative'")
+            side = element[f"{feedback}_button"]
+            action.update(text=side.get("text"), value=value if value is not None else side.get("value"))
+        elif element["type"] == "button":
             action.update(text=element.get("text"), value=value if value is not None else element.get("value"))
             if element.get("style"):
                 action["style"] = element["style"]

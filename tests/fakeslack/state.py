@@ -71,7 +71,10 @@ class SlackState:
         self.views: dict[str, dict[str, Any]] = {}
         self.files: dict[str, dict[str, Any]] = {}
         self.users: dict[str, User] = {u.id: u for u in (workspace.user, workspace.bot_as_user())}
-        self.statuses: dict[tuple[str, str], str] = {}
+        self.statuses: dict[tuple[str, str], tuple[str, float]] = {}  # (channel, thread) -> (status, set at)
+        self.prompts: dict[str, dict[str, Any]] = {}  # channel -> {"title", "prompts"} (setSuggestedPrompts)
+        self.scopes: frozenset[str] | None = None  # the bot token's scopes; None grants every method
+        self.bot_events: frozenset[str] | None = None  # the app's event subscriptions; None takes every event
         self.usergroups: dict[str, list[str]] = {}
         self.triggers: dict[str, float] = {}
         self.exchanged_triggers: set[str] = set()
@@ -140,6 +143,13 @@ class SlackState:
                     parent["latest_reply"] = max(parent.get("latest_reply", stored["ts"]), stored["ts"])
             self.notify()
             return copy.deepcopy(messages[stored["ts"]])
+
+    def reply_clears_status(self, channel: str, thread_ts: str | None) -> None:
+        """The app replied in a thread: Slack removes the thread's ``assistant.threads.setStatus`` status."""
+        with self.cond:
+            if thread_ts and (channel, thread_ts) in self.statuses:
+                self.statuses[(channel, thread_ts)] = ("", time.monotonic())
+                self.notify()
 
     def message(self, channel: str, ts: str) -> dict[str, Any] | None:
         with self.cond:

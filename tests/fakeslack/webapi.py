@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import chat, directory, files, hooks, views
+from . import chat, directory, files, hooks, scopes, views
 from .records import Call
 from .state import ApiError, Handler, SlackState
 
@@ -160,6 +160,7 @@ class WebApiServer:
             else:
                 self._authorize(method, token, form_token)
                 token = token or form_token
+                self._check_scope(method, params)
                 handler = self._state.handlers.get(method) or METHODS.get(method)
                 if handler is None:
                     raise ApiError("unknown_method", req_method=method)
@@ -175,6 +176,13 @@ class WebApiServer:
             status, response = 500, {"ok": False, "error": "fakeslack_internal_error"}
         self._state.record_call(Call(method, params, token, status, response, at))
         _send(request, status, response, headers)
+
+    def _check_scope(self, method: str, params: dict[str, Any]) -> None:
+        """Slack's ``missing_scope`` when the fake was given the bot's scopes and they lack this method's."""
+        granted = self._state.scopes
+        lacking = None if granted is None else scopes.missing(method, params, granted)
+        if lacking is not None:
+            raise ApiError("missing_scope", needed=lacking, provided=",".join(sorted(granted or ())))
 
     def _authorize(self, method: str, header_token: str | None, form_token: str | None) -> None:
         if method == "apps.connections.open":

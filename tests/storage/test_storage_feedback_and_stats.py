@@ -116,3 +116,42 @@ def test_intents_are_counted_once_per_answer_not_per_question(session_factory, c
         append_message(session, conversation_id=conversation.id, role="assistant", text="...", intent="wifi")
     with session_factory() as session:
         assert operations_stats(session).top_intents == [("wifi", 1)]
+
+
+def test_a_user_is_greeted_once_and_the_most_asked_topics_come_first(session_factory):
+    from datetime import timedelta
+
+    from storage import repository as repo
+    from storage.types import utcnow
+
+    with session_factory.begin() as session:
+        assert repo.mark_greeted(session, team_id="T1", user_id="U1")
+        assert not repo.mark_greeted(session, team_id="T1", user_id="U1")
+        assert repo.mark_greeted(session, team_id="T2", user_id="U1")  # another workspace, another greeting
+        conversation = repo.get_or_create_conversation(session, team_id="T1", channel_id="D1", thread_ts="1.0",
+                                                       user_id="U1", source="dm")
+        for intent in ("vpn", "printer", "vpn", "greeting", "vpn", "printer", "wifi"):
+            repo.append_message(session, conversation_id=conversation.id, role="assistant", text="a", intent=intent)
+        repo.append_message(session, conversation_id=conversation.id, role="user", text="q", intent="mfa")
+    with session_factory.begin() as session:
+        assert repo.most_asked_intents(session, exclude=("greeting",)) == [("vpn", 3), ("printer", 2), ("wifi", 1)]
+        assert repo.most_asked_intents(session, limit=1) == [("vpn", 3)]
+        assert repo.most_asked_intents(session, since=utcnow() + timedelta(minutes=1)) == []
+
+
+def test_the_question_an_answer_replied_to_is_found_by_its_slack_ts(session_factory):
+    from storage import repository as repo
+
+    with session_factory.begin() as session:
+        conversation = repo.get_or_create_conversation(session, team_id="T1", channel_id="C1", thread_ts="5.0/U1",
+                                                       user_id="U1", source="mention")
+        repo.append_message(session, conversation_id=conversation.id, role="user", text="q1", slack_ts="5.0")
+        first = repo.append_message(session, conversation_id=conversation.id, role="assistant", text="a1").id
+        repo.append_message(session, conversation_id=conversation.id, role="user", text="q2", slack_ts="6.5")
+        second = repo.append_message(session, conversation_id=conversation.id, role="assistant", text="a2").id
+        repo.append_message(session, conversation_id=conversation.id, role="user", text="from a button")
+        third = repo.append_message(session, conversation_id=conversation.id, role="assistant", text="a3").id
+    with session_factory.begin() as session:
+        assert repo.asked_in(session, first)[1] == "5.0" and repo.asked_in(session, second)[1] == "6.5"
+        assert repo.asked_in(session, first)[0].channel_id == "C1"
+        assert repo.asked_in(session, third) is None and repo.asked_in(session, 999) is None
