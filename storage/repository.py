@@ -29,7 +29,8 @@ __all__ = [
     "set_conversation_state", "asked_in",
     "open_escalation", "set_escalation_message", "claim_escalation", "resolve_escalation", "cancel_escalation",
     "rate_escalation", "active_escalation", "find_escalation_by_message", "list_open_escalations_for_user",
-    "record_feedback", "mark_greeted", "most_asked_intents", "mark_event_processed", "acquire_job_lock", "add_evaluation_run", "last_evaluation_runs",
+    "record_feedback", "mark_greeted", "most_asked_intents", "mark_event_processed", "acquire_job_lock",
+    "add_evaluation_run", "last_evaluation_runs",
     "create_kb_draft", "list_kb_drafts", "mark_kb_draft_exported", "PurgeCounts", "purge_older_than", "export_user",
     "OperationsStats", "operations_stats",
 ]

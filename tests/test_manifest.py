@@ -1,7 +1,8 @@
 """manifest.yml asks for every scope, event and command the code uses, and for no more.
 
 "Used" comes from the code itself: every Slack Web API method named on a client in ``bot/`` (each mapped to its
-scopes by Slack's reference, ``tests/fakeslack/scopes.py``), every ``app.event`` and ``app.command`` listener in ``bot/listeners/``.
+scopes by Slack's reference, ``tests/fakeslack/scopes.py``), every ``app.event`` and ``app.command`` listener in
+``bot/listeners/``.
 An end-to-end run checks the scan: each method the running bot called must be one the scan found. Every other
 end-to-end test runs the bot on a fake Slack installed from manifest.yml, so a call beyond its scopes fails there
 with ``missing_scope``.

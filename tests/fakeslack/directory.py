@@ -119,7 +119,8 @@ def set_status(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
     loading = params.get("loading_messages")
     if loading is not None:
         if not isinstance(loading, list) or not all(isinstance(m, str) and m for m in loading):
-            raise ApiError.invalid("invalid_arguments", ["must be an array of strings [json-pointer:/loading_messages]"])
+            raise ApiError.invalid("invalid_arguments",
+                                   ["must be an array of strings [json-pointer:/loading_messages]"])
         if len(loading) > MAX_LOADING_MESSAGES:
             raise ApiError.invalid("invalid_arguments", [
                 f"no more than {MAX_LOADING_MESSAGES} items allowed [json-pointer:/loading_messages]"])
@@ -138,11 +139,13 @@ def set_suggested_prompts(state: SlackState, params: dict[str, Any]) -> dict[str
     if not isinstance(prompts, list) or not prompts:
         raise ApiError.invalid("invalid_arguments", ["must provide at least 1 item [json-pointer:/prompts]"])
     if len(prompts) > MAX_PROMPTS:
-        raise ApiError.invalid("invalid_arguments", [f"no more than {MAX_PROMPTS} items allowed [json-pointer:/prompts]"])
+        raise ApiError.invalid("invalid_arguments",
+                               [f"no more than {MAX_PROMPTS} items allowed [json-pointer:/prompts]"])
     for i, prompt in enumerate(prompts):
         for key in ("title", "message"):
             if not isinstance(prompt, dict) or not isinstance(prompt.get(key), str) or not prompt[key].strip():
-                raise ApiError.invalid("invalid_arguments", [f"missing required field: {key} [json-pointer:/prompts/{i}]"])
+                raise ApiError.invalid("invalid_arguments",
+                                       [f"missing required field: {key} [json-pointer:/prompts/{i}]"])
     if params.get("thread_ts"):
         state.warn(f"setSuggestedPrompts in {channel} with thread_ts: ignored by Slack for an agent_view app")
         return {"ok": True}

@@ -322,6 +322,81 @@ def test_directory_and_assistant_methods(fake: FakeSlack) -> None:
         client.users_info(user="U0NOBODY00")
 
 
+def test_thread_status_is_checked_and_cleared_by_a_reply_or_an_empty_status(fake: FakeSlack) -> None:
+    client, channel = fake.web_client(), fake.dm_channel()
+    question = client.chat_postMessage(channel=channel, text="(stands in for the user's question)")["ts"]
+
+    client.assistant_threads_setStatus(channel_id=channel, thread_ts=question, status="is thinking…",
+                                       loading_messages=["Reading…", "Writing…"])
+    assert fake.thread_status(channel, question) == "is thinking…"
+    assert fake.calls("assistant.threads.setStatus")[0].params["loading_messages"] == ["Reading…", "Writing…"]
+    client.chat_postMessage(channel=channel, thread_ts=question, text="the answer")
+    assert fake.thread_status(channel, question) == ""  # Slack clears it when the app replies in the thread
+    client.assistant_threads_setStatus(channel_id=channel, thread_ts=question, status="is thinking…")
+    client.assistant_threads_setStatus(channel_id=channel, thread_ts=question, status="")
+    assert fake.thread_status(channel, question) == ""
+    with pytest.raises(SlackApiError, match="invalid_arguments"):
+        client.assistant_threads_setStatus(channel_id=channel, thread_ts=question, status="x",
+                                           loading_messages=[f"{n}" for n in range(11)])
+    with pytest.raises(SlackApiError, match="invalid_thread_ts"):
+        client.api_call("assistant.threads.setStatus", params={"channel_id": channel, "status": "x"})
+
+
+def test_suggested_prompts_take_at_most_four_and_are_ignored_with_a_thread_ts(fake: FakeSlack) -> None:
+    client, channel = fake.web_client(), fake.dm_channel()
+    prompts = [{"title": f"T{n}", "message": f"M{n}"} for n in range(5)]
+
+    client.assistant_threads_setSuggestedPrompts(channel_id=channel, title="Try", prompts=prompts[:4])
+    assert fake.suggested_prompts(channel) == {"title": "Try", "prompts": prompts[:4]}
+    with pytest.raises(SlackApiError, match="invalid_arguments"):
+        client.assistant_threads_setSuggestedPrompts(channel_id=channel, prompts=prompts)
+    with pytest.raises(SlackApiError, match="invalid_arguments"):
+        client.assistant_threads_setSuggestedPrompts(channel_id=channel, prompts=[{"title": "no message"}])
+    client.assistant_threads_setSuggestedPrompts(channel_id=channel, thread_ts="1.000001", prompts=prompts[4:])
+    assert fake.suggested_prompts(channel)["prompts"] == prompts[:4]  # ok, and nothing changed: as on Slack
+    assert "thread_ts" in fake.warnings[-1]
+
+
+def test_scopes_and_event_subscriptions_are_those_the_app_was_installed_with(monkeypatch) -> None:
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with FakeSlack.start(scopes=["chat:write", "im:history"], bot_events=["message.im"]) as fake:
+        client = fake.web_client()
+        client.chat_postMessage(channel=fake.dm_channel(), text="hi")
+        client.assistant_threads_setStatus(channel_id=fake.dm_channel(), thread_ts="1.000001", status="x")
+        with pytest.raises(SlackApiError, match="missing_scope") as refused:
+            client.reactions_add(channel=fake.dm_channel(), timestamp="1.000001", name="eyes")
+        assert (refused.value.response["needed"], refused.value.response["provided"]) == (
+            "reactions:write", "chat:write,im:history")
+        with pytest.raises(SlackApiError, match="missing_scope"):
+            client.conversations_replies(channel="C0GENERAL", ts="1.000001")
+        client.conversations_replies(channel=fake.dm_channel(), ts=fake.messages(fake.dm_channel())[0]["ts"])
+        with pytest.raises(ValueError, match="not subscribed to 'app_home_opened'"):
+            fake.push(fake.payloads.app_home_opened())
+        with pytest.raises(ValueError, match="message.channels"):
+            fake.push(fake.payloads.message("in a channel", channel="C0GENERAL"))
+
+
+def test_feedback_buttons_are_checked_and_a_click_sends_the_pressed_side(fake: FakeSlack) -> None:
+    client = fake.web_client()
+    side = {"text": {"type": "plain_text", "text": "👍"}, "value": "up"}
+    element = {"type": "feedback_buttons", "action_id": "fb", "positive_button": side,
+               "negative_button": {**side, "text": {"type": "plain_text", "text": "👎"}, "value": "down"}}
+    posted = client.chat_postMessage(channel=fake.dm_channel(), text="answer",
+                                     blocks=[{"type": "context_actions", "elements": [element]}])
+    for bad in ([element] * 6, [{**element, "negative_button": None}], [button("b", "v")],
+                [{**element, "positive_button": {**side, "value": "v" * 2001}}]):
+        with pytest.raises(SlackApiError, match="invalid_blocks"):
+            client.chat_postMessage(channel=fake.dm_channel(), text="x",
+                                    blocks=[{"type": "context_actions", "elements": bad}])
+
+    message = fake.message(fake.dm_channel(), posted["ts"])
+    action = fake.payloads.block_actions(action_id="fb", message=message, feedback="negative")["payload"]["actions"][0]
+    assert (action["type"], action["value"], action["text"]["text"]) == ("feedback_buttons", "down", "👎")
+    with pytest.raises(ValueError, match="feedback="):
+        fake.payloads.block_actions(action_id="fb", message=message)
+
+
 def test_delay_next_slows_one_call(fake: FakeSlack) -> None:
     client = fake.web_client()
     fake.delay_next("auth.test", 0.3)
