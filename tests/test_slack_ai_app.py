@@ -13,6 +13,7 @@ from sqlalchemy import select
 from bot import blocks
 from bot.suggestions import DEFAULT_TOPICS, QUESTIONS
 from storage.models import Feedback
+from storage.stats import operations_stats
 from tests.slackbot import MALLORY, llm_mode
 from tests.test_slack_e2e import ScriptedModel
 
@@ -109,6 +110,9 @@ def test_thumbs_down_is_stored_and_offers_the_escalation(bot):
     assert offer["thread_ts"] == event["ts"]
     assert [(m, kind) for m, _, kind in feedback(bot)] == [(json.loads(
         answer["blocks"][-1]["elements"][0]["negative_button"]["value"])["m"], "not_helpful")]
+    with bot.services.sessions() as session:  # counted in the nightly digest as the old button was
+        stats = operations_stats(session)
+    assert (stats.feedback_up, stats.feedback_down) == (0, 1) and "error 412" in stats.not_helpful_questions[0]
     bot.click(blocks.ACTION_HUMAN, offer)  # from the ephemeral offer: the escalation form opens
     view = fake.wait_until(lambda: fake.views(), timeout=10, what="the escalation form")[0]
     assert view["callback_id"] == blocks.VIEW_ESCALATE and "error 412" in json.dumps(view["blocks"])

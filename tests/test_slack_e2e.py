@@ -206,8 +206,9 @@ def test_in_llm_mode_a_dm_shows_the_thread_status_then_the_answer_streams_in(mak
                            "4. Still stuck? Talk to a human."])
     bot = make_bot(engine=llm_mode(engine, model))
     fake = bot.fake
-    _, event = bot.dm("my vpn keeps disconnecting every few minutes")
+    envelope_id, event = bot.dm("my vpn keeps disconnecting every few minutes")
     status = fake.wait_for_call("assistant.threads.setStatus", timeout=10)
+    assert status.at - fake.pushed(envelope_id).at < 1.0  # the target: a sign of work within 1 s
     assert (status.params["channel_id"], status.params["thread_ts"]) == (event["channel"], event["ts"])
     assert status.params["status"] and 1 <= len(status.params["loading_messages"]) <= 10
     assert fake.thread_status(event["channel"], event["ts"]) == status.params["status"]
