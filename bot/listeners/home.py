@@ -10,6 +10,7 @@ from slack_sdk.errors import SlackApiError
 from bot import blocks
 from bot.messages_tab import messages_tab_opened
 from bot.posting import post_once
+from bot.worker import Busy
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -40,5 +41,9 @@ def on_messages_tab(services: "Services", client: "WebClient", body: dict[str, A
 def register(app: "App", services: "Services") -> None:
     @app.event("app_home_opened")
     def app_home_opened(body: dict[str, Any], event: dict[str, Any], client: "WebClient") -> None:
-        if event.get("tab") == "messages" and event.get("user") and event.get("channel"):
-            on_messages_tab(services, client, body, event)
+        if event.get("tab") != "messages" or not event.get("user") or not event.get("channel"):
+            return  # the Home tab is not enabled
+        try:  # on the worker: Bolt's few listener threads stay free; a failure is logged, not apologised for
+            services.worker.submit(lambda: on_messages_tab(services, client, body, event))
+        except Busy:
+            log.warning("too busy to set up the Messages tab for a visit; the next visit does")
