@@ -36,6 +36,7 @@ class PurgeCounts:
     processed_events: int = 0
     job_locks: int = 0
     pending_questions: int = 0
+    greeted_users: int = 0  # a user greeted before the cutoff is greeted again on their next visit
 
     def as_dict(self) -> dict[str, int]:
         """The counts by table name, for logs and ``itbot db purge`` output."""
@@ -50,7 +51,7 @@ def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
 def purge_older_than(session: Session, cutoff: datetime) -> PurgeCounts:
     """Delete conversations last active before ``cutoff``, with their messages, feedback and escalations.
 
-    Processed event ids and job locks older than ``cutoff`` go too. Rows are
+    Processed event ids, job locks, stored questions and greetings older than ``cutoff`` go too. Rows are
     deleted children first so each count is exact (the foreign keys also
     cascade, for anything that arrives meanwhile).
 
@@ -77,6 +78,7 @@ def purge_older_than(session: Session, cutoff: datetime) -> PurgeCounts:
         ("processed_events", delete(ProcessedEvent).where(ProcessedEvent.received_at < cutoff)),
         ("job_locks", delete(JobLock).where(JobLock.acquired_at < cutoff)),
         ("pending_questions", delete(PendingQuestion).where(PendingQuestion.received_at < cutoff)),
+        ("greeted_users", delete(GreetedUser).where(GreetedUser.greeted_at < cutoff)),
     ):
         counts[table] = session.execute(statement, execution_options=no_sync).rowcount
     return PurgeCounts(**counts)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from storage.models import Conversation, Escalation, Feedback, KbDraft, Message
+from storage.models import Conversation, Escalation, Feedback, GreetedUser, KbDraft, Message
 from storage.repository import (acquire_job_lock, append_message, claim_escalation, create_kb_draft, export_user,
                                 get_or_create_conversation, mark_event_processed, open_escalation, purge_older_than,
                                 record_feedback)
@@ -41,10 +41,12 @@ def test_retention_purges_old_conversations_with_everything_attached(session_fac
         mark_event_processed(session, "Ev_OLD", received_at=NOW - timedelta(days=100))
         mark_event_processed(session, "Ev_NEW", received_at=NOW)
         acquire_job_lock(session, name="digest", period_key="2025-05-01", holder="h")
+        session.add_all([GreetedUser(team_id="T1", user_id="U_OLD", greeted_at=NOW - timedelta(days=91)),
+                         GreetedUser(team_id="T1", user_id="U_NEW", greeted_at=NOW)])
     with session_factory.begin() as session:
         counts = purge_older_than(session, NOW - timedelta(days=90))
     assert counts.as_dict() == {"conversations": 1, "messages": 2, "feedback": 1, "escalations": 1,
-                                "processed_events": 1, "job_locks": 0, "pending_questions": 0}
+                                "processed_events": 1, "job_locks": 0, "pending_questions": 0, "greeted_users": 1}
     with session_factory() as session:
         assert session.get(Conversation, old.id) is None
         assert (_count(session, Conversation), _count(session, Message), _count(session, Feedback),
@@ -57,7 +59,7 @@ def test_purging_a_fresh_database_deletes_nothing(session_factory):
     with session_factory.begin() as session:
         assert purge_older_than(session, NOW).as_dict() == dict.fromkeys(
             ("conversations", "messages", "feedback", "escalations", "processed_events", "job_locks",
-             "pending_questions"), 0)
+             "pending_questions", "greeted_users"), 0)
 
 
 def test_a_purge_is_undone_if_the_caller_rolls_back(session_factory):
@@ -107,3 +109,17 @@ def test_exporting_an_unknown_user_gives_an_empty_document(session_factory):
     with session_factory() as session:
         export = export_user(session, "U_NOBODY")
     assert (export["conversations"], export["feedback_given"], export["escalations_handled"]) == ([], [], [])
+    assert export["greeted"] == []
+
+
+def test_the_export_says_when_the_messages_tab_greeted_the_user(session_factory):
+    from storage.repository import mark_greeted
+
+    with session_factory.begin() as session:
+        mark_greeted(session, team_id="T1", user_id="U123")
+        mark_greeted(session, team_id="T1", user_id="U_OTHER")
+    with session_factory() as session:
+        export = export_user(session, "U123")
+    [greeted] = export["greeted"]
+    assert (greeted["team_id"], greeted["user_id"]) == ("T1", "U123") and "U_OTHER" not in json.dumps(export)
+    assert datetime.fromisoformat(greeted["greeted_at"]).tzinfo is not None
