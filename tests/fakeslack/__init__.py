@@ -20,7 +20,9 @@ with ``PYTHONPATH=. python -m pytest tests/fakeslack -q``.
 
 Modules: ``fake`` (the facade), ``webapi`` and ``socketmode`` (the two
 servers), ``chat``/``directory``/``views``/``files``/``hooks`` (Web API
-methods), ``blockkit`` (Slack's limits), ``payloads`` (envelope builders),
+methods), ``blockkit`` (Slack's limits), ``scopes`` (the scope each method
+and event needs, enforced for a fake started with ``scopes=`` and
+``bot_events=``, as an app installed from a manifest), ``payloads`` (envelope builders),
 ``state`` and ``records`` (what the fake knows and saw), ``workspace`` (ids).
 """
 
