@@ -53,3 +53,13 @@ def test_the_intake_sessions_write_to_the_same_database(db_engine, session_facto
         store_question(session, event_id="Ev4", text="outlook", holder="a:1:x", **QUESTION)
     with session_factory() as session:
         assert [q.event_id for q in unfinished_questions(session)] == ["Ev4"]
+
+
+def test_a_stored_question_keeps_the_slack_ts_of_the_message_that_asked(session_factory):
+    """A question taken over after a restart still knows which message to react on."""
+    with session_factory.begin() as session:
+        row, _ = store_question(session, event_id="Ev9", text="printer offline", holder="a:1:x",
+                                message_ts="1700000001.000300", **QUESTION)
+    with session_factory.begin() as session:
+        [found] = [q for q in unfinished_questions(session) if q.id == row.id]
+        assert found.message_ts == "1700000001.000300"
