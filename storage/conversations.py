@@ -139,7 +139,8 @@ def recent_turns(session: Session, conversation_id: int, *, limit: int = 10) -> 
 def asked_in(session: Session, answer_id: int) -> tuple[Conversation, str] | None:
     """The conversation of the answer ``answer_id`` and the Slack ts of the user message it answered.
 
-    None when the answer does not exist or its question has no Slack ts (a slash command, the console, a turn
+    A turn with no Slack ts (a question re-asked from a topic button) counts as the last one that had one. None
+    when the answer does not exist or no question before it has a Slack ts (a slash command, the console, turns
     stored before migration 0004).
     """
     answer = session.get(Message, answer_id)
@@ -147,7 +148,7 @@ def asked_in(session: Session, answer_id: int) -> tuple[Conversation, str] | Non
         return None
     slack_ts = session.scalar(
         select(Message.slack_ts).where(Message.conversation_id == answer.conversation_id, Message.id < answer.id,
-                                       Message.role == Role.USER)
+                                       Message.role == Role.USER, Message.slack_ts.is_not(None))
         .order_by(Message.id.desc()).limit(1))
     if not slack_ts:
         return None

@@ -149,9 +149,14 @@ def test_the_question_an_answer_replied_to_is_found_by_its_slack_ts(session_fact
         first = repo.append_message(session, conversation_id=conversation.id, role="assistant", text="a1").id
         repo.append_message(session, conversation_id=conversation.id, role="user", text="q2", slack_ts="6.5")
         second = repo.append_message(session, conversation_id=conversation.id, role="assistant", text="a2").id
-        repo.append_message(session, conversation_id=conversation.id, role="user", text="from a button")
+        repo.append_message(session, conversation_id=conversation.id, role="user", text="re-asked by a button")
         third = repo.append_message(session, conversation_id=conversation.id, role="assistant", text="a3").id
+        slash = repo.get_or_create_conversation(session, team_id="T1", channel_id="C1", thread_ts="slash:1",
+                                                user_id="U1", source="slash")
+        repo.append_message(session, conversation_id=slash.id, role="user", text="q")
+        fourth = repo.append_message(session, conversation_id=slash.id, role="assistant", text="a4").id
     with session_factory.begin() as session:
         assert repo.asked_in(session, first)[1] == "5.0" and repo.asked_in(session, second)[1] == "6.5"
         assert repo.asked_in(session, first)[0].channel_id == "C1"
-        assert repo.asked_in(session, third) is None and repo.asked_in(session, 999) is None
+        assert repo.asked_in(session, third)[1] == "6.5"  # the question the button re-asked
+        assert repo.asked_in(session, fourth) is None and repo.asked_in(session, 999) is None
