@@ -17,13 +17,13 @@ from slack_sdk.errors import SlackApiError
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-__all__ = ["STATUS", "LOADING_MESSAGES", "SEEN", "SOLVED", "set_status", "clear_status", "react"]
+__all__ = ["STATUS", "LOADING_MESSAGES", "SEEN", "SOLVED", "set_status", "clear_status", "react", "unreact"]
 
 log = logging.getLogger(__name__)
 STATUS = "is looking into it…"
 LOADING_MESSAGES = ("Reading the knowledge base…", "Checking the steps for your setup…", "Writing your answer…")
-SEEN = "eyes"  # 👀 on a question asked in a channel
-SOLVED = "white_check_mark"  # ✅ once the person marked the answer solved
+SEEN = "eyes"  # 👀 on a question asked in a channel, until it is solved
+SOLVED = "white_check_mark"  # ✅ in its place once the person marked the answer solved
 
 
 def _error(error: Exception) -> str:
@@ -64,3 +64,12 @@ def react(client: "WebClient", *, channel: str, ts: str, name: str) -> bool:
         log.warning("could not add :%s: to a question: %s", name, _error(error))
         return False
     return True
+
+
+def unreact(client: "WebClient", *, channel: str, ts: str, name: str) -> None:
+    """Remove the bot's reaction ``name`` from a message; one that is not there (``no_reaction``) is fine."""
+    try:
+        client.reactions_remove(channel=channel, timestamp=ts, name=name)
+    except Exception as error:  # a leftover 👀 is untidy, not harmful
+        if not (isinstance(error, SlackApiError) and error.response.get("error") == "no_reaction"):
+            log.warning("could not remove :%s: from a question: %s", name, _error(error))

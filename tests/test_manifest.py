@@ -92,8 +92,8 @@ def problems(manifest: dict, methods: set[str], events: set[str], commands: set[
     groups = needed_scopes(methods) + [(scopes.EVENT_SCOPES[e],) for e in used_events if scopes.EVENT_SCOPES[e]]
     if commands:
         groups.append(("commands",))
-    found = [f"missing scope {group[0]}" + (f" (or {', '.join(group[1:])})" if group[1:] else "")
-             for group in groups if not granted.intersection(group)]
+    found = list(dict.fromkeys(f"missing scope {group[0]}" + (f" (or {', '.join(group[1:])})" if group[1:] else "")
+                               for group in groups if not granted.intersection(group)))
     justified = {scope for group in groups for scope in group}
     found += [f"scope {scope} is asked for but nothing uses it" for scope in sorted(granted - justified)]
     found += [f"missing event {e}" for e in sorted(used_events - subscribed)]

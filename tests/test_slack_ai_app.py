@@ -67,7 +67,7 @@ def test_the_home_tab_and_a_refused_prompt_call_leave_the_conversation_alone(bot
 # -- working and solved -----------------------------------------------------------------------------------------
 
 
-def test_a_question_asked_in_a_channel_gets_eyes_then_a_check_mark_when_i_mark_it_solved(bot):
+def test_a_question_asked_in_a_channel_gets_eyes_then_a_check_mark_in_their_place_when_i_mark_it_solved(bot):
     fake = bot.fake
     envelope = fake.payloads.app_mention("my outlook keeps asking for my password", channel="C0GENERAL")
     fake.push(envelope)
@@ -81,8 +81,8 @@ def test_a_question_asked_in_a_channel_gets_eyes_then_a_check_mark_when_i_mark_i
     assert fake.reactions("C0GENERAL", question["ts"]) == ["eyes"] and not feedback(bot)
 
     bot.click(blocks.ACTION_FEEDBACK, answer, feedback="positive")
-    fake.wait_until(lambda: "white_check_mark" in fake.reactions("C0GENERAL", question["ts"]), timeout=10,
-                    what="the check mark")
+    fake.wait_until(lambda: fake.reactions("C0GENERAL", question["ts"]) == ["white_check_mark"], timeout=10,
+                    what="the check mark in place of the eyes")
     assert [kind for _, _, kind in feedback(bot)] == ["solved"]
     bot.click(blocks.ACTION_FEEDBACK, answer, feedback="positive")  # pressed again: no error, still one verdict
     fake.wait_for_call("reactions.add", lambda c: c.error == "already_reacted", timeout=10)

@@ -78,10 +78,12 @@ def on_feedback(services: "Services", client: "WebClient", body: dict[str, Any],
 
 
 def _mark_solved(services: "Services", client: "WebClient", message_id: int) -> None:
-    """✅ on the question, when it was asked in a channel (a DM has no one else to tell)."""
+    """✅ in place of the 👀 on the question, when it was asked in a channel (a DM has no one else to tell)."""
     asked = question_asked(services.sessions, message_id)
     if asked is not None and asked[0] == "mention":
-        working.react(client, channel=asked[1], ts=asked[2], name=working.SOLVED)
+        _source, channel, ts = asked
+        if working.react(client, channel=channel, ts=ts, name=working.SOLVED):
+            working.unreact(client, channel=channel, ts=ts, name=working.SEEN)
 
 
 def on_topic(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
