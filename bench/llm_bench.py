@@ -86,6 +86,7 @@ def run_one(args: argparse.Namespace) -> dict:
         runs.append({"ttft_s": stats.ttft_s, "first_text_s": (first_text[0] - begun) if first_text else None,
                      "decode_tokens_per_s": stats.decode_tokens_per_s, "new_tokens": stats.new_tokens,
                      "total_s": stats.total_s, "prompt_tokens": stats.prompt_tokens, "stopped_by": stats.stopped_by})
+    baseline = [_generate_baseline(service, messages, args.max_new_tokens) for _ in range(args.repeats)]
     service.close()
     result = {
         "quantization": quantization,
@@ -98,12 +99,47 @@ def run_one(args: argparse.Namespace) -> dict:
         "decode_tokens_per_s": _summary([r["decode_tokens_per_s"] for r in runs if r["decode_tokens_per_s"]],
                                         best=max),
         "new_tokens": [r["new_tokens"] for r in runs],
+        # the same model, prompt and greedy decoding through transformers' generate() (what the service used before)
+        "generate_baseline": {
+            "ttft_s": _summary([b["ttft_s"] for b in baseline], best=min),
+            "decode_tokens_per_s": _summary([b["decode_tokens_per_s"] for b in baseline if b["decode_tokens_per_s"]],
+                                            best=max),
+        },
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / _RSS_PER_MB, 1),
         "sample_answer": text[:300],
     }
     if torch.cuda.is_available():
         result["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return result
+
+
+def _generate_baseline(service, messages: list[dict[str, str]], max_new_tokens: int) -> dict:
+    """Time transformers' generate() on the service's loaded model, with the service's greedy settings."""
+    import torch
+
+    from llm.service import _encode
+
+    model, tokenizer = service._model, service._tokenizer
+    inputs = _encode(tokenizer, messages).to(model.device)
+    times: list[float] = []
+
+    class Clock:  # transformers' streamer interface: put() gets the prompt first, then each new token
+        def put(self, value) -> None:
+            times.append(time.perf_counter())
+
+        def end(self) -> None:
+            pass
+
+    begun = time.perf_counter()
+    with torch.inference_mode():
+        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, temperature=None,
+                                top_p=None, top_k=None, repetition_penalty=service.config.repetition_penalty,
+                                streamer=Clock(), pad_token_id=tokenizer.pad_token_id)
+    ended = time.perf_counter()
+    del output
+    tokens = times[1:]  # times[0] is the prompt
+    return {"ttft_s": tokens[0] - begun if tokens else None,
+            "decode_tokens_per_s": (len(tokens) - 1) / (ended - tokens[0]) if len(tokens) > 1 else None}
 
 
 def _summary(values: list[float], *, best) -> dict | None:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from llm.errors import ModelError, ModelUnavailable
 from llm.postprocess import clean_generation
+from llm.decoding import greedy_decode
 from llm.streaming import SafeEmitter
 from llm.chat import fold_system
 
@@ -264,9 +265,6 @@ class ModelService:
         request.done.set()
 
     def _generate(self, request: _Request) -> str:
-        import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
-
         model, tokenizer, config = self._model, self._tokenizer, self.config
         inputs = _encode(tokenizer, request.messages).to(model.device)
         prompt_tokens = int(inputs["input_ids"].shape[1])
@@ -274,40 +272,29 @@ class ModelService:
         if limit and prompt_tokens + config.max_new_tokens > limit:
             raise ModelError(f"the prompt is too long for the model ({prompt_tokens} tokens, limit {limit})")
         streamer = _Streamer(tokenizer, request, stop=config.stop)
+        eos = _eos_ids(model, tokenizer)
 
-        class _Halt(StoppingCriteria):
-            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-                halt = streamer.stopped or request.cancelled.is_set() or time.monotonic() >= request.deadline
-                return torch.full((input_ids.shape[0],), halt, dtype=torch.bool, device=input_ids.device)
+        def halt() -> bool:
+            return streamer.stopped or request.cancelled.is_set() or time.monotonic() >= request.deadline
 
         started = time.perf_counter()
         streamer.started = started
-        with torch.inference_mode():
-            output = model.generate(
-                **inputs,
-                max_new_tokens=config.max_new_tokens,
-                do_sample=False,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                repetition_penalty=config.repetition_penalty,
-                streamer=streamer,
-                stopping_criteria=StoppingCriteriaList([_Halt()]),
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        new_ids = output[0, prompt_tokens:]
+        new_ids = greedy_decode(model, inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
+                                max_new_tokens=config.max_new_tokens, eos_ids=eos,
+                                repetition_penalty=config.repetition_penalty, on_token=streamer.add, should_stop=halt)
+        streamer.end()
         stats = request.stats
-        stats.prompt_tokens, stats.new_tokens = prompt_tokens, int(new_ids.shape[0])
+        stats.prompt_tokens, stats.new_tokens = prompt_tokens, len(new_ids)
         stats.ttft_s, stats.total_s = streamer.first_token_s, time.perf_counter() - started
-        eos = _eos_ids(model, tokenizer)
+        hit_limit = len(new_ids) >= config.max_new_tokens
         if request.cancelled.is_set() or time.monotonic() >= request.deadline:
             stats.stopped_by = "timeout"
         elif streamer.stopped:
             stats.stopped_by = "stop"
-        elif stats.new_tokens and int(new_ids[-1]) in eos:
-            stats.stopped_by = "eos"
-        else:
+        elif hit_limit:
             stats.stopped_by = "limit"
+        else:
+            stats.stopped_by = "eos"
         self.last_stats = stats
         log.info("generated %d tokens in %.2f s (prompt %d tokens, first token %.2f s, queued %.2f s, %s)",
                  stats.new_tokens, stats.total_s, prompt_tokens, stats.ttft_s or 0.0, stats.queued_s, stats.stopped_by)
@@ -355,16 +342,13 @@ def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
 class _Streamer:
     """Decodes new tokens as they come and hands the text so far to a :class:`~llm.streaming.SafeEmitter`.
 
-    Implements the ``put``/``end`` interface of transformers' ``BaseStreamer``.
-    It re-decodes all generated ids at each step (cheap for a few hundred
-    tokens), which keeps multi-byte characters and stop sequences that span
-    tokens correct.
+    It re-decodes all generated ids at each step (cheap for a few hundred tokens), which keeps multi-byte characters
+    and stop sequences that span tokens correct.
     """
 
     def __init__(self, tokenizer: Any, request: _Request, *, stop: Sequence[str]) -> None:
         self.tokenizer = tokenizer
         self.ids: list[int] = []
-        self.prompt_seen = False
         self.started = 0.0
         self.first_token_s: float | None = None
         self.emitter = SafeEmitter(request.on_token, stop=stop, cancelled=request.cancelled.is_set)
@@ -373,17 +357,18 @@ class _Streamer:
     def stopped(self) -> bool:
         return self.emitter.stopped
 
-    def put(self, value: Any) -> None:
-        if not self.prompt_seen:  # generate() first passes the prompt
-            self.prompt_seen = True
-            return
+    @property
+    def text(self) -> str:
+        return self.tokenizer.decode(self.ids, skip_special_tokens=True)
+
+    def add(self, token_id: int) -> None:
         if self.first_token_s is None:
             self.first_token_s = time.perf_counter() - self.started
-        self.ids.extend(int(v) for v in value.reshape(-1).tolist())
-        self.emitter.update(self.tokenizer.decode(self.ids, skip_special_tokens=True))
+        self.ids.append(token_id)
+        self.emitter.update(self.text)
 
     def end(self) -> None:
-        self.emitter.finish(self.tokenizer.decode(self.ids, skip_special_tokens=True))
+        self.emitter.finish(self.text)
 
 
 def load_generator(

@@ -145,8 +145,8 @@ def test_a_request_whose_caller_gave_up_while_queued_is_skipped(make_service):
     service = make_service(queue_size=2, timeout_s=1.0, max_new_tokens=5)
     service.load()
     calls = []
-    real_generate = service._model.generate
-    service._model.generate = lambda **kwargs: calls.append(1) or real_generate(**kwargs)
+    real_generate = service._generate
+    service._generate = lambda request: calls.append(1) or real_generate(request)
     hold, entered, release = _blocking_callback()
     first, _ = _in_thread(service.generate, MESSAGES, on_token=hold)
     assert entered.wait(20)
@@ -166,7 +166,7 @@ def test_an_exception_in_the_model_becomes_a_model_error_and_is_logged(make_serv
         def out_of_memory(**kwargs):
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-        model.generate = out_of_memory
+        model.forward = out_of_memory
         return model, tokenizer
 
     service = make_service(loader=loader)
@@ -194,15 +194,19 @@ def test_a_load_failure_is_kept_so_later_requests_fail_fast(make_service, tmp_pa
 def test_a_credential_in_the_output_is_refused(make_service, llama_dir):
     def loader():
         model, tokenizer = load_model(llama_dir)
-        leak = tokenizer("Use AKIAABCDEFGHIJKLMNOP now.", add_special_tokens=False, return_tensors="pt")["input_ids"]
-        real_generate = model.generate
+        leak = tokenizer("Use AKIAABCDEFGHIJKLMNOP now.", add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        real_forward = model.forward
+        steps = []
 
-        def generate(**kwargs):
-            kwargs["max_new_tokens"] = 1
-            output = real_generate(**kwargs)
-            return torch.cat([output[:, :-1], leak], dim=1)
+        def forward(*args, **kwargs):  # the real forward pass, steered to write the leak token by token
+            output = real_forward(*args, **kwargs)
+            logits = torch.full_like(output.logits, -1e9)
+            logits[..., leak[min(len(steps), len(leak) - 1)]] = 0.0
+            steps.append(1)
+            output.logits = logits
+            return output
 
-        model.generate = generate
+        model.forward = forward
         return model, tokenizer
 
     pieces: list[str] = []
@@ -285,7 +289,7 @@ def test_engine_falls_back_to_the_kb_answer_with_a_notice_when_the_model_fails(m
                                                                                llama_dir, caplog):
     def loader():
         model, tokenizer = load_model(llama_dir)
-        model.generate = lambda **kwargs: (_ for _ in ()).throw(RuntimeError("CUDA error: device-side assert"))
+        model.forward = lambda *args, **kwargs: (_ for _ in ()).throw(RuntimeError("CUDA error: device-side assert"))
         return model, tokenizer
 
     with caplog.at_level(logging.WARNING):
