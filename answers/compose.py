@@ -12,7 +12,7 @@ from answers.taxonomy import topic_label
 
 __all__ = [
     "answer_text", "clarify_text", "reject_text", "escalate_text", "password_warning", "DEFAULT_CHOICES",
-    "PLATFORM_NAMES", "truncation_note", "not_covered_text",
+    "PLATFORM_NAMES", "truncation_note", "not_covered_text", "contact_line",
 ]
 
 DEFAULT_CHOICES = ("password_reset", "mfa", "wifi", "vpn", "email", "software_issue")
@@ -29,6 +29,11 @@ def answer_text(article: Article, org: OrgProfile, *, reason: str = "", platform
     elif reason == "platform follow-up" and platform in PLATFORM_NAMES:
         lead = f"Thanks! Here are the steps for {PLATFORM_NAMES[platform]}:\n\n"
     return f"{lead}**{article.render_title(org)}**\n\n{article.render(org)}"
+
+
+def contact_line(org: OrgProfile) -> str:
+    """Where to get a person when the steps do not help (the end of a model-written answer)."""
+    return f"If this doesn't solve it, contact {org.helpdesk_name} at {org.helpdesk_phone} or {org.helpdesk_email}."
 
 
 def clarify_text(org: OrgProfile, *, reason: str, choices: list[str]) -> str:

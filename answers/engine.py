@@ -102,6 +102,10 @@ UNGROUNDED = "ungrounded"  # the reason stored with the curated steps shown in p
 UNGROUNDED_NOTICE = ("The language model's answer mentioned details that are not in our articles, so here are the "
                      "curated steps.")
 
+# A model answers from the one article the curated answer shows: the prompt stays short (about 450 tokens with
+# SmolLM2's tokenizer) and is the format the embedded adapter was trained on (training/sft_data.py).
+GROUNDING_ARTICLES = 1
+
 # Retrieval-first scope decision (bench/public_bench.py measures these on data written elsewhere).
 TOPIC_PRIOR = 0.20  # weight of the router's probability of an article's built-in topic
 TERSE_WORDS = 6  # an answer to a message this short offers other topics as buttons, in case it guessed wrong
@@ -310,7 +314,7 @@ class AnswerEngine:
         answer = reply(Action.ANSWER, compose.answer_text(article, org, reason=decision.reason,
                                                           platform=decision.platform), [article], choices,
                        intent=article.topic)
-        grounding = [h.article for h in hits[:2]]
+        grounding = [h.article for h in hits[:GROUNDING_ARTICLES]]
         answer.grounding = [a.id for a in grounding]
         use_model = mode == "llm" or (mode == "hybrid" and self.retriever.best_raw_score(query) < self.hybrid_min_retrieval)
         if use_model:

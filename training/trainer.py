@@ -227,11 +227,33 @@ def _torch_dtype(name: str) -> "torch.dtype":
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}.get(name, default)
 
 
+def cpu_autocast(config: TrainConfig) -> bool:
+    """True when ``dtype: bfloat16`` trains on a CPU: bfloat16 autocast over float32 weights.
+
+    Raises:
+        TrainingError: The CPU has no bfloat16 instructions (AVX512-BF16 or AMX), where autocast would be slower
+            than float32.
+    """
+    import torch
+
+    device, _default = pick_device_and_dtype()
+    if device != "cpu" or config.dtype != "bfloat16":
+        return False
+    supported = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or \
+        getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    if not supported:
+        raise TrainingError("dtype bfloat16: this CPU has no bfloat16 instructions (AVX512-BF16 or AMX); "
+                            "use --set dtype=float32")
+    return True
+
+
 def _adapted_model(model_path: str, config: TrainConfig) -> "PreTrainedModel":
     """The base model in training mode, k-bit prepared when quantized, with fresh LoRA layers."""
     from peft import get_peft_model, prepare_model_for_kbit_training
 
-    model, _tokenizer = load_model(model_path, quantization=config.quantization, dtype=config.dtype)
+    # bfloat16 on a CPU is mixed precision: float32 weights (and LoRA updates), bfloat16 autocast for the compute.
+    dtype = "float32" if cpu_autocast(config) else config.dtype
+    model, _tokenizer = load_model(model_path, quantization=config.quantization, dtype=dtype)
     model.config.use_cache = False  # the KV cache is useless in training and clashes with checkpointing
     checkpointing = {"use_reentrant": False}
     if config.quantization != "none":
@@ -278,7 +300,7 @@ def training_arguments(config: TrainConfig, output_dir: Path, *, has_eval: bool)
         warmup_steps=config.warmup_ratio,  # a float below 1 is a share of the total steps
         weight_decay=config.weight_decay,
         max_grad_norm=config.max_grad_norm,
-        bf16=dtype == torch.bfloat16 and device == "cuda",
+        bf16=dtype == torch.bfloat16 and (device == "cuda" or cpu_autocast(config)),
         fp16=dtype == torch.float16 and device == "cuda",
         use_cpu=device == "cpu",
         logging_strategy="steps",

