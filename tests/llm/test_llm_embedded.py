@@ -49,3 +49,20 @@ def test_the_embedded_model_answers_a_grounded_question_through_the_engine(embed
     assert len(answer.answer.split()) >= 5 and len(pieces) > 1
     assert not re.search(r"<\|im_(start|end)\|>|^assistant\b", answer.answer, re.I)
     assert service.last_stats.prompt_tokens > 300  # rules and two articles really went into the prompt
+
+
+def test_with_its_shipped_adapter_the_embedded_model_writes_an_answer_the_guard_lets_through(embedded_cache, llm_engine):
+    from llm.model_files import EMBEDDED_ADAPTER
+
+    service = load_generator(EMBEDDED_MODEL, adapter=str(EMBEDDED_ADAPTER), merge_adapter=True,
+                             cache_dir=embedded_cache, max_new_tokens=256, timeout_s=300)
+    try:
+        engine = llm_engine(service)  # the guard withholds, as in production
+        answer = engine.answer("how do I connect to the vpn from home?")
+    finally:
+        service.close()
+    assert answer.generated_by == "SmolLM2-135M-Instruct+smollm2-135m-itbot", answer.notice
+    assert answer.reason != "ungrounded" and not answer.ungrounded
+    assert answer.action == "answer" and answer.sources
+    assert re.search(r"^1\. .+\n2\. ", answer.answer, re.M)  # numbered steps, as trained
+    assert "+1 555 0100" in answer.answer  # the way to a person, from the organisation's profile
