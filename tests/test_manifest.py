@@ -2,7 +2,8 @@
 
 "Used" comes from the code itself: every Slack Web API method named on a client in ``bot/`` (each mapped to its
 scopes by Slack's reference, ``tests/fakeslack/scopes.py``), every ``app.event`` and ``app.command`` listener in
-``bot/listeners/``.
+``bot/listeners/``, and every shortcut listener there (``app.message_shortcut`` / ``global_shortcut``), which
+must be declared under ``features.shortcuts`` with its type and needs the ``commands`` scope.
 An end-to-end run checks the scan: each method the running bot called must be one the scan found. Every other
 end-to-end test runs the bot on a fake Slack installed from manifest.yml, so a call beyond its scopes fails there
 with ``missing_scope``.
@@ -65,6 +66,31 @@ def code_uses(root: Path = BOT) -> tuple[set[str], set[str], set[str]]:
     return methods, events, commands
 
 
+SHORTCUT_TYPES = {"message_shortcut": "message", "global_shortcut": "global"}
+
+
+def code_shortcuts(root: Path = BOT) -> set[tuple[str, str]]:
+    """(callback_id, type) of every shortcut listener in ``root``'s listeners, its id a string or a module constant."""
+    found = set()
+    for path in (root / "listeners").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants = {target.id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                     and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+                     for target in node.targets if isinstance(target, ast.Name)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args \
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "app":
+                kind = SHORTCUT_TYPES.get(node.func.attr)
+                assert node.func.attr != "shortcut", f"{path.name}: say which shortcut, message_ or global_"
+                argument = node.args[0]
+                callback = argument.value if isinstance(argument, ast.Constant) else \
+                    constants.get(argument.id) if isinstance(argument, ast.Name) else None
+                if kind:
+                    assert isinstance(callback, str), f"{path.name}: a shortcut's callback_id must be a constant"
+                    found.add((callback, kind))
+    return found
+
+
 def needed_scopes(methods: set[str]) -> list[tuple[str, ...]]:
     """For each method: the scopes that allow it (any one of them), per conversation kind where it depends."""
     groups = []
@@ -83,14 +109,17 @@ def subscriptions(events: set[str]) -> set[str]:
     return {name for event in events for name in (MESSAGE_SUBSCRIPTIONS if event == "message" else {event})}
 
 
-def problems(manifest: dict, methods: set[str], events: set[str], commands: set[str]) -> list[str]:
-    """What is wrong with ``manifest`` for code that uses these methods, events and commands; empty when nothing."""
+def problems(manifest: dict, methods: set[str], events: set[str], commands: set[str],
+             shortcuts: set[tuple[str, str]] = frozenset()) -> list[str]:
+    """What is wrong with ``manifest`` for code that uses these methods, events, commands and shortcuts
+    ((callback_id, type) pairs); empty when nothing."""
     granted = set(manifest["oauth_config"]["scopes"]["bot"])
     subscribed = set(manifest["settings"]["event_subscriptions"]["bot_events"])
     declared = {c["command"] for c in manifest["features"].get("slash_commands") or []}
+    declared_shortcuts = {(s["callback_id"], s["type"]) for s in manifest["features"].get("shortcuts") or []}
     used_events = subscriptions(events)
     groups = needed_scopes(methods) + [(scopes.EVENT_SCOPES[e],) for e in used_events if scopes.EVENT_SCOPES[e]]
-    if commands:
+    if commands or shortcuts:  # Slack's shortcuts need the commands scope too
         groups.append(("commands",))
     found = list(dict.fromkeys(f"missing scope {group[0]}" + (f" (or {', '.join(group[1:])})" if group[1:] else "")
                                for group in groups if not granted.intersection(group)))
@@ -99,6 +128,7 @@ def problems(manifest: dict, methods: set[str], events: set[str], commands: set[
     found += [f"missing event {e}" for e in sorted(used_events - subscribed)]
     found += [f"event {e} is subscribed but nothing listens" for e in sorted(subscribed - used_events)]
     found += [f"slash command {c} differs" for c in sorted(declared ^ commands)]
+    found += [f"{kind} shortcut {callback} differs" for callback, kind in sorted(declared_shortcuts ^ set(shortcuts))]
     if "assistant:write" in granted and "agent_view" not in manifest["features"]:
         found.append("assistant:write needs features.agent_view")
     return found
@@ -108,7 +138,22 @@ def test_the_manifest_holds_every_scope_event_and_command_the_code_uses_and_no_m
     manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
     methods, events, commands = code_uses()
     assert {"assistant.threads.setStatus", "assistant.threads.setSuggestedPrompts", "reactions.add"} <= methods
-    assert problems(manifest, methods, events, commands) == []
+    assert code_shortcuts() == {("ask_it_about_this", "message")}
+    assert problems(manifest, methods, events, commands, code_shortcuts()) == []
+
+
+def test_a_shortcut_must_be_declared_with_its_type_and_keeps_the_commands_scope_needed():
+    manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    methods, events, _commands = code_uses()
+    del manifest["features"]["slash_commands"]  # without /itsupport, the shortcut alone needs the commands scope
+    declared = manifest["features"].pop("shortcuts")
+    assert problems(manifest, methods, events, set(), code_shortcuts()) == [
+        "message shortcut ask_it_about_this differs"]
+    manifest["features"]["shortcuts"] = [{**declared[0], "type": "global"}]
+    assert problems(manifest, methods, events, set(), code_shortcuts()) == [
+        "global shortcut ask_it_about_this differs", "message shortcut ask_it_about_this differs"]
+    manifest["features"]["shortcuts"] = declared  # neither a command nor a shortcut: commands is not needed
+    assert "scope commands is asked for but nothing uses it" in problems(manifest, methods, events, set(), set())
 
 
 def test_the_check_fails_for_a_scope_too_few_a_scope_too_many_and_an_unheard_event():
@@ -118,7 +163,7 @@ def test_the_check_fails_for_a_scope_too_few_a_scope_too_many_and_an_unheard_eve
                                                  if s != "reactions:write"] + ["users:read"]
     manifest["settings"]["event_subscriptions"]["bot_events"] = ["app_mention", "message.im", "message.channels",
                                                                  "message.groups", "reaction_added"]
-    assert problems(manifest, methods, events, commands) == [
+    assert problems(manifest, methods, events, commands, code_shortcuts()) == [
         "missing scope reactions:write", "scope users:read is asked for but nothing uses it",
         "missing event app_home_opened", "event reaction_added is subscribed but nothing listens"]
 
@@ -143,10 +188,17 @@ def test_every_method_a_representative_run_calls_is_one_the_scan_found(make_bot)
     fake.wait_for_call("reactions.add", count=2, timeout=10)
     fake.push(fake.payloads.slash_command("status"))
     fake.wait_for_call("chat.postEphemeral", lambda c: "open requests" in json.dumps(c.params), timeout=10)
+    pasted = fake.payloads.message("VPN error 809 on my laptop", user=AGENT.id, channel="C0GENERAL")
+    fake.push(pasted)
+    fake.push(fake.payloads.message_shortcut(fake.message("C0GENERAL", pasted["payload"]["event"]["ts"]),
+                                             callback_id="ask_it_about_this"))
+    fake.wait_until(lambda: any("You asked about this message" in m.get("text", "")
+                                for m in fake.messages(fake.dm_channel())), timeout=10, what="the shortcut's DM")
     bot.settle()
 
     called = {c.method for c in fake.calls()} - {"upload", "response_url"}
     assert not [c for c in fake.calls() if c.error == "missing_scope"]
     methods, _events, _commands = code_uses()
     assert called - methods - NO_BOT_SCOPE == set()
-    assert {"assistant.threads.setSuggestedPrompts", "reactions.add", "usergroups.users.list"} <= called
+    assert {"assistant.threads.setSuggestedPrompts", "reactions.add", "usergroups.users.list",
+            "conversations.open"} <= called

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.listeners import actions, commands, errors, home, intake, messages, views
+from bot.listeners import actions, commands, errors, home, intake, messages, shortcuts, views
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -17,5 +17,5 @@ __all__ = ["register_listeners"]
 def register_listeners(app: "App", services: "Services") -> None:
     """Wire every listener to the app, after the durable intake (which runs before each acknowledgement)."""
     app.use(intake.durable_intake(services))
-    for module in (messages, home, commands, actions, views, errors):
+    for module in (messages, home, commands, shortcuts, actions, views, errors):
         module.register(app, services)

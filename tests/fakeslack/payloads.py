@@ -276,6 +276,22 @@ class Payloads:
             payload.update(container={"type": "view", "view_id": view["id"]}, view=view)
         return self._interactive(payload, accepts_response_payload=True)  # as in Slack's Socket Mode guide
 
+    def message_shortcut(self, message: dict[str, Any], *, callback_id: str, user: str | None = None,
+                         channel: str | None = None) -> dict[str, Any]:
+        """The user chose the app's message shortcut ``callback_id`` in the "More actions" menu of ``message``.
+
+        As Slack documents it (``type: message_action``): ``callback_id``, a ``trigger_id`` (three seconds to open
+        a modal), a ``response_url``, the ``user`` who used it, the ``channel`` the message is in (``id``,
+        ``name``), the ``team``, ``message_ts`` and the whole ``message``. Slack waits for an empty ack.
+        """
+        channel = channel or message.get("channel") or dm_channel_id(message.get("user") or self.workspace.user.id)
+        payload = {"type": "message_action", "callback_id": callback_id, "trigger_id": new_trigger_id(),
+                   "action_ts": f"{time.time():.6f}", "message_ts": message["ts"],
+                   "response_url": self._response_url("actions"), "user": self._user(user),
+                   "channel": {"id": channel, "name": "directmessage" if channel[0] == "D" else "it-help"},
+                   "message": {"type": "message", **{k: v for k, v in message.items() if k not in _STORE_ONLY}}}
+        return self._interactive(payload, accepts_response_payload=False)
+
     def view_submission(self, view: dict[str, Any], *, values: Mapping[str, Any] | None = None,
                         user: str | None = None) -> dict[str, Any]:
         """The user submitted ``view``; ``values`` maps each input's ``action_id`` to what they entered.

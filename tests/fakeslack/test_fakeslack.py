@@ -508,6 +508,37 @@ def test_respond_posts_to_the_response_url_on_the_fake(fake: FakeSlack, app: App
     assert [m["text"] for m in fake.ephemeral_messages(fake.dm_channel())] == ["Only you can see this"]
 
 
+def test_a_message_shortcut_carries_the_message_and_reaches_bolts_message_shortcut_listener(fake: FakeSlack,
+                                                                                             app: App) -> None:
+    seen: list[dict[str, Any]] = []
+
+    @app.message_shortcut("ask_it")
+    def ask_it(ack: Any, shortcut: dict[str, Any], respond: Any) -> None:
+        ack()
+        seen.append(shortcut)
+        respond(text="Looking at it")
+
+    posted = fake.payloads.message("VPN error 809", user="U0COLLEAGUE", channel="C0GENERAL")
+    with fake.connect(app):
+        fake.push(posted)
+        message = fake.messages("C0GENERAL")[0]
+        envelope = fake.payloads.message_shortcut(message, callback_id="ask_it")
+        ack = fake.wait_for_ack(fake.push(envelope))
+        fake.wait_for_call("response_url")
+
+    payload = envelope["payload"]
+    assert envelope["type"] == "interactive" and ack.payload is None and not ack.late
+    assert payload["type"] == "message_action" and payload["callback_id"] == "ask_it"
+    assert payload["channel"]["id"] == "C0GENERAL" and payload["message_ts"] == message["ts"]
+    assert payload["user"]["id"] == fake.workspace.user.id and payload["team"]["id"] == fake.workspace.team_id
+    assert payload["message"]["text"] == "VPN error 809" and payload["message"]["user"] == "U0COLLEAGUE"
+    assert "channel" not in payload["message"] and payload["trigger_id"] and payload["action_ts"]
+    assert [s["message"]["text"] for s in seen] == ["VPN error 809"]
+    assert [m["text"] for m in fake.ephemeral_messages("C0GENERAL", user=fake.workspace.user.id)] == ["Looking at it"]
+    assert fake.web_client().views_open(trigger_id=payload["trigger_id"], view={
+        "type": "modal", "title": {"type": "plain_text", "text": "Hi"}, "blocks": [section("hi")]})["ok"]
+
+
 # -- hygiene ------------------------------------------------------------------------
 
 

@@ -1,0 +1,66 @@
+"""The message shortcut "Ask IT about this": any message (an error pasted in a channel) becomes a DM question.
+
+The shortcut is acknowledged first; the rest runs on the worker: the person who used it gets, in their DM with
+the bot, the message quoted (redacted, Slack markup neutralised), and in that message's thread the answer, by the
+same intake as a DM question (stored redacted, rate-limited, answered once; a reply in the thread follows up).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Callable
+
+from answers.redact import redact
+from bot.conversation import Question
+from bot.incoming import Incoming
+from bot.listeners.intake import receive, run_for_user, take_question
+from bot.mrkdwn import clip, escape
+from bot.posting import post_once
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+    from slack_sdk import WebClient
+
+    from bot.services import Services
+
+__all__ = ["ASK_IT", "register", "handle_ask_it", "quoted"]
+
+ASK_IT = "ask_it_about_this"  # the callback_id in manifest.yml's features.shortcuts
+NO_TEXT = ("That message has no text I can read (only a file or an attachment): please type the error or your "
+           "question here and I'll help.")
+_PLAIN_BROADCAST = re.compile(r"@(channel|here|everyone)\b")
+
+
+def quoted(text: str) -> str:
+    """The DM post that shows what was asked: ``text`` redacted, escaped, broadcasts defused, as a block quote."""
+    safe = _PLAIN_BROADCAST.sub(r"\1", escape(clip(redact(text).text)))  # <!channel> is escaped, @here made plain
+    lines = "\n".join(f">{' ' if line else ''}{line}" for line in safe.splitlines())
+    return f":speech_balloon: You asked about this message:\n{lines}"
+
+
+def handle_ask_it(services: "Services", client: "WebClient", ack: Callable[..., None],
+                  shortcut: dict[str, Any]) -> None:
+    """Acknowledge at once; open the DM, quote the message and take it as a question on the worker."""
+    ack()
+    user_id = shortcut["user"]["id"]
+    channel = (shortcut.get("channel") or {}).get("id") or ""
+    # Until the DM is open, a failure is told where the shortcut was used: privately, or through its response_url.
+    run_for_user(services, client, lambda: _ask_in_dm(services, client, shortcut, user_id), channel=channel,
+                 thread_ts=None, user_id=user_id, ephemeral=True, response_url=shortcut.get("response_url"))
+
+
+def _ask_in_dm(services: "Services", client: "WebClient", shortcut: dict[str, Any], user_id: str) -> None:
+    dm = client.conversations_open(users=user_id)["channel"]["id"]
+    text = ((shortcut.get("message") or {}).get("text") or "").strip()
+    if not text:
+        post_once(client, channel=dm, text=NO_TEXT)
+        return
+    quote_ts = post_once(client, channel=dm, text=quoted(text))["ts"]
+    team = (shortcut.get("team") or {}).get("id") or shortcut["user"].get("team_id", "")
+    question = Question(team_id=team, channel_id=dm, thread_ts=quote_ts, user_id=user_id, source="dm", text=text)
+    take_question(services, client, receive(services, Incoming(question, dm, quote_ts), event_id=None))
+
+
+def register(app: "App", services: "Services") -> None:
+    app.message_shortcut(ASK_IT)(
+        lambda ack, shortcut, client: handle_ask_it(services, client, ack, shortcut))
