@@ -129,5 +129,6 @@ def test_a_missing_or_malformed_split_is_one_line(tmp_path: Path):
 
 def test_the_committed_sft_splits_load():
     train = load_split(None, "train")
-    assert len(train) > 2000 and {m["role"] for m in train[0]["messages"]} == {"system", "user", "assistant"}
+    # CPU-sized (training/sft_data.py): a few answers per article, about 870 examples
+    assert 500 < len(train) < 1500 and {m["role"] for m in train[0]["messages"]} == {"system", "user", "assistant"}
     assert len(load_split(None, "validation", limit=5)) == 5
