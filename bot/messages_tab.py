@@ -13,7 +13,7 @@ from storage.types import utcnow
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["TOPIC_WINDOW", "Opened", "messages_tab_opened"]
+__all__ = ["TOPIC_WINDOW", "Opened", "messages_tab_opened", "greeting_not_posted"]
 
 TOPIC_WINDOW = timedelta(days=30)  # "most asked" means lately: last quarter's outage should not linger
 
@@ -32,3 +32,9 @@ def messages_tab_opened(sessions: "sessionmaker[Session]", *, team_id: str, user
         greet = repo.mark_greeted(session, team_id=team_id, user_id=user_id)
         asked = repo.most_asked_intents(session, since=utcnow() - TOPIC_WINDOW, exclude=NOT_TOPICS)
     return Opened(greet=greet, prompts=suggested_prompts([intent for intent, _count in asked]))
+
+
+def greeting_not_posted(sessions: "sessionmaker[Session]", *, team_id: str, user_id: str) -> None:
+    """The greeting :func:`messages_tab_opened` asked for could not be posted: the next visit greets instead."""
+    with sessions.begin() as session:
+        repo.forget_greeting(session, team_id=team_id, user_id=user_id)

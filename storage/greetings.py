@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from storage.idempotency import insert_new
 from storage.models import GreetedUser, Message, Role
 from storage.types import utcnow
 
-__all__ = ["mark_greeted", "most_asked_intents"]
+__all__ = ["mark_greeted", "forget_greeting", "most_asked_intents"]
 
 
 def mark_greeted(session: Session, *, team_id: str, user_id: str) -> bool:
@@ -27,6 +27,11 @@ def mark_greeted(session: Session, *, team_id: str, user_id: str) -> bool:
         True when this call recorded it, False when the user was greeted before.
     """
     return insert_new(session, GreetedUser, team_id=team_id, user_id=user_id, greeted_at=utcnow()) is not None
+
+
+def forget_greeting(session: Session, *, team_id: str, user_id: str) -> None:
+    """Undo :func:`mark_greeted` when the greeting could not be posted, so that the next visit greets."""
+    session.execute(delete(GreetedUser).where(GreetedUser.team_id == team_id, GreetedUser.user_id == user_id))
 
 
 def most_asked_intents(session: Session, *, limit: int = 4, since: datetime | None = None,

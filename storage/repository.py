@@ -18,7 +18,7 @@ from storage.escalations import (active_escalation, cancel_escalation, claim_esc
                                  set_escalation_message)
 from storage.evaluations import add_evaluation_run, last_evaluation_runs
 from storage.feedback import record_feedback
-from storage.greetings import mark_greeted, most_asked_intents
+from storage.greetings import forget_greeting, mark_greeted, most_asked_intents
 from storage.idempotency import acquire_job_lock, mark_event_processed
 from storage.kb_drafts import create_kb_draft, list_kb_drafts, mark_kb_draft_exported
 from storage.privacy import PurgeCounts, export_user, purge_older_than
@@ -29,7 +29,7 @@ __all__ = [
     "set_conversation_state", "asked_in",
     "open_escalation", "set_escalation_message", "claim_escalation", "resolve_escalation", "cancel_escalation",
     "rate_escalation", "active_escalation", "find_escalation_by_message", "list_open_escalations_for_user",
-    "record_feedback", "mark_greeted", "most_asked_intents", "mark_event_processed", "acquire_job_lock",
+    "record_feedback", "mark_greeted", "forget_greeting", "most_asked_intents", "mark_event_processed", "acquire_job_lock",
     "add_evaluation_run", "last_evaluation_runs",
     "create_kb_draft", "list_kb_drafts", "mark_kb_draft_exported", "PurgeCounts", "purge_older_than", "export_user",
     "OperationsStats", "operations_stats",

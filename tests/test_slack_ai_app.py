@@ -52,6 +52,18 @@ def test_opening_the_messages_tab_greets_me_once_and_suggests_what_colleagues_as
     assert not fake.warnings
 
 
+def test_a_greeting_slack_refused_is_posted_at_the_next_visit(bot):
+    fake, dm = bot.fake, bot.fake.dm_channel()
+    fake.fail_next("chat.postMessage", error="fatal_error")
+    open_messages_tab(bot)
+    fake.wait_for_call("chat.postMessage", timeout=10)
+    assert fake.messages(dm) == []
+    open_messages_tab(bot)
+    fake.wait_until(lambda: fake.messages(dm), timeout=10, what="the greeting")
+    [greeting] = fake.messages(dm)
+    assert "Hi <@U0FAKEUSR1>" in greeting["text"]
+
+
 def test_the_home_tab_and_a_refused_prompt_call_leave_the_conversation_alone(bot):
     fake = bot.fake
     fake.push(fake.payloads.app_home_opened(tab="home"))

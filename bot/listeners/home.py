@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks
-from bot.messages_tab import messages_tab_opened
+from bot.messages_tab import greeting_not_posted, messages_tab_opened
 from bot.posting import post_once
 from bot.worker import Busy
 
@@ -29,8 +29,12 @@ def on_messages_tab(services: "Services", client: "WebClient", body: dict[str, A
     user, channel = event["user"], event["channel"]
     opened = messages_tab_opened(services.sessions, team_id=body.get("team_id") or "", user_id=user)
     if opened.greet:  # first: Slack attaches the prompts to the channel's latest message
-        post_once(client, channel=channel, **blocks.greeting_message(user_id=user,
-                                                                    helpdesk_name=services.settings.helpdesk_name))
+        try:
+            post_once(client, channel=channel, **blocks.greeting_message(
+                user_id=user, helpdesk_name=services.settings.helpdesk_name))
+        except Exception:
+            greeting_not_posted(services.sessions, team_id=body.get("team_id") or "", user_id=user)
+            raise
     try:
         client.assistant_threads_setSuggestedPrompts(channel_id=channel, title=blocks.PROMPTS_TITLE,
                                                      prompts=opened.prompts)
