@@ -84,6 +84,9 @@ def proxy_address(url: str) -> tuple[str, int, tuple[str, str] | None] | None:
     return parts.hostname, port, auth
 
 
+_HTTP_URL = re.compile(r"^https?://[^\s/]+")  # an http(s) URL that names a host (Slack API, model server)
+
+
 def _hide_password(url: str) -> str:
     """``url`` with the password of its ``user:password@`` part replaced by ``***``, for messages and logs."""
     return re.sub(r"(://[^:/@\s]+:)[^@/\s]+@", r"\1***@", url)
@@ -194,7 +197,7 @@ class Settings(BaseSettings):
     @field_validator("llm_url")
     @classmethod
     def _llm_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+        if value is not None and not _HTTP_URL.match(value):
             raise ValueError("is not an http(s) URL such as 'http://gpu-1:8000/v1' (the OpenAI-compatible API base)")
         return value
 
@@ -203,7 +206,7 @@ class Settings(BaseSettings):
     def _api_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not re.match(r"^https?://[^\s/]+", value):
+        if not _HTTP_URL.match(value):
             raise ValueError(f"{value!r} is not an http(s) URL such as 'https://slack.com/api/'")
         return value if value.endswith("/") else value + "/"
 
