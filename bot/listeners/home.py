@@ -32,9 +32,9 @@ def on_messages_tab(services: "Services", client: "WebClient", body: dict[str, A
         try:
             post_once(client, channel=channel, **blocks.greeting_message(
                 user_id=user, helpdesk_name=services.settings.helpdesk_name))
-        except Exception:
+        except SlackApiError as error:  # not greeted after all: the next visit greets; the prompts still come
             greeting_not_posted(services.sessions, team_id=body.get("team_id") or "", user_id=user)
-            raise
+            log.warning("greeting refused, the next visit greets: %s", error.response.get("error"))
     try:
         client.assistant_threads_setSuggestedPrompts(channel_id=channel, title=blocks.PROMPTS_TITLE,
                                                      prompts=opened.prompts)
