@@ -58,6 +58,7 @@ class Source:
 
     id: str
     title: str
+    url: str | None = None  # the article's intranet page, when the KB gives one
 
 
 @dataclass(slots=True)
@@ -268,7 +269,7 @@ class AnswerEngine:
                   intent: str | None = None) -> Answer:
             return Answer(
                 text=text, intent=intent or decision.intent, confidence=decision.confidence, action=action.value,
-                answer=body, sources=[Source(a.id, a.render_title(org)) for a in sources], latency_ms=0.0,
+                answer=body, sources=[Source(a.id, a.render_title(org), a.url) for a in sources], latency_ms=0.0,
                 choices=list(choices), platform=decision.platform, reason=decision.reason,
                 article=sources[0].id if action is Action.ANSWER and sources else None,
             )
@@ -359,7 +360,7 @@ class AnswerEngine:
             answer.reason = UNGROUNDED
             return
         answer.answer = generated
-        answer.sources = [Source(a.id, a.render_title(self.org)) for a in articles]
+        answer.sources = [Source(a.id, a.render_title(self.org), a.url) for a in articles]
         answer.generated_by = self.generator.name
 
     def _grounding(self, messages: list[dict[str, str]]) -> Grounding:

@@ -10,6 +10,7 @@ needs only ``id`` and ``title``; everything else is optional:
 ``platforms``  windows, macos, ios, android, linux, web (default: all)
 ``keywords``, ``examples``  extra words and example questions for retrieval
 ``draft``      true keeps the article out of answers
+``url``        where the article lives on the intranet (http or https): answers link their sources there
 
 The body holds the steps, with ``{placeholders}`` filled from the organisation
 profile; ``## `` headings split a long article into passages so retrieval can
@@ -38,8 +39,9 @@ PLATFORMS = frozenset({"all", "windows", "macos", "ios", "android", "linux", "we
 MAX_TOPIC_CHARS = 64
 _FRONT_MATTER = re.compile(r"\A\ufeff?---\s*\n(.*?)\n---\s*\n?(.*)\Z", re.S)
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_URL = re.compile(r"^https?://[^\s<>|\"]+$")
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
-_KNOWN_KEYS = frozenset({"id", "title", "topic", "intent", "platforms", "keywords", "examples", "draft"})
+_KNOWN_KEYS = frozenset({"id", "title", "topic", "intent", "platforms", "keywords", "examples", "draft", "url"})
 PASSAGE_WORDS = 120  # sections longer than this are split between steps
 
 
@@ -65,6 +67,7 @@ class Article:
     examples: tuple[str, ...] = ()
     path: Path | None = None
     draft: bool = False
+    url: str | None = None  # the article's page on the intranet, linked from answers
     passages: tuple[Passage, ...] = field(default=(), compare=False)
 
     def render(self, org: OrgProfile) -> str:
@@ -169,12 +172,15 @@ def _parse(text: str, path: Path | None, root: Path | None, *,
         problems.append(f"{where}: unknown placeholders {sorted(bad)}; known: {sorted(PLACEHOLDERS)}")
     keywords = tuple(k.lower() for k in _strings(meta, "keywords", where, problems))
     examples = _strings(meta, "examples", where, problems)
+    url = str(meta.get("url") or "").strip() or None
+    if url is not None and not _URL.match(url):
+        problems.append(f"{where}: url must be an http:// or https:// address without spaces, got {url[:60]!r}")
     if problems:
         return None, problems + notes
     article = Article(
         id=str(meta["id"]).strip(), title=str(meta["title"]).strip(), body=body, topic=topic, intent=intent,
         platforms=platforms, keywords=keywords, examples=examples, path=path, draft=bool(meta.get("draft", False)),
-        passages=split_passages(body),
+        url=url, passages=split_passages(body),
     )
     return article, notes
 
@@ -200,7 +206,7 @@ class KnowledgeBase:
         digest = hashlib.sha256()
         for a in articles:
             digest.update(repr((a.id, a.title, a.topic, a.intent, a.platforms, a.keywords, a.examples,
-                                a.body)).encode("utf-8"))
+                                a.body, a.url)).encode("utf-8"))
         self.content_hash = digest.hexdigest()[:16]
 
     def __len__(self) -> int:

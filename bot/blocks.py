@@ -58,7 +58,14 @@ def plain_message(text: str) -> Message:
     return {"text": to_mrkdwn(text)[:3900], "blocks": [_section(piece) for piece in split_text(to_mrkdwn(text))][:50]}
 
 
-def answer_messages(*, answer: str, action: str, sources: Sequence[str], choices: Sequence[str],
+def _source_link(source: str | tuple[str, str | None]) -> str:
+    """A source's title, linked to the article's intranet page when the knowledge base gives one."""
+    title, url = (source, None) if isinstance(source, str) else source
+    return f"<{url}|{escape(title).replace('|', '-')}>" if url else escape(title)
+
+
+def answer_messages(*, answer: str, action: str, sources: Sequence[str | tuple[str, str | None]],
+                    choices: Sequence[str],
                     message_id: int, conversation_id: int, notice: str | None = None) -> list[Message]:
     """One or more messages (a long answer is split) with the sources and the buttons on the last one."""
     pieces = split_text(to_mrkdwn(answer))
@@ -67,7 +74,7 @@ def answer_messages(*, answer: str, action: str, sources: Sequence[str], choices
     if notice:
         last.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"_{escape(notice)}_"}]})
     if sources:
-        titles = "; ".join(escape(title) for title in sources)
+        titles = "; ".join(_source_link(source) for source in sources)
         last.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f":books: Sources: {titles}"[:3000]}]})
     value = json.dumps({"m": message_id, "c": conversation_id})
     if action == "clarify" and choices:

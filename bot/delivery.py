@@ -180,7 +180,7 @@ def _answer_into(services: "Services", client: "WebClient", question: Question, 
     answer = reply.answer
     assert answer is not None
     messages = blocks.answer_messages(answer=answer.answer, action=answer.action,
-                                      sources=[s.title for s in answer.sources], choices=answer.choices,
+                                      sources=[(s.title, s.url) for s in answer.sources], choices=answer.choices,
                                       message_id=reply.message_id or 0, conversation_id=reply.conversation_id,
                                       notice=" ".join(n for n in (notice, answer.notice) if n) or None)
     for index, message in enumerate(messages):

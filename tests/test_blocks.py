@@ -48,6 +48,13 @@ def test_an_answer_ends_with_talk_to_a_human_and_slacks_feedback_buttons_naming_
     assert json.loads(buttons["negative_button"]["value"]) == {"m": 42, "c": 9, "k": "not_helpful"}
 
 
+def test_sources_link_to_the_articles_intranet_page_when_the_kb_gives_one():
+    message = blocks.answer_messages(answer="1. a", action="answer", choices=[], message_id=1, conversation_id=2,
+                                     sources=[("Reset | MFA", "https://wiki.example.com/mfa"), ("VPN", None)])[0]
+    sources = next(b for b in message["blocks"] if b["type"] == "context")["elements"][0]["text"]
+    assert sources == ":books: Sources: <https://wiki.example.com/mfa|Reset - MFA>; VPN"
+
+
 def test_every_answer_but_a_question_back_can_be_rated():
     for action in ("answer", "escalate", "reject"):
         message = blocks.answer_messages(answer="text", action=action, sources=[], choices=[], message_id=1,

@@ -85,6 +85,13 @@ def test_an_article_on_a_new_topic_loads_and_keeps_its_topic():
     assert parse_article("---\nid: y\ntitle: Y\ntopic: Wi-Fi at home\n---\nsteps").topic == "Wi-Fi at home"
 
 
+def test_an_article_may_name_its_intranet_page_and_a_bad_address_is_reported():
+    article = parse_article("---\nid: vdi\ntitle: VDI\nurl: https://wiki.example.com/it/vdi\n---\nsteps")
+    assert article.url == "https://wiki.example.com/it/vdi"
+    with pytest.raises(KnowledgeBaseError, match="url must be an http"):
+        parse_article("---\nid: vdi\ntitle: VDI\nurl: wiki/vdi page\n---\nsteps")
+
+
 def test_the_folder_names_the_topic_when_the_article_does_not(team_kb):
     kb = load_kb(team_kb)
     assert kb.get("zephyr-timesheets").topic == "timesheets"
