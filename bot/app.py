@@ -24,9 +24,10 @@ if TYPE_CHECKING:
     from answers.engine import AnswerEngine
     from llm.remote import RemoteGenerator
     from llm.service import ModelService
+    from web.server import WebServer
 
 __all__ = ["build_client", "build_generator", "build_services", "build_app", "socket_mode_handler", "readiness_checks",
-           "close_within", "run"]
+           "start_web", "close_within", "run"]
 
 log = logging.getLogger(__name__)
 SOCKET_CLOSE_TIMEOUT_S = 10.0
@@ -204,6 +205,17 @@ def socket_mode_handler(app: "App", app_token: str, *, ping_interval: float = 5,
                              http_proxy_auth=auth, proxy_type="http" if host else None)
 
 
+def start_web(settings: "Settings", services: Services, *, client: "WebClient") -> "WebServer":
+    """The web chat on ``ITBOT_WEB_PORT``, on a thread: the same engine, database and Slack client as the app."""
+    from web.app import create_app
+    from web.config import WebContext
+    from web.server import WebServer
+
+    context = WebContext(config=settings.web_config(), engine=services.engine, sessions=services.sessions,
+                         slack=client)
+    return WebServer(create_app(context), host=settings.web_host, port=settings.web_port).start()
+
+
 def close_within(handler: "SocketModeHandler", seconds: float) -> bool:
     """Close the Socket Mode connection, giving up after ``seconds``; True if it closed in time.
 
@@ -230,6 +242,7 @@ def run(settings: "Settings") -> None:
     app = build_app(settings, services)
     assert settings.slack_app_token is not None
     handler = socket_mode_handler(app, settings.slack_app_token.get_secret_value(), proxy=settings.slack_proxy())
+    web = start_web(settings, services, client=app.client) if settings.web_port else None
     # Everything loaded so far (router, knowledge base, libraries) lives as long as the process: out of the
     # collector's sight, a full collection no longer walks it, which paused every thread (acks included) for
     # ~80 ms in the middle of a burst.
@@ -266,6 +279,8 @@ def run(settings: "Settings") -> None:
     services.worker.shutdown(wait=True)
     if health is not None:
         health.stop()
+    if web is not None:
+        web.stop()
     if generator is not None:
         generator.close()
     log.info("stopped")

@@ -2,6 +2,7 @@
 
     itbot run            the Slack app in Socket Mode
     itbot chat           talk to the bot in the terminal (same pipeline as Slack)
+    itbot web            the web chat and its HTTP API (http://127.0.0.1:8080 by default)
     itbot ask TEXT       one question, one answer (--json for machines)
     itbot eval           measure the answer engine on the held-out test split
     itbot train          fine-tune a LoRA adapter
@@ -49,6 +50,9 @@ app.add_typer(model_app, name="model")
 kb_app = typer.Typer(help="Review the knowledge base.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(kb_app, name="kb")
+
+
+DEFAULT_WEB_PORT = 8080
 
 
 class Mode(str, Enum):
@@ -161,6 +165,40 @@ def chat(mode: Optional[Mode] = typer.Option(None, "--mode", help="Answer mode (
     settings = _settings()
     engine = _engine(settings, mode)
     run_console_chat(engine, stdin=sys.stdin, stdout=sys.stdout, interactive=sys.stdin.isatty())
+
+
+@app.command()
+def web(
+    mode: Optional[Mode] = typer.Option(None, "--mode", help="Answer mode (default: ITBOT_ANSWER_MODE)."),
+    host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (default: ITBOT_WEB_HOST)."),
+    port: Optional[int] = typer.Option(None, "--port", min=1, max=65535,
+                                       help=f"Port (default: ITBOT_WEB_PORT, else {DEFAULT_WEB_PORT})."),
+) -> None:
+    """Serve the web chat and its HTTP API (`itbot run` serves them too when ITBOT_WEB_PORT is set)."""
+    from web.app import create_app
+    from web.config import WebContext
+    from web.server import WebServer
+
+    settings = _settings()
+    if settings.slack_bot_token is not None:  # escalations go to the helpdesk channel: check the token, find it
+        from bot.slack_startup import check_slack
+
+        settings = check_slack(settings, socket_mode=False)
+    sessions = _database_sessions(settings)
+    engine = _engine(settings, mode)
+    client = None
+    if settings.slack_bot_token is not None:
+        from bot.app import build_client
+
+        client = build_client(settings)
+    else:
+        typer.echo("SLACK_BOT_TOKEN is not set: \"Talk to a human\" requests are stored, not posted to the helpdesk "
+                   "channel.", err=True)
+    host = host or settings.web_host
+    port = port or settings.web_port or DEFAULT_WEB_PORT
+    context = WebContext(config=settings.web_config(), engine=engine, sessions=sessions, slack=client)
+    typer.echo(f"Web chat on http://{host}:{port} (Ctrl-C stops it)", err=True)
+    WebServer(create_app(context), host=host, port=port).run()
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""Use cases behind the Slack listeners. They know storage and the engine, not Slack.
+"""The conversation use cases behind every door (Slack listeners, the web chat). They know storage and the engine,
+not Slack or HTTP.
 
 Each function opens its own short transactions (never across the engine or a
 Slack call: on SQLite a write transaction holds the database lock).
@@ -21,11 +22,14 @@ from storage.models import Conversation, Escalation, Message
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["mention_key", "slack_thread", "Question", "Reply", "claim_event", "answer_question", "answer_with_topic",
-           "conversation_summary", "relay_target_for_agent", "record_agent_message", "owns_conversation",
-           "question_asked"]
+__all__ = ["mention_key", "slack_thread", "web_key", "is_web", "WEB_TEAM", "Question", "Reply", "claim_event",
+           "answer_question", "answer_with_topic", "conversation_summary", "relay_target_for_agent",
+           "record_agent_message", "owns_conversation", "question_asked", "start_conversation", "find_conversation_id",
+           "give_feedback", "Escalated", "open_escalation", "escalation_posted", "Update", "updates_since"]
 
 HISTORY_TURNS = 10
+WEB_PREFIX = "web:"
+WEB_TEAM = "web"  # team and channel of every web conversation: the key alone identifies one
 
 
 def mention_key(thread_ts: str, user_id: str) -> str:
@@ -44,6 +48,16 @@ def slack_thread(key: str) -> str | None:
     return key.partition("/")[0]
 
 
+def web_key(token: str) -> str:
+    """The conversation key of a web chat conversation; Slack keys are timestamps, so the two never collide."""
+    return f"{WEB_PREFIX}{token}"
+
+
+def is_web(key: str) -> bool:
+    """True for the key of a web chat conversation (nothing about it can be posted to Slack but the escalation)."""
+    return key.startswith(WEB_PREFIX)
+
+
 @dataclass(frozen=True, slots=True)
 class Question:
     """A message from an employee, with where it came from."""
@@ -52,7 +66,7 @@ class Question:
     channel_id: str
     thread_ts: str  # the conversation key: a Slack thread ts, or see mention_key and "slash:"
     user_id: str
-    source: str  # dm | slash | mention | console
+    source: str  # dm | slash | mention | console | web
     text: str
     message_ts: str | None = None  # the Slack message that asked (None for slash commands, buttons, the console)
 
@@ -204,3 +218,100 @@ def save_kb_draft(sessions: "sessionmaker[Session]", escalation_id: int) -> int 
         draft = repo.create_kb_draft(session, escalation_id=escalation_id, title=title, body=body,
                                      intent=intents[-1] if intents else None)
         return draft.id
+
+
+def start_conversation(sessions: "sessionmaker[Session]", *, team_id: str, channel_id: str, key: str, user_id: str,
+                       source: str) -> int:
+    """Open (or find) the conversation with this key before its first question; its id."""
+    with sessions.begin() as session:
+        conversation, _new = repo.open_conversation(session, team_id=team_id, channel_id=channel_id, thread_ts=key,
+                                                    user_id=user_id, source=source)
+        return conversation.id
+
+
+def find_conversation_id(sessions: "sessionmaker[Session]", *, team_id: str, channel_id: str, key: str,
+                         user_id: str) -> int | None:
+    """The id of ``user_id``'s conversation with this key; None if there is none or it is someone else's."""
+    with sessions.begin() as session:
+        conversation = repo.find_conversation(session, team_id=team_id, channel_id=channel_id, thread_ts=key)
+        if conversation is None or conversation.user_id != user_id:
+            return None
+        return conversation.id
+
+
+def give_feedback(sessions: "sessionmaker[Session]", *, conversation_id: int, message_id: int, user_id: str,
+                  kind: str) -> bool:
+    """Record ``user_id``'s verdict (``solved``, ``helpful``, ``not_helpful``) on an answer of their conversation.
+
+    False (nothing stored) when the message is not an answer in that conversation: ids come from the client.
+    """
+    with sessions.begin() as session:
+        message = session.get(Message, int(message_id))
+        if message is None or message.conversation_id != conversation_id or message.role != "assistant":
+            return False
+        repo.record_feedback(session, message_id=message.id, user_id=user_id, kind=kind)
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Escalated:
+    """An escalation as opened: what the helpdesk post shows (redacted, as stored) and who to tell."""
+
+    escalation_id: int
+    created: bool  # False: the conversation already had an open one (post nothing new)
+    urgency: str
+    summary: str
+    details: str | None
+    intent: str | None
+    user_id: str
+    channel_id: str
+    key: str  # the conversation key (see Question.thread_ts)
+
+
+def open_escalation(sessions: "sessionmaker[Session]", *, conversation_id: int, requester: str, urgency: str,
+                    details: str | None) -> Escalated | None:
+    """Hand the conversation to the helpdesk (once); None when it is not ``requester``'s conversation.
+
+    The summary and details come back as stored, that is redacted: a form's raw value may hold a password, and
+    the helpdesk channel is read by the whole team.
+    """
+    summary, intent = conversation_summary(sessions, conversation_id)
+    with sessions.begin() as session:
+        conversation = session.get(Conversation, conversation_id)
+        if conversation is None or conversation.user_id != requester:
+            return None
+        escalation, created = repo.open_escalation(session, conversation_id=conversation_id, summary=summary,
+                                                   urgency=urgency, details=details)
+        return Escalated(escalation_id=escalation.id, created=created, urgency=str(escalation.urgency),
+                         summary=escalation.summary, details=escalation.details, intent=intent,
+                         user_id=conversation.user_id, channel_id=conversation.channel_id, key=conversation.thread_ts)
+
+
+def escalation_posted(sessions: "sessionmaker[Session]", escalation_id: int, *, channel_id: str,
+                      message_ts: str) -> None:
+    """Remember the helpdesk post of an escalation: agents' replies in its thread are relayed by it."""
+    with sessions.begin() as session:
+        repo.set_escalation_message(session, escalation_id, channel_id=channel_id, message_ts=message_ts)
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """What happened in a conversation since a client last looked: agents' replies and the escalation's state."""
+
+    messages: list[tuple[int, str, str]]  # (message id, role, redacted text), oldest first
+    escalation_id: int | None
+    escalation_status: str | None
+
+
+def updates_since(sessions: "sessionmaker[Session]", conversation_id: int, *, after_id: int = 0,
+                  limit: int = 50) -> Update:
+    """The agents' messages after message ``after_id`` and the latest escalation's status (for a page to poll)."""
+    with sessions.begin() as session:
+        rows = session.scalars(
+            select(Message).where(Message.conversation_id == conversation_id, Message.id > after_id,
+                                  Message.role == "agent").order_by(Message.id).limit(limit)).all()
+        escalation = session.scalars(select(Escalation).where(Escalation.conversation_id == conversation_id)
+                                     .order_by(Escalation.id.desc()).limit(1)).one_or_none()
+        return Update(messages=[(m.id, str(m.role), m.text) for m in rows],
+                      escalation_id=escalation.id if escalation else None,
+                      escalation_status=str(escalation.status) if escalation else None)

@@ -22,6 +22,7 @@ from answers.org import OrgProfile
 
 if TYPE_CHECKING:
     from answers.engine import EngineConfig
+    from web.config import WebConfig
 
 __all__ = ["Settings", "RateLimit", "load_settings", "REPO_ROOT", "env_name", "proxy_address", "SLACK_API",
            "TOKEN_SOURCES", "CHANNEL_SETTINGS"]
@@ -85,6 +86,8 @@ def proxy_address(url: str) -> tuple[str, int, tuple[str, str] | None] | None:
 
 
 _HTTP_URL = re.compile(r"^https?://[^\s/]+")  # an http(s) URL that names a host (Slack API, model server)
+_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d{1,5})?")
 
 
 def _hide_password(url: str) -> str:
@@ -150,6 +153,18 @@ class Settings(BaseSettings):
     # Operations: /metrics, /healthz and /readyz on this port (0 turns the endpoint off)
     metrics_port: int = Field(default=9464, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
+
+    # Web chat and HTTP API (web/): `itbot web`, or inside `itbot run` when the port is set (0: off)
+    web_port: int = Field(default=0, ge=0, le=65535)
+    web_host: str = "127.0.0.1"
+    web_org_name: str | None = None  # the page's title; default: ITBOT_HELPDESK_NAME
+    web_primary_colour: str = "#1d4f91"
+    web_accent_colour: str = "#0b7a3e"
+    web_cors_origins: Annotated[tuple[str, ...], NoDecode] = ()  # none: browsers refuse other sites' scripts
+    web_trusted_user_header: str | None = None  # e.g. X-Forwarded-User, set by an SSO reverse proxy; off by default
+    web_rate_limit: Annotated[RateLimit, NoDecode] = RateLimit(count=10, period_s=60)  # questions per client
+    web_request_limit: Annotated[RateLimit, NoDecode] = RateLimit(count=120, period_s=60)  # any API call per client
+    web_max_body_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
 
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -273,10 +288,40 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a Slack user group id such as 'S012ABCDEF' (not the @handle)")
         return value.strip() if value else None
 
-    @field_validator("rate_limit", mode="before")
+    @field_validator("rate_limit", "web_rate_limit", "web_request_limit", mode="before")
     @classmethod
     def _rate(cls, value: Any) -> Any:
         return RateLimit.parse(value) if isinstance(value, str) else value
+
+    @field_validator("web_org_name", "web_trusted_user_header", mode="before")
+    @classmethod
+    def _blank_web_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("web_primary_colour", "web_accent_colour")
+    @classmethod
+    def _colour(cls, value: str) -> str:
+        if not _COLOUR.fullmatch(value.strip()):
+            raise ValueError(f"{value!r} is not a colour such as '#1d4f91' (# and 3 or 6 hexadecimal digits)")
+        return value.strip()
+
+    @field_validator("web_cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for origin in value:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not a web origin such as 'https://intranet.example.com' "
+                                 "(scheme and host, an optional port, no path; comma-separated)")
+        return tuple(value)
+
+    @field_validator("web_trusted_user_header")
+    @classmethod
+    def _header(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", value.strip()):
+            raise ValueError(f"{value!r} is not an HTTP header name such as 'X-Forwarded-User'")
+        return value.strip() if value else None
 
     # Views handed to the packages that need them -------------------------------
 
@@ -295,6 +340,19 @@ class Settings(BaseSettings):
             cache_dir=self.cache_dir,
             org=self.org_profile(),
             answer_mode=self.answer_mode,
+        )
+
+    def web_config(self) -> "WebConfig":
+        """What the web chat needs."""
+        from web.config import WebConfig
+
+        return WebConfig(
+            org_name=self.web_org_name or self.helpdesk_name.removeprefix("the "),
+            primary_colour=self.web_primary_colour, accent_colour=self.web_accent_colour,
+            ask_limit=self.web_rate_limit, request_limit=self.web_request_limit,
+            host=self.web_host, port=self.web_port, cors_origins=self.web_cors_origins,
+            trusted_user_header=self.web_trusted_user_header, max_body_bytes=self.web_max_body_bytes,
+            escalation_channel=self.escalation_channel,
         )
 
     @property

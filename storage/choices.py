@@ -17,6 +17,7 @@ class ConversationSource(StrEnum):
     SLASH = "slash"
     MENTION = "mention"
     CONSOLE = "console"
+    WEB = "web"  # the web chat (web/): its conversation keys start with "web:"
 
 
 class ConversationState(StrEnum):

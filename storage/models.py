@@ -20,7 +20,7 @@ from storage.types import UtcDateTime, choice, utcnow
 __all__ = [
     "Base", "ConversationSource", "ConversationState", "Role", "EscalationStatus", "Urgency", "FeedbackKind",
     "Conversation", "Message", "Escalation", "Feedback", "ProcessedEvent", "EvaluationRun", "KbDraft", "JobLock",
-    "PendingQuestion", "GreetedUser",
+    "PendingQuestion", "GreetedUser", "RateLimitWindow",
 ]
 
 NAMING_CONVENTION = {
@@ -220,3 +220,18 @@ class JobLock(Base):
     period_key: Mapped[str] = mapped_column(String(64))
     holder: Mapped[str] = mapped_column(String(200))
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RateLimitWindow(Base):
+    """How many requests one client made in one fixed window, shared by every process on the database.
+
+    ``window`` is the window's number (seconds since the epoch // its length); ``expires_at`` (epoch seconds)
+    is when the row can be deleted. Added by migration 0005.
+    """
+
+    __tablename__ = "rate_limit_windows"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[int] = mapped_column(Integer, index=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from bot.conversation import record_agent_message, relay_target_for_agent
+from bot.conversation import is_web, record_agent_message, relay_target_for_agent
 from bot.delivery import notify_user
 from bot.incoming import IGNORED_SUBTYPES, from_a_bot
 from bot.listeners.intake import INCOMING, take_question
@@ -55,6 +55,8 @@ def _relay_agent_reply(services: "Services", client: "WebClient", event: dict[st
         return
     conversation_id, user_id, channel, user_thread = target
     stored = record_agent_message(services.sessions, conversation_id, event.get("text") or "")
+    if is_web(user_thread):  # the web chat page reads it from the database while it is open
+        return
     notify_user(client, user_id=user_id, channel=channel, thread_ts=user_thread,
                 message={"text": f"*<@{event['user']}> (helpdesk):* {escape(clip(stored))}"})
 

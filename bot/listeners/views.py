@@ -7,12 +7,10 @@ import logging
 from typing import TYPE_CHECKING, Any, Callable
 
 from bot import blocks
-from bot.conversation import conversation_summary
+from bot.conversation import open_escalation
 from bot.delivery import notify_user
+from bot.helpdesk import post_escalation
 from bot.listeners.intake import run_for_user
-from bot.posting import post_once
-from storage import repository as repo
-from storage.models import Conversation
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -27,22 +25,14 @@ log = logging.getLogger(__name__)
 
 def create_escalation(services: "Services", client: "WebClient", *, conversation_id: int, urgency: str,
                       details: str | None, requester: str) -> None:
-    """Open the escalation (once), post it to the helpdesk channel and tell the user.
-
-    The post shows the summary and details as stored, that is redacted: the form's raw value may hold a
-    password, and the channel post is read by the whole helpdesk team.
-    """
-    summary, intent = conversation_summary(services.sessions, conversation_id)
-    with services.sessions.begin() as session:
-        conversation = session.get(Conversation, conversation_id)
-        if conversation is None or conversation.user_id != requester:
-            return  # a user can only escalate their own conversation
-        escalation, created = repo.open_escalation(session, conversation_id=conversation_id, summary=summary,
-                                                   urgency=urgency, details=details)
-        escalation_id, summary, details = escalation.id, escalation.summary, escalation.details
-        user_id, channel, thread_ts = conversation.user_id, conversation.channel_id, conversation.thread_ts
-    where = {"user_id": user_id, "channel": channel, "thread_ts": thread_ts}
-    if not created:
+    """Open the escalation (once), post it to the helpdesk channel and tell the user (see ``open_escalation``)."""
+    escalated = open_escalation(services.sessions, conversation_id=conversation_id, requester=requester,
+                                urgency=urgency, details=details)
+    if escalated is None:
+        return  # a user can only escalate their own conversation
+    escalation_id = escalated.escalation_id
+    where = {"user_id": escalated.user_id, "channel": escalated.channel_id, "thread_ts": escalated.key}
+    if not escalated.created:
         notify_user(client, **where, message={"text": f"Your request #{escalation_id} is already with the helpdesk."})
         return
     target = services.settings.escalation_channel
@@ -53,11 +43,7 @@ def create_escalation(services: "Services", client: "WebClient", *, conversation
             f"{org.helpdesk_email}: no helpdesk channel is configured yet.")})
         log.warning("ITBOT_ESCALATION_CHANNEL is not set: escalation %s was stored but not posted", escalation_id)
         return
-    posted = post_once(client, channel=target, **blocks.escalation_post(
-        escalation_id=escalation_id, user_id=user_id, intent=intent, urgency=urgency, summary=summary,
-        details=details, status="open"))
-    with services.sessions.begin() as session:
-        repo.set_escalation_message(session, escalation_id, channel_id=posted["channel"], message_ts=posted["ts"])
+    post_escalation(client, services.sessions, channel=target, escalated=escalated)
     notify_user(client, **where, message={"text": (
         f":raising_hand: I've passed this to the helpdesk as request #{escalation_id} (urgency: {urgency}). "
         "A person will reply in this thread.")})

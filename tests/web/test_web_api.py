@@ -1,0 +1,169 @@
+"""The HTTP API over the real engine and a SQLite file: conversations, streamed answers, feedback, escalation."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from sqlalchemy import select
+
+from storage.models import Conversation, Escalation, Feedback, Message
+from tests.slackbot import HELPDESK
+
+
+def _rows(web, model):
+    with web.context.sessions.begin() as session:
+        return session.scalars(select(model)).all()
+
+
+def test_a_question_is_answered_as_a_stream_with_numbered_steps_and_sources(web):
+    token = web.start()
+    response = web.ask(token, "i forgot my pasword")
+    assert response.status == 200 and response.headers["content-type"].startswith("text/event-stream")
+    answer = response.event("answer")
+    assert answer["action"] == "answer" and "1. " in answer["text"]
+    assert answer["sources"] and all(source["title"] for source in answer["sources"])
+    assert answer["message_id"] > 0 and answer["choices"] == []
+    [conversation] = _rows(web, Conversation)
+    assert conversation.source == "web" and conversation.thread_ts == f"web:{token}"
+    assert conversation.team_id == conversation.channel_id == "web"
+    assert [m.role for m in _rows(web, Message)] == ["user", "assistant"]
+
+
+def test_a_follow_up_uses_the_earlier_turns(web):
+    token = web.start()
+    web.ask(token, "how do I connect to the office wifi").event("answer")
+    assert "macOS" in web.ask(token, "I'm on a Mac").event("answer")["text"]
+
+
+def test_a_vague_question_offers_topics_and_a_chosen_topic_is_answered(web):
+    token = web.start()
+    clarify = web.ask(token, "it doesn't work").event("answer")
+    assert clarify["action"] == "clarify" and clarify["choices"]
+    choice = clarify["choices"][0]
+    answered = web.ask(token, choice["label"], topic=choice["topic"]).event("answer")
+    assert answered["action"] == "answer" and answered["sources"]
+    assert web.ask(token, "x", topic="not_a_topic").status == 422
+
+
+def test_feedback_is_stored_once_per_answer_and_only_for_the_conversations_own_answers(web):
+    token, other = web.start(), web.start()
+    answer = web.ask(token, "outlook keeps asking for my password").event("answer")
+    path = f"/api/conversations/{token}/feedback"
+    assert web.request("POST", path, {"message_id": answer["message_id"], "helpful": False}).json() == {"stored": True}
+    assert web.request("POST", path, {"message_id": answer["message_id"], "helpful": True}).status == 200
+    assert [f.kind for f in _rows(web, Feedback)] == ["helpful"]  # the latest press wins
+    forged = web.request("POST", f"/api/conversations/{other}/feedback", {"message_id": answer["message_id"],
+                                                                         "helpful": False})
+    assert forged.status == 404 and [f.kind for f in _rows(web, Feedback)] == ["helpful"]
+
+
+def test_an_unknown_or_malformed_conversation_is_not_found(web):
+    assert web.ask("A" * 22, "hello").status == 404
+    response = web.ask("../../etc", "hello")
+    assert response.status == 404 and "error" in response.json()
+    assert web.request("GET", "/api/conversations/nope/updates").status == 404
+
+
+def test_bad_input_is_one_line_that_never_echoes_the_value(web):
+    token = web.start()
+    long = web.ask(token, "my password is Zq7!unique-secret " + "x" * 4000)
+    assert long.status == 422 and long.json()["error"].startswith("text:")
+    assert b"Zq7!unique-secret" not in long.body
+    contact = web.request("POST", f"/api/conversations/{token}/escalation", {"contact": "not a contact"})
+    assert contact.status == 422 and "email address" in contact.json()["error"]
+    assert web.request("POST", f"/api/conversations/{token}/messages", raw=b"{not json").status == 422
+
+
+def test_escalation_without_slack_is_stored_and_the_visitor_is_given_the_helpdesk_contacts(web):
+    token = web.start()
+    web.ask(token, "my laptop was stolen").event("answer")
+    response = web.request("POST", f"/api/conversations/{token}/escalation",
+                           {"contact": "alex@example.com", "urgency": "high"})
+    assert response.status == 200
+    result = response.json()
+    assert result["status"] == "open" and f"#{result['escalation_id']}" in result["message"]
+    assert web.context.engine.org.helpdesk_phone in result["message"]
+    [escalation] = _rows(web, Escalation)
+    assert escalation.urgency == "high" and "alex@example.com" in escalation.details
+    again = web.request("POST", f"/api/conversations/{token}/escalation", {"contact": "alex@example.com"}).json()
+    assert "already with the helpdesk" in again["message"] and len(_rows(web, Escalation)) == 1
+
+
+def test_escalation_is_posted_to_the_helpdesk_channel_with_the_contact(make_web, fake):
+    web = make_web(slack=fake.web_client(), escalation_channel=HELPDESK)
+    token = web.start()
+    web.ask(token, "my vpn won't connect at all").event("answer")
+    result = web.request("POST", f"/api/conversations/{token}/escalation",
+                         {"contact": "+44 20 7946 0958", "details": "demo at 3pm"}).json()
+    assert "passed this to the helpdesk" in result["message"]
+    [post] = fake.messages(HELPDESK)
+    rendered = json.dumps(post["blocks"])
+    assert f"Escalation #{result['escalation_id']}" in rendered and "+44 20 7946 0958" in rendered
+    assert "demo at 3pm" in rendered and "vpn" in rendered.lower()
+    [escalation] = _rows(web, Escalation)
+    assert escalation.channel_id == HELPDESK and escalation.channel_message_ts == post["ts"]
+
+
+def test_agents_replies_reach_the_page_and_the_visitors_messages_reach_the_agent(make_bot, make_web):
+    """Inside `itbot run`: the web chat shares the Slack app's services; the helpdesk works in Slack as usual."""
+    from bot import blocks
+    from tests.slackbot import AGENT
+
+    bot = make_bot()
+    fake = bot.fake
+    web = make_web(services=bot.services, slack=bot.services_client)
+    token = web.start()
+    web.ask(token, "my vpn won't connect at all").event("answer")
+    web.request("POST", f"/api/conversations/{token}/escalation", {"contact": "alex@example.com"})
+    post = fake.wait_until(lambda: fake.messages(HELPDESK), timeout=10, what="the escalation post")[0]
+    updates = f"/api/conversations/{token}/updates"
+    assert web.request("GET", updates).json()["escalation_status"] == "open"
+    fake.push(fake.payloads.block_actions(action_id=blocks.ACTION_CLAIM, message=post, channel=HELPDESK,
+                                          user=AGENT.id))
+    fake.wait_until(lambda: web.request("GET", updates).json()["escalation_status"] == "claimed", timeout=10,
+                    what="the claim")
+    # the visitor's next message goes to the agent's thread, redacted, and is not answered by the bot
+    relay = web.ask(token, "still failing, my password is Zq7!unique-secret")
+    assert [event for event, _ in relay.events()] == ["relay"]
+    relayed = fake.wait_until(lambda: [m for m in fake.messages(HELPDESK, thread_ts=post["ts"])[1:]
+                                       if "still failing" in m.get("text", "")], timeout=10, what="relay to agent")
+    assert "Zq7!unique-secret" not in relayed[0]["text"]
+    # the agent replies in the escalation thread: the page reads it; nothing is posted for the web visitor in Slack
+    before = len(fake.calls("chat.postMessage"))
+    fake.push(fake.payloads.message("I've reset your VPN profile, try again", user=AGENT.id, channel=HELPDESK,
+                                    thread_ts=post["ts"]))
+    found = fake.wait_until(lambda: web.request("GET", updates).json()["messages"], timeout=10, what="the reply")
+    assert found[0]["role"] == "agent" and "reset your VPN profile" in found[0]["text"]
+    assert web.request("GET", f"{updates}?after={found[0]['id']}").json()["messages"] == []
+    time.sleep(0.5)
+    assert len(fake.calls("chat.postMessage")) == before
+
+
+def test_a_model_answer_streams_its_pieces_before_the_answer(make_web, engine):
+    from tests.slackbot import llm_mode
+    from tests.test_slack_e2e import ScriptedModel
+
+    model = ScriptedModel(["1. Open the VPN client. ", "2. Sign in again."], delay_s=0.05)
+    web = make_web(engine=llm_mode(engine, model))
+    events = web.ask(web.start(), "my vpn keeps disconnecting every few minutes").events()
+    names = [name for name, _ in events]
+    assert names[0] == "token" and names[-1] == "answer" and set(names[:-1]) == {"token"}
+    streamed = "".join(data["text"] for name, data in events if name == "token")
+    assert streamed.startswith("1. Open the VPN client.")  # as the model wrote it, before the final answer
+
+
+def test_the_openapi_description_names_every_route(web):
+    spec = web.request("GET", "/api/openapi.json").json()
+    assert set(spec["paths"]) == {"/api/conversations", "/api/conversations/{token}/messages",
+                                  "/api/conversations/{token}/feedback", "/api/conversations/{token}/escalation",
+                                  "/api/conversations/{token}/updates"}
+    assert web.request("GET", "/docs").status == 404  # the CDN-hosted docs page would break the CSP
+
+
+def test_the_page_shows_the_organisation_name_and_colours(make_web):
+    web = make_web(web_org_name="Acme <Corp>", web_primary_colour="#123456")
+    page = web.request("GET", "/").body.decode()
+    assert "Acme &lt;Corp&gt;" in page and "<Corp>" not in page
+    assert "--primary: #123456" in web.request("GET", "/theme.css").body.decode()
+    assert web.request("GET", "/static/chat.js").status == 200
