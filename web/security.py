@@ -73,31 +73,28 @@ class BodyLimit:
             await _too_large(send, self.max_bytes)
             return
         seen = 0
-        started = False
+        started = refused = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
+                if seen > self.max_bytes and not refused:
+                    refused = True
+                    if not started:
+                        await _too_large(send, self.max_bytes)
+                    return {"type": "http.disconnect"}  # the app stops reading; what it answers is dropped
             return message
 
         async def tracked(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, counted, tracked)
-        except _TooLarge:
-            if not started:
-                await _too_large(send, self.max_bytes)
-
-
-class _TooLarge(Exception):
-    """A chunked body grew past the limit."""
+        await self.app(scope, counted, tracked)
 
 
 async def _too_large(send: Send, max_bytes: int) -> None:

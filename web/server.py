@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -54,7 +55,13 @@ class WebServer:
         return self
 
     def run(self) -> None:
-        """Serve in the foreground until SIGINT/SIGTERM."""
+        """Serve in the foreground until SIGINT/SIGTERM, then exit normally.
+
+        uvicorn finishes the requests in flight and then raises the signal again for the handler it found: a
+        handler that does nothing makes that a normal exit (code 0), as ``itbot run``'s.
+        """
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: None)
         try:
             self.server.run()
         except SystemExit:  # uvicorn exits when it cannot bind

@@ -167,3 +167,21 @@ def test_the_page_shows_the_organisation_name_and_colours(make_web):
     assert "Acme &lt;Corp&gt;" in page and "<Corp>" not in page
     assert "--primary: #123456" in web.request("GET", "/theme.css").body.decode()
     assert web.request("GET", "/static/chat.js").status == 200
+
+
+def test_itbot_run_serves_the_web_chat_beside_slack_when_the_port_is_set(bot):
+    import socket
+    import urllib.request
+
+    from bot.app import start_web
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = bot.settings.model_copy(update={"web_port": port})
+    server = start_web(settings, bot.services, client=bot.services_client)
+    try:
+        assert server.port == port
+        assert "IT assistant" in urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read().decode()
+    finally:
+        server.stop()

@@ -107,9 +107,9 @@
   function feedbackButtons(answer) {
     const bar = el("div", { class: "feedback", role: "group", "aria-label": "Was this helpful?" });
     const up = el("button", { type: "button", class: "secondary", "data-kind": "up", "aria-pressed": "false",
-                              text: "👍 Helpful" });
+                              text: "Helpful" });
     const down = el("button", { type: "button", class: "secondary", "data-kind": "down", "aria-pressed": "false",
-                                text: "👎 Not helpful" });
+                                text: "Not helpful" });
     const thanks = el("span", { class: "thanks", role: "status" });
     async function rate(helpful) {
       try {
