@@ -6,16 +6,16 @@ Runs on the worker, never on Bolt's listener threads.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot import blocks, working
 from bot.conversation import Question, Reply, answer_question, slack_thread
-from bot.mrkdwn import clip, escape, to_mrkdwn
+from bot.mrkdwn import clip, escape
 from bot.posting import post_metadata, post_once
+from bot.streaming import EditedPreview, NativeStream
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -23,54 +23,11 @@ if TYPE_CHECKING:
     from bot.services import Services
     from answers.router import Route
 
-__all__ = ["deliver_answer", "apologise", "post_in_place", "respond", "notify_user", "wait_seconds_text",
-           "StreamingPreview"]
+__all__ = ["deliver_answer", "apologise", "post_in_place", "respond", "notify_user", "wait_seconds_text"]
 
 log = logging.getLogger(__name__)
-PROGRESS_EVERY_S = 1.0
+Preview = EditedPreview | NativeStream
 NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
-
-
-class StreamingPreview:
-    """Shows a model's answer growing in one message, at most once per ``every_s``.
-
-    The message is the placeholder (``ts``) or, when the thread status shows that the bot is working, a message
-    ``start(text)`` posts with the first preview (returning its ts). Called on the model's worker thread, so it
-    stays cheap and never raises; :meth:`close` stops late pieces from overwriting the final answer.
-    """
-
-    def __init__(self, client: "WebClient", *, channel: str, ts: str | None = None,
-                 start: Callable[[str], str] | None = None, every_s: float = PROGRESS_EVERY_S) -> None:
-        self._client, self._channel, self._every, self._start = client, channel, every_s, start
-        self.ts = ts
-        self._text = ""
-        self._last = time.monotonic()
-        self._lock = threading.Lock()
-        self._closed = False
-        self.updates = 0
-
-    def __call__(self, piece: str) -> None:
-        with self._lock:
-            self._text += piece
-            now = time.monotonic()
-            if self._closed or now - self._last < self._every or not self._text.strip():
-                return
-            self._last = now
-            text = to_mrkdwn(self._text)[:3000] + " …"
-            try:
-                if self.ts is None and self._start is not None:
-                    self.ts = self._start(text)
-                elif self.ts is not None:
-                    self._client.chat_update(channel=self._channel, ts=self.ts, text=text)
-                self.updates += 1
-            except Exception as error:  # a failed preview must never stop the answer
-                log.warning("streaming preview update failed: %s", error.__class__.__name__)
-
-    def close(self) -> str | None:
-        """No more previews; the ts of the preview message, if one was posted."""
-        with self._lock:
-            self._closed = True
-            return self.ts
 
 
 def post_in_place(client: "WebClient", *, channel: str, thread_ts: str | None, user_id: str, ephemeral: bool,
@@ -106,11 +63,12 @@ def deliver_answer(services: "Services", client: "WebClient", question: Question
     """Answer ``question`` and post the result where the user asked.
 
     While a model may write the answer (in kb mode it is ready in milliseconds, and more Slack calls would only
-    slow it), the user sees that the bot is working: the thread status in a DM, else (or when Slack refuses the
-    status) a "Looking into it…" placeholder; the model's text streams into a message as it comes. A question
-    asked in a channel gets an 👀 in every mode. ``notice`` is shown under the answer (an apology for a late
-    one); ``post_id`` marks the posts (``<post_id>-placeholder`` for the placeholder or the streamed preview,
-    ``<post_id>-0``, ``-1``... for the answer) so a later attempt can find them.
+    slow it), the user sees that the bot is working: the thread status in a DM, the 👀 on a question in a
+    channel (given in every mode), else a "Looking into it…" placeholder; the model's text streams into a reply
+    as it comes (Slack's native streaming, or an edited message where Slack refuses it) and the final answer
+    replaces it. ``notice`` is shown under the answer (an apology for a late one); ``post_id`` marks the posts
+    (``<post_id>-placeholder`` for the placeholder or a posted preview, ``<post_id>-0``, ``-1``... for the
+    answer) so a later attempt can find them.
     """
     if question.source == "mention" and question.message_ts and not ephemeral:
         working.react(client, channel=reply_channel, ts=question.message_ts, name=working.SEEN)
@@ -146,23 +104,31 @@ def deliver_answer(services: "Services", client: "WebClient", question: Question
 
 def _show_working(services: "Services", client: "WebClient", question: Question, *, reply_channel: str,
                   reply_thread_ts: str | None, ephemeral: bool,
-                  post_id: str | None) -> tuple[bool, StreamingPreview | None]:
-    """The thread status (True) or a placeholder, and the preview the model's text streams into; none in kb mode."""
+                  post_id: str | None) -> tuple[bool, "Preview | None"]:
+    """The thread status (True) and where the model's text streams; nothing in kb mode.
+
+    In a DM the thread status shows the bot is working, then the answer streams natively into a reply; in a
+    channel thread the 👀 on the question does, then the answer streams. Elsewhere (or when Slack refuses the
+    status) a "Looking into it…" placeholder is posted and edited as the answer grows.
+    """
     if ephemeral or services.engine.answer_mode == "kb":
         return False, None
-    if question.source == "dm" and reply_thread_ts and working.set_status(client, channel=reply_channel,
-                                                                          thread_ts=reply_thread_ts):
-        def start(text: str) -> str:  # the first preview replaces the status (Slack clears it on a reply)
-            return post_once(client, channel=reply_channel, thread_ts=reply_thread_ts,
-                             post_id=post_id and f"{post_id}-placeholder", text=text)["ts"]
 
-        return True, StreamingPreview(client, channel=reply_channel, start=start)
+    def post(text: str) -> str:  # a reply in the thread (the fallback of a refused stream)
+        return post_once(client, channel=reply_channel, thread_ts=reply_thread_ts,
+                         post_id=post_id and f"{post_id}-placeholder", text=text)["ts"]
+
+    status = bool(question.source == "dm" and reply_thread_ts
+                  and working.set_status(client, channel=reply_channel, thread_ts=reply_thread_ts))
+    if reply_thread_ts and (status or question.source == "mention"):
+        return status, NativeStream(client, channel=reply_channel, thread_ts=reply_thread_ts,
+                                    user_id=question.user_id, team_id=question.team_id, post=post)
     placeholder = post_once(client, channel=reply_channel, thread_ts=reply_thread_ts,
                             post_id=post_id and f"{post_id}-placeholder", **blocks.thinking_message())["ts"]
-    return False, StreamingPreview(client, channel=reply_channel, ts=placeholder)
+    return False, EditedPreview(client, channel=reply_channel, ts=placeholder)
 
 
-def _answer_into(services: "Services", client: "WebClient", question: Question, preview: StreamingPreview | None,
+def _answer_into(services: "Services", client: "WebClient", question: Question, preview: "Preview | None",
                  status: bool, *, reply_channel: str, reply_thread_ts: str | None, ephemeral: bool,
                  route: "Route | None", response_url: str | None, notice: str | None = None,
                  post_id: str | None = None) -> Reply:

@@ -74,9 +74,16 @@ class Bot:
         return [m for m in self.thread(event)[1:] if m.get("bot_id") or m.get("user") == bot_user]
 
     def final_answer(self, event: dict, *, count: int = 1, timeout: float = 20) -> dict:
-        """Wait until the bot's reply in the event's thread is final (the placeholder was replaced)."""
+        """Wait until the bot's reply in the event's thread is final: not the placeholder, nor a streamed or
+        edited preview that the final answer has yet to replace."""
+        def in_progress(message: dict) -> bool:
+            if THINKING in message.get("text", "") or message.get("blocks"):
+                return THINKING in message.get("text", "")
+            streamed = self.fake.stream(event["channel"], message["ts"]) is not None
+            return streamed or message.get("text", "").endswith(" …")
+
         def ready():
-            final = [m for m in self.replies(event) if THINKING not in m.get("text", "")]
+            final = [m for m in self.replies(event) if not in_progress(m)]
             return final[count - 1] if len(final) >= count else None
 
         return self.fake.wait_until(ready, timeout=timeout, what="the bot's answer")

@@ -1,7 +1,8 @@
-"""``chat.*`` and ``reactions.*``: messages the bot posts, edits, deletes and reacts to."""
+"""``chat.*`` and ``reactions.*``: messages the bot posts, edits, streams, deletes and reacts to."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from .blockkit import MAX_TEXT_CHARS, block_errors, with_block_ids
@@ -98,6 +99,9 @@ def update(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
 
 def _apply_update(state: SlackState, channel: str, ts: str, params: dict[str, Any]) -> dict[str, Any]:
     message = _own_message(state, channel, ts, "cant_update_message")
+    stream = state.streams.get((channel, ts))
+    if stream and not stream["stopped"] and time.monotonic() - stream["started"] <= state.stream_expiry_s:
+        state.warn(f"chat.update on {ts} in {channel} while it is still streaming (stop the stream first)")
     if "text" in params:
         message["text"] = params["text"]
         if "blocks" not in params:  # documented: new text without blocks drops the old blocks
@@ -111,6 +115,81 @@ def _apply_update(state: SlackState, channel: str, ts: str, params: dict[str, An
                 message.pop(key, None)
     state.replace_message(channel, ts, message)
     return {"ok": True, "channel": channel, "ts": ts, "text": message.get("text", ""), "message": message}
+
+
+MAX_STREAM_CHARS = 12_000  # markdown_text in each chat.*Stream call
+
+
+def _stream_text(params: dict[str, Any], *, required: bool) -> str:
+    """``markdown_text`` plus the text of any ``markdown_text`` chunks, within Slack's limit."""
+    text = params.get("markdown_text") or ""
+    chunks = params.get("chunks") or []
+    if not isinstance(chunks, list) or any(not isinstance(c, dict) or "type" not in c for c in chunks):
+        raise ApiError("invalid_chunks")
+    text += "".join(str(c.get("text") or "") for c in chunks if c["type"] == "markdown_text")
+    if len(text) > MAX_STREAM_CHARS:
+        raise ApiError("msg_too_long")
+    if required and not text:
+        raise ApiError.invalid("invalid_arguments", ["missing required field: markdown_text"])
+    return text
+
+
+def start_stream(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
+    """``chat.startStream``: a reply that grows; channels need the recipient user and team."""
+    channel = resolve_channel(params)
+    _member(state, channel)
+    thread_ts = require(params, "thread_ts", "invalid_thread_ts")
+    if channel[0] in "CG":
+        for key in ("recipient_user_id", "recipient_team_id"):
+            if not params.get(key):
+                raise ApiError(f"missing_{key}")
+    text = _stream_text(params, required=False)
+    ts = new_ts()
+    with state.cond:
+        if state.message(channel, thread_ts) is None:
+            raise ApiError("invalid_thread_ts")
+        stored = state.add_message(channel, bot_message(state, {"text": text, "thread_ts": thread_ts}, ts))
+        state.streams[(channel, ts)] = {"started": time.monotonic(), "stopped": False, "appends": 0,
+                                        "recipient": params.get("recipient_user_id")}
+        state.reply_clears_status(channel, thread_ts)
+    return {"ok": True, "channel": channel, "ts": ts, "message": stored}
+
+
+def _streaming(state: SlackState, channel: str, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    ts = require(params, "ts", "message_not_found")
+    message = _own_message(state, channel, ts, "message_not_found")
+    stream = state.streams.get((channel, ts))
+    if stream is None or stream["stopped"] or time.monotonic() - stream["started"] > state.stream_expiry_s:
+        raise ApiError("message_not_in_streaming_state")
+    return message, stream
+
+
+def append_stream(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
+    channel = resolve_channel(params)
+    text = _stream_text(params, required=True)
+    with state.cond:
+        message, stream = _streaming(state, channel, params)
+        message["text"] += text
+        stream["appends"] += 1
+        state.replace_message(channel, message["ts"], message)
+    return {"ok": True, "channel": channel, "ts": message["ts"]}
+
+
+def stop_stream(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
+    """``chat.stopStream``: the last text, and blocks shown under it; the message is then a plain message."""
+    channel = resolve_channel(params)
+    text = _stream_text(params, required=False)
+    check_content(params, need_content=False)
+    with state.cond:
+        message, stream = _streaming(state, channel, params)
+        message["text"] += text
+        if params.get("blocks"):
+            message["blocks"] = with_block_ids(params["blocks"])
+        if params.get("metadata"):
+            message["metadata"] = params["metadata"]
+        stream["stopped"] = True
+        state.replace_message(channel, message["ts"], message)
+    return {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
 
 
 def post_ephemeral(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
@@ -178,6 +257,9 @@ METHODS: dict[str, Handler] = {
     "chat.postMessage": post_message,
     "chat.update": update,
     "chat.postEphemeral": post_ephemeral,
+    "chat.startStream": start_stream,
+    "chat.appendStream": append_stream,
+    "chat.stopStream": stop_stream,
     "chat.delete": delete,
     "chat.getPermalink": get_permalink,
     "reactions.add": lambda state, params: _react(state, params, add=True),

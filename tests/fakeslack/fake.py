@@ -308,6 +308,19 @@ class FakeSlack:
         status, since = found
         return status if time.monotonic() - since < directory.STATUS_LIFETIME_S else ""
 
+    def stream(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """The ``chat.startStream`` stream of message ``ts``: ``stopped``, ``appends``, ``recipient``; or None."""
+        with self._state.cond:
+            found = self._state.streams.get((channel, ts))
+            return copy.deepcopy(found) if found is not None else None
+
+    def end_streams(self) -> None:
+        """Slack ends every open stream (as it does after about five minutes): later appends fail with
+        ``message_not_in_streaming_state``."""
+        with self._state.cond:
+            for stream in self._state.streams.values():
+                stream["started"] -= self._state.stream_expiry_s + 1
+
     def suggested_prompts(self, channel: str) -> dict[str, Any] | None:
         """The prompts the app's Messages tab shows in ``channel`` (``title``, ``prompts``), or None."""
         with self._state.cond:

@@ -73,6 +73,8 @@ class SlackState:
         self.users: dict[str, User] = {u.id: u for u in (workspace.user, workspace.bot_as_user())}
         self.statuses: dict[tuple[str, str], tuple[str, float]] = {}  # (channel, thread) -> (status, set at)
         self.prompts: dict[str, dict[str, Any]] = {}  # channel -> {"title", "prompts"} (setSuggestedPrompts)
+        self.streams: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> chat.startStream's stream
+        self.stream_expiry_s = 300.0  # Slack ends a stream after about five minutes
         self.scopes: frozenset[str] | None = None  # the bot token's scopes; None grants every method
         self.bot_events: frozenset[str] | None = None  # the app's event subscriptions; None takes every event
         self.usergroups: dict[str, list[str]] = {}

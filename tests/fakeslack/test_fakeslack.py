@@ -566,3 +566,27 @@ def test_proxy_in_environment_is_refused_with_a_fix(monkeypatch: pytest.MonkeyPa
 
     with pytest.raises(RuntimeError, match="HTTPS_PROXY"):
         FakeSlack().open()
+
+
+def test_a_streamed_reply_grows_then_stops_and_slacks_stream_errors_come_back(fake: FakeSlack) -> None:
+    client = fake.web_client()
+    channel = fake.dm_channel()
+    question = client.chat_postMessage(channel=channel, text="my vpn is down")  # stands in for the user's message
+    stream = client.chat_stream(channel=channel, thread_ts=question["ts"], buffer_size=1,
+                                recipient_user_id=fake.workspace.user.id, recipient_team_id=fake.workspace.team_id)
+    stream.append(markdown_text="1. Open the ")
+    stream.append(markdown_text="VPN client.")
+    stream.stop(blocks=[section("Was this helpful?")])
+    [reply] = fake.messages(channel, thread_ts=question["ts"])[1:]
+    assert reply["text"] == "1. Open the VPN client." and reply["blocks"][0]["text"]["text"] == "Was this helpful?"
+    assert fake.stream(channel, reply["ts"])["stopped"]
+    with pytest.raises(SlackApiError, match="message_not_in_streaming_state"):
+        client.chat_appendStream(channel=channel, ts=reply["ts"], markdown_text="more")
+    with pytest.raises(SlackApiError, match="missing_recipient_user_id"):  # required in channels
+        client.chat_startStream(channel="C0GENERAL", thread_ts=question["ts"], markdown_text="x")
+    with pytest.raises(SlackApiError, match="msg_too_long"):
+        client.chat_startStream(channel=channel, thread_ts=question["ts"], markdown_text="x" * 12_001)
+    started = client.chat_startStream(channel=channel, thread_ts=question["ts"], markdown_text="x")
+    fake.end_streams()  # Slack ends streams after about five minutes
+    with pytest.raises(SlackApiError, match="message_not_in_streaming_state"):
+        client.chat_appendStream(channel=channel, ts=started["ts"], markdown_text="y")
