@@ -21,13 +21,14 @@ from sqlalchemy import Update, func, select, update
 from sqlalchemy.orm import Session
 
 from answers.redact import redact
+from storage.conversations import append_message
 from storage.idempotency import insert_once
 from storage.models import Base, Conversation, ConversationState, Escalation, EscalationStatus, Urgency
 from storage.types import utcnow
 
 __all__ = ["open_escalation", "set_escalation_message", "claim_escalation", "resolve_escalation",
            "cancel_escalation", "rate_escalation", "active_escalation", "find_escalation_by_message",
-           "list_open_escalations_for_user"]
+           "list_open_escalations_for_user", "list_escalations_for_user", "list_open_queue", "add_escalation_detail"]
 
 ACTIVE = (EscalationStatus.OPEN, EscalationStatus.CLAIMED)
 
@@ -175,3 +176,38 @@ def list_open_escalations_for_user(session: Session, user_id: str) -> list[Escal
         .order_by(Escalation.created_at.desc(), Escalation.id.desc())
     ))
 
+
+def list_escalations_for_user(session: Session, user_id: str, *, limit: int = 10) -> list[Escalation]:
+    """The user's latest escalations in any status, newest first (the Home tab's "My requests")."""
+    return list(session.scalars(
+        select(Escalation).join(Escalation.conversation).where(Conversation.user_id == user_id)
+        .order_by(Escalation.created_at.desc(), Escalation.id.desc()).limit(limit)
+    ))
+
+
+def list_open_queue(session: Session, *, limit: int = 15) -> list[Escalation]:
+    """The escalations nobody has claimed yet, oldest first (the agents' queue on the Home tab)."""
+    return list(session.scalars(
+        select(Escalation).where(Escalation.status == EscalationStatus.OPEN)
+        .order_by(Escalation.created_at, Escalation.id).limit(limit)
+    ))
+
+
+def add_escalation_detail(session: Session, escalation_id: int, *, user_id: str,
+                          text: str) -> tuple[Escalation, str] | None:
+    """Store what the requester adds to their open or claimed escalation, as a turn of its conversation.
+
+    Args:
+        session: The caller's session.
+        escalation_id: The escalation.
+        user_id: Who adds it; only the requester may.
+        text: What they wrote; redacted before storing.
+
+    Returns:
+        The escalation and the stored (redacted) text; None when it is not ``user_id``'s or no longer active.
+    """
+    escalation = session.get(Escalation, escalation_id)
+    if escalation is None or escalation.conversation.user_id != user_id or escalation.status not in ACTIVE:
+        return None
+    stored = append_message(session, conversation_id=escalation.conversation_id, role="user", text=text)
+    return escalation, stored.text

@@ -13,8 +13,9 @@ use case owns the transaction::
 
 from storage.conversations import (append_message, asked_in, find_conversation, get_or_create_conversation,
                                    open_conversation, recent_turns, set_conversation_state)
-from storage.escalations import (active_escalation, cancel_escalation, claim_escalation, find_escalation_by_message,
-                                 list_open_escalations_for_user, open_escalation, rate_escalation, resolve_escalation,
+from storage.escalations import (active_escalation, add_escalation_detail, cancel_escalation, claim_escalation,
+                                 find_escalation_by_message, list_escalations_for_user, list_open_escalations_for_user,
+                                 list_open_queue, open_escalation, rate_escalation, resolve_escalation,
                                  set_escalation_message)
 from storage.evaluations import add_evaluation_run, last_evaluation_runs
 from storage.feedback import record_feedback
@@ -29,6 +30,7 @@ __all__ = [
     "set_conversation_state", "asked_in",
     "open_escalation", "set_escalation_message", "claim_escalation", "resolve_escalation", "cancel_escalation",
     "rate_escalation", "active_escalation", "find_escalation_by_message", "list_open_escalations_for_user",
+    "list_escalations_for_user", "list_open_queue", "add_escalation_detail",
     "record_feedback", "mark_greeted", "forget_greeting", "most_asked_intents", "mark_event_processed", "acquire_job_lock",
     "add_evaluation_run", "last_evaluation_runs",
     "create_kb_draft", "list_kb_drafts", "mark_kb_draft_exported", "PurgeCounts", "purge_older_than", "export_user",

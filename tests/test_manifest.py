@@ -131,6 +131,8 @@ def problems(manifest: dict, methods: set[str], events: set[str], commands: set[
     found += [f"{kind} shortcut {callback} differs" for callback, kind in sorted(declared_shortcuts ^ set(shortcuts))]
     if "assistant:write" in granted and "agent_view" not in manifest["features"]:
         found.append("assistant:write needs features.agent_view")
+    if "views.publish" in methods and not (manifest["features"].get("app_home") or {}).get("home_tab_enabled"):
+        found.append("views.publish needs features.app_home.home_tab_enabled")  # Slack answers not_enabled
     return found
 
 
@@ -140,6 +142,16 @@ def test_the_manifest_holds_every_scope_event_and_command_the_code_uses_and_no_m
     assert {"assistant.threads.setStatus", "assistant.threads.setSuggestedPrompts", "reactions.add"} <= methods
     assert code_shortcuts() == {("ask_it_about_this", "message")}
     assert problems(manifest, methods, events, commands, code_shortcuts()) == []
+
+
+def test_the_home_tab_the_code_publishes_is_enabled_and_the_messages_tab_stays():
+    manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    methods, events, commands = code_uses()
+    assert "views.publish" in methods and "app_home_opened" in events
+    assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
+    manifest["features"]["app_home"]["home_tab_enabled"] = False
+    assert problems(manifest, methods, events, commands, code_shortcuts()) == [
+        "views.publish needs features.app_home.home_tab_enabled"]
 
 
 def test_a_shortcut_must_be_declared_with_its_type_and_keeps_the_commands_scope_needed():
@@ -174,6 +186,7 @@ def test_every_method_a_representative_run_calls_is_one_the_scan_found(make_bot)
     fake = bot.fake
     fake.set_usergroup("S0AGENTS01", [AGENT.id])
     fake.wait_for_ack(fake.push(fake.payloads.app_home_opened()))
+    fake.wait_for_ack(fake.open_home())
     event, answer = bot.ask("my vpn won't connect at all, error 412")
     bot.click(blocks.ACTION_FEEDBACK, answer, feedback="negative")
     post = bot.escalate(event)
@@ -201,4 +214,4 @@ def test_every_method_a_representative_run_calls_is_one_the_scan_found(make_bot)
     methods, _events, _commands = code_uses()
     assert called - methods - NO_BOT_SCOPE == set()
     assert {"assistant.threads.setSuggestedPrompts", "reactions.add", "usergroups.users.list",
-            "conversations.open"} <= called
+            "conversations.open", "views.publish"} <= called

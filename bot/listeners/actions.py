@@ -1,4 +1,5 @@
-"""Buttons: feedback (👍 / 👎, and the older Solved / Not helpful), clarify topics, "Talk to a human", claim / resolve, satisfaction ratings."""
+"""Buttons: feedback (👍 / 👎, and the older Solved / Not helpful), clarify topics, "Talk to a human", claim / resolve,
+satisfaction ratings, and the Home tab's topic, "Add detail" and queue "Claim" buttons."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any, Callable
 
-from bot import blocks, working
+from answers.taxonomy import IT_INTENTS
+from bot import blocks, home_tab, working
 from bot.conversation import (answer_with_topic, conversation_summary, owns_conversation, question_asked,
                               save_kb_draft, slack_thread)
 from bot.delivery import notify_user
 from bot.incoming import Incoming
+from bot.listeners.home import refresh_homes
 from bot.listeners.intake import receive, take_question
 from storage import repository as repo
 from storage.models import Escalation
@@ -26,6 +29,8 @@ __all__ = ["register"]
 
 log = logging.getLogger(__name__)
 NOT_YOURS = "Only the person who asked can use these buttons. Send me your own question and I'll help."
+NOT_AN_AGENT = "Only helpdesk agents can claim or resolve escalations."
+Say = Callable[[str], None]
 
 
 def _where(body: dict[str, Any]) -> dict[str, Any]:
@@ -109,10 +114,10 @@ def on_talk_to_human(services: "Services", client: "WebClient", body: dict[str, 
                                                                                   summary=summary))
 
 
-def _agent_only(services: "Services", client: "WebClient", body: dict[str, Any]) -> bool:
+def _agent_only(services: "Services", client: "WebClient", body: dict[str, Any], say: Say | None = None) -> bool:
     if services.is_agent(body["user"]["id"]):
         return True
-    _say_privately(client, body, "Only helpdesk agents can claim or resolve escalations.")
+    (say or (lambda text: _say_privately(client, body, text)))(NOT_AN_AGENT)
     return False
 
 
@@ -127,34 +132,71 @@ def _repost(services: "Services", client: "WebClient", escalation_id: int, body:
             summary=escalation.summary, details=escalation.details, status=str(escalation.status),
             agent_id=escalation.resolved_by or escalation.claimed_by)
     clicked = (body.get("message") or {}).get("ts") or (body.get("container") or {}).get("message_ts")
-    channel = escalation.channel_id or _where(body)["channel"]
-    client.chat_update(channel=channel, ts=escalation.channel_message_ts or clicked, **message)
+    channel, ts = escalation.channel_id or _where(body)["channel"], escalation.channel_message_ts or clicked
+    if channel and ts:  # a click on the Home tab, for an escalation never posted (no helpdesk channel): no post
+        client.chat_update(channel=channel, ts=ts, **message)
     return escalation
 
 
 def _agent_transition(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any], *,
-                      apply: Callable[..., bool], refused: str, tell_user: Callable[[int, str], dict[str, Any]]) -> None:
-    """Claim or resolve atomically, refresh the channel post, and tell the user; agents only."""
-    if not _agent_only(services, client, body):
+                      apply: Callable[..., bool], refused: str, tell_user: Callable[[int, str], dict[str, Any]],
+                      say: Say | None = None, done: str | None = None) -> None:
+    """Claim or resolve atomically, refresh the channel post, tell the user and refresh both Home tabs; agents only.
+
+    ``say`` tells the clicking agent why nothing happened (privately where the button was, by default), ``done``
+    is the line their Home tab shows once it worked.
+    """
+    if not _agent_only(services, client, body, say):
         return
     escalation_id, agent = int(action["value"]), body["user"]["id"]
     with services.sessions.begin() as session:
         won = apply(session, escalation_id, agent_id=agent)
     if not won:  # a double click, or another agent was faster
-        _say_privately(client, body, refused.format(id=escalation_id))
+        (say or (lambda text: _say_privately(client, body, text)))(refused.format(id=escalation_id))
         return
     escalation = _repost(services, client, escalation_id, body)
     conversation = escalation.conversation
     notify_user(client, user_id=conversation.user_id, channel=conversation.channel_id,
                 thread_ts=conversation.thread_ts, message=tell_user(escalation_id, agent))
+    refresh_homes(services, client, [conversation.user_id, agent],
+                  notices={agent: done.format(id=escalation_id, user=conversation.user_id)} if done else None)
 
 
-def on_claim(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
+def on_claim(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any], *,
+             say: Say | None = None, done: str | None = None) -> None:
     _agent_transition(services, client, body, action, apply=repo.claim_escalation,
                       refused="Escalation #{id} is already claimed or closed.",
                       tell_user=lambda escalation_id, agent: {"text": (
                           f":wave: <@{agent}> from the helpdesk has picked up your request #{escalation_id}. "
-                          "Reply here to talk to them directly.")})
+                          "Reply here to talk to them directly.")}, say=say, done=done)
+
+
+def on_home_claim(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
+    """"Claim" in the Home tab's queue: the helpdesk channel's Claim; the answer is a line on the agent's Home tab."""
+    agent = body["user"]["id"]
+    on_claim(services, client, body, action,
+             say=lambda text: refresh_homes(services, client, [agent], notices={agent: text}),
+             done="You claimed request #{id}: reply in its thread in the helpdesk channel to talk to <@{user}>.")
+
+
+def on_home_topic(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
+    """A topic button on the Home tab: the short "describe the problem" form."""
+    topic = action.get("value") or ""
+    if topic in IT_INTENTS:  # the value comes back as the client sent it
+        client.views_open(trigger_id=body["trigger_id"], view=home_tab.ask_modal(topic))
+
+
+def on_add_detail(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
+    """"Add detail" on one of my requests: the form, if the request is mine and still active."""
+    user = body["user"]["id"]
+    with services.sessions.begin() as session:
+        escalation = session.get(Escalation, int(action["value"]))
+        request = home_tab.Request.of(escalation) if escalation is not None else None
+    if request is None or request.user_id != user or request.status not in home_tab.ACTIVE:
+        refresh_homes(services, client, [user], notices={user: (
+            "That request is closed or not yours. If you still need help, send me a message.")})
+        return
+    client.views_open(trigger_id=body["trigger_id"], view=home_tab.detail_modal(request))
 
 
 def on_resolve(services: "Services", client: "WebClient", body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -198,3 +240,6 @@ def register(app: "App", services: "Services") -> None:
     wire(blocks.ACTION_RESOLVE, on_resolve)
     wire(re.compile(f"^{blocks.ACTION_RATE}_\\d$"), on_rate)
     wire(blocks.ACTION_KB_DRAFT, on_kb_draft)
+    wire(re.compile(f"^{home_tab.ACTION_TOPIC}_\\d+$"), on_home_topic)
+    wire(home_tab.ACTION_ADD_DETAIL, on_add_detail)
+    wire(home_tab.ACTION_CLAIM, on_home_claim)

@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING, Any, Callable
 
 from answers.redact import redact
+from answers.router import Route
 from bot.conversation import Question
 from bot.incoming import Incoming
 from bot.listeners.intake import receive, run_for_user, take_question
@@ -23,19 +24,20 @@ if TYPE_CHECKING:
 
     from bot.services import Services
 
-__all__ = ["ASK_IT", "register", "handle_ask_it", "quoted"]
+__all__ = ["ASK_IT", "register", "handle_ask_it", "quoted", "ask_in_dm"]
 
 ASK_IT = "ask_it_about_this"  # the callback_id in manifest.yml's features.shortcuts
 NO_TEXT = ("That message has no text I can read (only a file or an attachment): please type the error or your "
            "question here and I'll help.")
+ASKED_ABOUT = "You asked about this message:"
 _PLAIN_BROADCAST = re.compile(r"@(channel|here|everyone)\b")
 
 
-def quoted(text: str) -> str:
+def quoted(text: str, *, heading: str = ASKED_ABOUT) -> str:
     """The DM post that shows what was asked: ``text`` redacted, escaped, broadcasts defused, as a block quote."""
     safe = _PLAIN_BROADCAST.sub(r"\1", escape(clip(redact(text).text)))  # <!channel> is escaped, @here made plain
     lines = "\n".join(f">{' ' if line else ''}{line}" for line in safe.splitlines())
-    return f":speech_balloon: You asked about this message:\n{lines}"
+    return f":speech_balloon: {heading}\n{lines}"
 
 
 def handle_ask_it(services: "Services", client: "WebClient", ack: Callable[..., None],
@@ -55,10 +57,22 @@ def _ask_in_dm(services: "Services", client: "WebClient", shortcut: dict[str, An
     if not text:
         post_once(client, channel=dm, text=NO_TEXT)
         return
-    quote_ts = post_once(client, channel=dm, text=quoted(text))["ts"]
     team = (shortcut.get("team") or {}).get("id") or shortcut["user"].get("team_id", "")
-    question = Question(team_id=team, channel_id=dm, thread_ts=quote_ts, user_id=user_id, source="dm", text=text)
-    take_question(services, client, receive(services, Incoming(question, dm, quote_ts), event_id=None))
+    ask_in_dm(services, client, team_id=team, user_id=user_id, text=text, dm=dm)
+
+
+def ask_in_dm(services: "Services", client: "WebClient", *, team_id: str, user_id: str, text: str,
+              heading: str = ASKED_ABOUT, topic: str | None = None, dm: str | None = None) -> None:
+    """Quote ``text`` in the user's DM with the bot and take it as a question in the quote's thread.
+
+    Shared by every door that turns text from elsewhere into a DM conversation (this shortcut, the Home tab's
+    topic form); ``topic`` is a topic the user picked, which the answer then keeps to.
+    """
+    dm = dm or client.conversations_open(users=user_id)["channel"]["id"]
+    quote_ts = post_once(client, channel=dm, text=quoted(text, heading=heading))["ts"]
+    question = Question(team_id=team_id, channel_id=dm, thread_ts=quote_ts, user_id=user_id, source="dm", text=text)
+    received = receive(services, Incoming(question, dm, quote_ts), event_id=None, topic=topic)
+    take_question(services, client, received, route=Route.certain(topic) if topic else None)
 
 
 def register(app: "App", services: "Services") -> None:

@@ -1,4 +1,5 @@
-"""The "Talk to a human" form: create the escalation and post it to the helpdesk channel."""
+"""Forms: "Talk to a human" (create the escalation, post it to the helpdesk channel), and the Home tab's two:
+a topic's "describe the problem" (a conversation in the user's DM) and "Add detail" (to the request's thread)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,17 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any, Callable
 
-from bot import blocks
+from answers.taxonomy import IT_INTENTS, topic_label
+from bot import blocks, home_tab
 from bot.conversation import open_escalation
 from bot.delivery import notify_user
 from bot.helpdesk import post_escalation
+from bot.listeners.home import publish_home, refresh_homes
 from bot.listeners.intake import run_for_user
+from bot.listeners.shortcuts import ask_in_dm
+from bot.mrkdwn import clip, escape
+from bot.posting import post_once
+from storage import repository as repo
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -18,7 +25,7 @@ if TYPE_CHECKING:
 
     from bot.services import Services
 
-__all__ = ["register", "create_escalation"]
+__all__ = ["register", "create_escalation", "add_detail"]
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +70,74 @@ def on_escalate_submit(services: "Services", client: "WebClient", ack: Callable[
     def job() -> None:
         create_escalation(services, client, conversation_id=int(conversation_id), urgency=urgency, details=details,
                           requester=requester)
+        refresh_homes(services, client, [requester])  # "My requests" shows it (only one's own can be escalated)
 
     # A failure is apologised for by DM (a user id as the channel): a modal has no thread to answer in.
     run_for_user(services, client, job, channel=requester, thread_ts=None, user_id=requester, ephemeral=False)
 
 
+def _typed(view: dict[str, Any], block_id: str) -> str:
+    """What the user typed in the form's text input ``block_id`` (its action_id is the same)."""
+    values = view.get("state", {}).get("values", {})
+    return (values.get(block_id, {}).get(block_id, {}).get("value") or "").strip()
+
+
+def on_ask_submit(services: "Services", client: "WebClient", ack: Callable[..., None], body: dict[str, Any],
+                  view: dict[str, Any]) -> None:
+    """A topic's form on the Home tab: the description becomes a question in the user's DM, answered there."""
+    text = _typed(view, "problem")
+    if not text:
+        ack(response_action="errors", errors={"problem": "Please describe the problem in a few words."})
+        return
+    ack()
+    topic = json.loads(view.get("private_metadata") or "{}").get("t")
+    topic = topic if topic in IT_INTENTS else None  # private_metadata is ours, but checked like any input
+    user = body["user"]
+    heading = f"You asked about *{topic_label(topic)}*:" if topic else "You asked:"
+    run_for_user(services, client, lambda: ask_in_dm(
+        services, client, team_id=user.get("team_id") or (body.get("team") or {}).get("id") or "",
+        user_id=user["id"], text=text, heading=heading, topic=topic),
+        channel=user["id"], thread_ts=None, user_id=user["id"], ephemeral=False)
+
+
+def add_detail(services: "Services", client: "WebClient", *, escalation_id: int, user_id: str, text: str) -> None:
+    """Store what the requester adds (redacted) and relay it to the request's helpdesk thread as a follow-up is
+    relayed; their Home tab then says where it went."""
+    channel = thread = stored = None
+    with services.sessions.begin() as session:
+        found = repo.add_escalation_detail(session, escalation_id, user_id=user_id, text=text)
+        if found is not None:
+            escalation, stored = found
+            channel, thread = escalation.channel_id, escalation.channel_message_ts
+    if found is None:
+        notice = f"Request #{escalation_id} is closed, so nothing was added. Send me a message if you still need help."
+    elif channel and thread:
+        post_once(client, channel=channel, thread_ts=thread, text=f"*<@{user_id}>:* {escape(clip(stored or ''))}")
+        notice = f"Added to request #{escalation_id}: the helpdesk sees it in the request's thread."
+    else:  # never posted (no helpdesk channel): stored with the conversation, which the helpdesk reads
+        notice = f"Added to request #{escalation_id}."
+    publish_home(services, client, user_id, notice=notice)
+
+
+def on_detail_submit(services: "Services", client: "WebClient", ack: Callable[..., None], body: dict[str, Any],
+                     view: dict[str, Any]) -> None:
+    """"Add detail" on the Home tab: relayed on the worker; an empty form is refused in place."""
+    text = _typed(view, "detail")
+    if not text:
+        ack(response_action="errors", errors={"detail": "Please write what the helpdesk should know."})
+        return
+    ack()
+    escalation_id, user_id = json.loads(view.get("private_metadata") or "{}").get("e"), body["user"]["id"]
+    if escalation_id is None:
+        return
+    run_for_user(services, client, lambda: add_detail(services, client, escalation_id=int(escalation_id),
+                                                      user_id=user_id, text=text),
+                 channel=user_id, thread_ts=None, user_id=user_id, ephemeral=False)
+
+
 def register(app: "App", services: "Services") -> None:
     app.view(blocks.VIEW_ESCALATE)(
         lambda ack, body, view, client: on_escalate_submit(services, client, ack, body, view))
+    app.view(home_tab.VIEW_ASK)(lambda ack, body, view, client: on_ask_submit(services, client, ack, body, view))
+    app.view(home_tab.VIEW_DETAIL)(
+        lambda ack, body, view, client: on_detail_submit(services, client, ack, body, view))

@@ -14,6 +14,7 @@ from .payloads import Payloads, redelivery
 from .records import Ack, Call, Connection, Push
 from .socketmode import SocketModeServer
 from .state import Fault, Handler, SlackState
+from .views import home_tabs
 from .webapi import WebApiServer
 from .workspace import User, Workspace, dm_channel_id
 
@@ -39,7 +40,7 @@ class FakeSlack:
 
     def __init__(self, *, workspace: Workspace | None = None, bot_token: str = "xoxb-0000-fakeslack-bot",
                  app_token: str = "xapp-1-A0FAKEAPP1-0000-fakeslack-app", scopes: Iterable[str] | None = None,
-                 bot_events: Iterable[str] | None = None) -> None:
+                 bot_events: Iterable[str] | None = None, home_tab: bool = True) -> None:
         self.workspace = workspace or Workspace()
         self.bot_token = bot_token
         self.app_token = app_token
@@ -51,6 +52,8 @@ class FakeSlack:
         # is subscribed to (push() refuses others); None for either allows everything.
         self._state.scopes = None if scopes is None else frozenset(scopes)
         self._state.bot_events = None if bot_events is None else frozenset(bot_events)
+        # The manifest's features.app_home.home_tab_enabled: without it, views.publish answers not_enabled.
+        home_tabs(self._state).enabled = home_tab
         self._webapi = WebApiServer(self._state, bot_token=bot_token, app_token=app_token)
         self._socket = SocketModeServer(self._state)
 
@@ -284,9 +287,22 @@ class FakeSlack:
                     if channel in (None, m["channel"]) and user in (None, m["recipient"])]
 
     def views(self) -> list[dict[str, Any]]:
-        """Views opened, pushed or published, in their latest state."""
+        """Views opened or pushed, in their latest state (a published Home tab: :meth:`home_view`)."""
         with self._state.cond:
             return copy.deepcopy(list(self._state.views.values()))
+
+    def home_view(self, user: str | None = None) -> dict[str, Any] | None:
+        """The Home tab the app last published for ``user`` (the default user when omitted), or None."""
+        tabs = home_tabs(self._state)
+        with self._state.cond:
+            found = tabs.by_user.get(user or self.workspace.user.id)
+            return copy.deepcopy(found) if found is not None else None
+
+    def open_home(self, user: str | None = None, *, timeout: float = 5.0) -> str:
+        """``user`` opens the app's Home tab: ``app_home_opened`` with ``tab="home"`` (and their current Home view,
+        as Slack sends it); returns the envelope id."""
+        return self.push(self.payloads.app_home_opened(tab="home", user=user, view=self.home_view(user)),
+                         timeout=timeout)
 
     def view(self, view_id: str) -> dict[str, Any]:
         """One view by id."""

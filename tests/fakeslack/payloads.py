@@ -34,8 +34,11 @@ def _rich_text(text: str) -> list[dict[str, Any]]:
         {"type": "rich_text_section", "elements": [{"type": "text", "text": text}]}]}]
 
 
-def _find_element(blocks: list[dict[str, Any]], action_id: str) -> tuple[str, dict[str, Any]] | None:
+def _find_element(blocks: list[dict[str, Any]], action_id: str,
+                  block_id: str | None = None) -> tuple[str, dict[str, Any]] | None:
     for block in blocks or []:
+        if block_id is not None and block.get("block_id") != block_id:
+            continue
         candidates = list(block.get("elements") or []) + [block.get("accessory"), block.get("element")]
         for element in candidates:
             if isinstance(element, dict) and element.get("action_id") == action_id:
@@ -201,11 +204,16 @@ class Payloads:
             "user_id": user, "context": {k: v for k, v in context.items() if v},
             "channel_id": dm_channel_id(user), "thread_ts": thread_ts or new_ts()}})
 
-    def app_home_opened(self, *, tab: str = "messages", user: str | None = None) -> dict[str, Any]:
-        """The user opened the app's Messages (``tab="messages"``) or Home tab."""
+    def app_home_opened(self, *, tab: str = "messages", user: str | None = None,
+                        view: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The user opened the app's Messages (``tab="messages"``) or Home tab; ``view`` is the Home view the app
+        last published for them, which Slack sends along with ``tab="home"`` once there is one."""
         user = user or self.workspace.user.id
-        return self.events_api({"type": "app_home_opened", "user": user, "channel": dm_channel_id(user),
-                                "tab": tab, "event_ts": new_ts()})
+        event = {"type": "app_home_opened", "user": user, "channel": dm_channel_id(user), "tab": tab,
+                 "event_ts": new_ts()}
+        if view is not None and tab == "home":
+            event["view"] = view
+        return self.events_api(event)
 
     # -- slash commands and interactivity ------------------------------------
 
@@ -231,17 +239,19 @@ class Payloads:
 
     def block_actions(self, *, action_id: str, message: dict[str, Any] | None = None,
                       view: dict[str, Any] | None = None, channel: str | None = None, value: Any = None,
-                      user: str | None = None, feedback: str | None = None) -> dict[str, Any]:
+                      user: str | None = None, feedback: str | None = None,
+                      block_id: str | None = None) -> dict[str, Any]:
         """The user clicked (or chose in) element ``action_id`` of ``message`` or ``view``.
 
-        The element must exist in its blocks; its ``block_id``, type, text and
+        The element must exist in its blocks (in block ``block_id``, when several blocks hold one with that
+        ``action_id``, as a list of items each with its own button); its ``block_id``, type, text and
         ``value`` fill the action. For a select, ``value`` picks the option;
         for ``feedback_buttons``, ``feedback`` says which side: ``"positive"`` (👍) or ``"negative"`` (👎).
         """
         source = message if message is not None else view
         if source is None:
             raise ValueError("block_actions needs the message or view the element lives in")
-        found = _find_element(source.get("blocks") or [], action_id)
+        found = _find_element(source.get("blocks") or [], action_id, block_id)
         if found is None:
             raise LookupError(f"no element with action_id {action_id!r} in the {'message' if message else 'view'}")
         block_id, element = found

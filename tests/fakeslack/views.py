@@ -1,4 +1,10 @@
-"""``views.*``: modals opened with a trigger, updated by id, and the App Home tab."""
+"""``views.*``: modals opened with a trigger, updated by id, and the App Home tab.
+
+A Home tab is one view per user (``views.publish`` replaces it and keeps its id), kept apart from the modals
+(``FakeSlack.views()``) and read with ``FakeSlack.home_view(user)``. As on Slack: ``user_id`` is required
+(``invalid_arguments``), the view is checked like a modal's blocks (at most 100), a stale ``hash`` is a
+``hash_conflict``, and an app whose Home tab is off in its settings gets ``not_enabled``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from .chat import require
 from .state import ApiError, Handler, SlackState
 from .workspace import new_id
 
-__all__ = ["METHODS", "TRIGGER_LIFETIME_S"]
+__all__ = ["METHODS", "TRIGGER_LIFETIME_S", "HomeTabs", "home_tabs"]
 
 # Slack's trigger_ids expire three seconds after the user's action and can be exchanged once.
 TRIGGER_LIFETIME_S = 3.0
@@ -42,8 +48,27 @@ def _exchange_trigger(state: SlackState, params: dict[str, Any]) -> None:
         state.exchanged_triggers.add(trigger_id)
 
 
-def _stored(state: SlackState, view: dict[str, Any], *, root: str | None = None,
-            previous: str | None = None, view_id: str | None = None) -> dict[str, Any]:
+class HomeTabs:
+    """The Home tab of each user (the published view, by user id), and whether the app has a Home tab at all."""
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.by_user: dict[str, dict[str, Any]] = {}
+
+
+def home_tabs(state: SlackState) -> HomeTabs:
+    """The Home tabs of ``state``'s workspace (created on first use, enabled)."""
+    with state.cond:
+        tabs = getattr(state, "home_tabs", None)
+        if tabs is None:
+            tabs = HomeTabs()
+            state.home_tabs = tabs  # type: ignore[attr-defined]
+        return tabs
+
+
+def _view_object(state: SlackState, view: dict[str, Any], *, root: str | None = None,
+                 previous: str | None = None, view_id: str | None = None) -> dict[str, Any]:
+    """The view as Slack stores and returns it: ids, hash, state, block ids filled in."""
     ws = state.workspace
     view_id = view_id or new_id("V")
     stored = {
@@ -57,8 +82,14 @@ def _stored(state: SlackState, view: dict[str, Any], *, root: str | None = None,
     for key in ("title", "submit", "close"):
         if key in view:
             stored[key] = view[key]
+    return stored
+
+
+def _stored(state: SlackState, view: dict[str, Any], *, root: str | None = None,
+            previous: str | None = None, view_id: str | None = None) -> dict[str, Any]:
+    stored = _view_object(state, view, root=root, previous=previous, view_id=view_id)
     with state.cond:
-        state.views[view_id] = stored
+        state.views[stored["id"]] = stored
         state.notify()
     return dict(stored)
 
@@ -95,11 +126,23 @@ def views_update(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def views_publish(state: SlackState, params: dict[str, Any]) -> dict[str, Any]:
-    require(params, "user_id", "invalid_arguments")
+    user_id = params.get("user_id")
+    if not isinstance(user_id, str) or user_id[:1] not in ("U", "W"):
+        raise ApiError.invalid("invalid_arguments", ["invalid `user_id`"])
     view = _checked_view(params)
     if view["type"] != "home":
         raise ApiError.invalid("invalid_arguments", ["must be home [json-pointer:/view/type]"])
-    return {"ok": True, "view": _stored(state, view)}
+    tabs = home_tabs(state)
+    with state.cond:
+        if not tabs.enabled:
+            raise ApiError("not_enabled")
+        current = tabs.by_user.get(user_id)
+        if params.get("hash") and current is not None and params["hash"] != current["hash"]:
+            raise ApiError("hash_conflict")
+        stored = _view_object(state, view, view_id=current["id"] if current else None)
+        tabs.by_user[user_id] = stored
+        state.notify()
+    return {"ok": True, "view": dict(stored)}
 
 
 METHODS: dict[str, Handler] = {
