@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from storage.ratelimit import hit
@@ -29,9 +30,16 @@ class RateLimited(Exception):
         return f"Too many {self.what} from you. Please try again in {wait}."
 
 
-def enforce(sessions: "sessionmaker[Session]", *, client: str, scope: str, limit: "RateLimit", what: str) -> None:
-    """Count one request of ``client`` against ``limit``; raise :class:`RateLimited` when over it."""
+def enforce(sessions: "sessionmaker[Session]", *, client: str,
+            limits: Sequence[tuple[str, "RateLimit", str]]) -> None:
+    """Count one request of ``client`` against each (scope, limit, what it counts), in one transaction.
+
+    Raises:
+        RateLimited: Over one of them (the first, in order); the hit still counts against the others.
+    """
     with sessions.begin() as session:
-        decision = hit(session, f"{scope}:{client}", limit=limit.count, period_s=limit.period_s)
-    if not decision.allowed:
-        raise RateLimited(decision.retry_after_s, what)
+        decisions = [(hit(session, f"{scope}:{client}", limit=limit.count, period_s=limit.period_s), what)
+                     for scope, limit, what in limits]
+    for decision, what in decisions:
+        if not decision.allowed:
+            raise RateLimited(decision.retry_after_s, what)

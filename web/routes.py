@@ -104,10 +104,13 @@ def api_router(context: WebContext) -> APIRouter:
         value = request.headers.get(header) if header else None
         return value.strip() if value and value.strip() else None
 
+    def client_of(request: Request) -> str:
+        return client_key(request.client.host if request.client else None, signed_in(request))
+
     def limited(request: Request) -> str:
         """Every API call counts against the per-client request limit; the client's key."""
-        key = client_key(request.client.host if request.client else None, signed_in(request))
-        enforce(context.sessions, client=key, scope="api", limit=config.request_limit, what="requests")
+        key = client_of(request)
+        enforce(context.sessions, client=key, limits=[("api", config.request_limit, "requests")])
         return key
 
     def owner(token: str, request: Request) -> tuple[Visitor, int]:
@@ -133,9 +136,10 @@ def api_router(context: WebContext) -> APIRouter:
                  response_class=StreamingResponse,
                  responses={200: {"content": {"text/event-stream": {}},
                                   "description": "Events: token (a piece of a model's answer), answer, relay, error"}})
-    def ask(token: str, body: Ask, request: Request, client: str = Depends(limited)) -> StreamingResponse:
+    def ask(token: str, body: Ask, request: Request) -> StreamingResponse:
+        enforce(context.sessions, client=client_of(request), limits=[("api", config.request_limit, "requests"),
+                                                                     ("ask", config.ask_limit, "questions")])
         who, conversation_id = owner(token, request)
-        enforce(context.sessions, client=client, scope="ask", limit=config.ask_limit, what="questions")
         route = None
         question = Question(team_id=who.team_id, channel_id=who.channel_id, thread_ts=who.key, user_id=who.user_id,
                             source="web", text=body.text)
