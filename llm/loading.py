@@ -32,6 +32,7 @@ __all__ = [
     "lora_config",
     "pick_device_and_dtype",
     "load_model",
+    "load_tokenizer",
 ]
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ def load_model(
     torch_dtype = _dtype(dtype, default_dtype)
     quant = quantization_config(quantization, compute_dtype=torch.bfloat16 if device == "cpu" else torch_dtype)
     adapter_path = _check_adapter(adapter) if adapter else None
-    tokenizer = _load_tokenizer(str(model_path))
+    tokenizer = load_tokenizer(str(model_path))
     kwargs: dict[str, Any] = {"dtype": torch_dtype}
     if device != "cpu":
         kwargs["device_map"] = {"": 0}  # straight onto the GPU, never a full copy in host memory first
@@ -164,7 +165,8 @@ def load_model(
     return model, tokenizer
 
 
-def _load_tokenizer(model_path: str) -> "PreTrainedTokenizerBase":
+def load_tokenizer(model_path: str) -> "PreTrainedTokenizerBase":
+    """The model's tokenizer, with a plain chat template when it ships none (see :data:`FALLBACK_CHAT_TEMPLATE`)."""
     from transformers import AutoTokenizer
 
     try:

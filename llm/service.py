@@ -68,8 +68,17 @@ class ServiceConfig:
     queue_size: int = 8
     stop: tuple[str, ...] = DEFAULT_STOP
     repetition_penalty: float = 1.1
+    runtime: str = "torch"  # torch, onnx, or auto (onnx when installed; see llm.onnx_export.pick_runtime)
+    onnx_precision: str = "int4"
+    prefix_cache: int = 4  # ONNX runtime: prompts whose KV cache is kept for the next question on the same article
 
     def __post_init__(self) -> None:
+        from llm.onnx_export import PRECISIONS, RUNTIMES
+
+        if self.runtime not in RUNTIMES:
+            raise ModelError(f"unknown LLM runtime {self.runtime!r}: use one of {', '.join(RUNTIMES)}")
+        if self.onnx_precision not in PRECISIONS:
+            raise ModelError(f"unknown ONNX precision {self.onnx_precision!r}: use one of {', '.join(PRECISIONS)}")
         if self.max_new_tokens < 1:
             raise ModelError("max_new_tokens must be at least 1")
         if self.timeout_s <= 0:
@@ -88,6 +97,8 @@ class GenerationStats:
     ttft_s: float | None = None  # enqueue-independent: from the start of generate() to the first token
     total_s: float = 0.0
     stopped_by: str = ""  # eos, stop, limit, timeout
+    reused_prompt_tokens: int = 0  # ONNX runtime: prompt tokens whose KV cache came from an earlier prompt
+    runtime: str = "torch"
 
     @property
     def decode_tokens_per_s(self) -> float | None:
@@ -131,6 +142,7 @@ class ModelService:
         self._load_error: ModelError | None = None
         self._worker: threading.Thread | None = None
         self._closed = False
+        self.runtime: str | None = None  # torch or onnx, once loaded
         self.last_stats: GenerationStats | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -176,7 +188,8 @@ class ModelService:
                 self._load_error = ModelError(f"the model failed to load ({error.__class__.__name__})")
                 raise self._load_error from None
             self._model, self._tokenizer = model, tokenizer
-            log.info("model %s ready in %.1f s", self.name, time.perf_counter() - started)
+            self.runtime = "onnx" if hasattr(model, "greedy_decode") else "torch"
+            log.info("model %s ready in %.1f s (%s runtime)", self.name, time.perf_counter() - started, self.runtime)
 
     def close(self, *, timeout: float | None = 5.0) -> None:
         """Stop the worker after the request it is generating; queued requests fail."""
@@ -279,11 +292,19 @@ class ModelService:
 
         started = time.perf_counter()
         streamer.started = started
-        new_ids = greedy_decode(model, inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
-                                max_new_tokens=config.max_new_tokens, eos_ids=eos,
-                                repetition_penalty=config.repetition_penalty, on_token=streamer.add, should_stop=halt)
+        if self.runtime == "onnx":  # an llm.onnx_runtime.OnnxModel: the same contract, its own loop
+            new_ids = model.greedy_decode(inputs["input_ids"][0].tolist(), max_new_tokens=config.max_new_tokens,
+                                          eos_ids=eos, repetition_penalty=config.repetition_penalty,
+                                          on_token=streamer.add, should_stop=halt)
+        else:
+            new_ids = greedy_decode(model, inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
+                                    max_new_tokens=config.max_new_tokens, eos_ids=eos,
+                                    repetition_penalty=config.repetition_penalty, on_token=streamer.add,
+                                    should_stop=halt)
         streamer.end()
         stats = request.stats
+        stats.runtime = self.runtime or "torch"
+        stats.reused_prompt_tokens = getattr(model, "last_reused_tokens", 0) if self.runtime == "onnx" else 0
         stats.prompt_tokens, stats.new_tokens = prompt_tokens, len(new_ids)
         stats.ttft_s, stats.total_s = streamer.first_token_s, time.perf_counter() - started
         hit_limit = len(new_ids) >= config.max_new_tokens
@@ -296,8 +317,9 @@ class ModelService:
         else:
             stats.stopped_by = "eos"
         self.last_stats = stats
-        log.info("generated %d tokens in %.2f s (prompt %d tokens, first token %.2f s, queued %.2f s, %s)",
-                 stats.new_tokens, stats.total_s, prompt_tokens, stats.ttft_s or 0.0, stats.queued_s, stats.stopped_by)
+        log.info("generated %d tokens in %.2f s (prompt %d tokens, %d reused, first token %.2f s, queued %.2f s, %s)",
+                 stats.new_tokens, stats.total_s, prompt_tokens, stats.reused_prompt_tokens, stats.ttft_s or 0.0,
+                 stats.queued_s, stats.stopped_by)
         if stats.stopped_by == "timeout":
             raise ModelUnavailable(f"the model did not answer within {config.timeout_s:g} s")
         text = tokenizer.decode(new_ids, skip_special_tokens=True)
@@ -310,8 +332,22 @@ class ModelService:
         from llm.loading import load_model
         from llm.model_files import resolve_model
 
+        from llm.onnx_export import pick_runtime
+
         config = self.config
         path = resolve_model(config.model, cache_dir=config.cache_dir)
+        runtime = pick_runtime(config.runtime, quantization=config.quantization)
+        if runtime == "onnx":
+            from llm.onnx_runtime import load_onnx
+
+            cache_dir = config.cache_dir or Path.home() / ".cache" / "itbot"
+            try:
+                return load_onnx(path, cache_dir=cache_dir, adapter=config.adapter, precision=config.onnx_precision,
+                                 prefix_cache=config.prefix_cache)
+            except ModelError as error:
+                if config.runtime == "onnx":
+                    raise
+                log.warning("the ONNX runtime is unavailable (%s): decoding with torch", error)
         return load_model(path, quantization=config.quantization, adapter=config.adapter,
                           merge=config.merge_adapter, dtype=config.dtype)
 
@@ -383,15 +419,20 @@ def load_generator(
     timeout_s: float = 30.0,
     queue_size: int = 8,
     stop: tuple[str, ...] = DEFAULT_STOP,
+    runtime: str = "auto",
+    onnx_precision: str = "int4",
+    prefix_cache: int = 4,
 ) -> ModelService:
     """The process's model service for these settings; lazy: nothing loads until the first request or ``load()``.
 
     Calling it again with the same settings returns the same service, so the
-    CLI, the bot and the evaluation share one model instance per process.
+    CLI, the bot and the evaluation share one model instance per process. ``runtime`` (``ITBOT_LLM_RUNTIME``):
+    ``auto`` decodes with ONNX Runtime when it is installed (see :mod:`llm.onnx_runtime`), ``torch`` or ``onnx``.
     """
     config = ServiceConfig(
         model=model, adapter=adapter, quantization=quantization, cache_dir=cache_dir, merge_adapter=merge_adapter,
         dtype=dtype, max_new_tokens=max_new_tokens, timeout_s=timeout_s, queue_size=queue_size, stop=tuple(stop),
+        runtime=runtime, onnx_precision=onnx_precision, prefix_cache=prefix_cache,
     )
     with _SERVICES_LOCK:
         service = _SERVICES.get(config)

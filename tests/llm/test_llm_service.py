@@ -225,17 +225,20 @@ def test_a_closed_service_refuses_requests(make_service):
 def test_load_generator_builds_a_lazy_service(llama_dir, tmp_path):
     from llm.service import load_generator
 
-    service = load_generator(str(llama_dir), quantization="none", cache_dir=tmp_path, timeout_s=5, queue_size=2)
+    # runtime torch: an ONNX export would be built on the first request, which is not what this test times
+    service = load_generator(str(llama_dir), runtime="torch", quantization="none", cache_dir=tmp_path, timeout_s=5,
+                             queue_size=2)
     try:
         assert not service.ready and service.name == llama_dir.name
         assert service.config.timeout_s == 5 and service.config.queue_size == 2
         assert service.generate(MESSAGES).strip()
         assert service.ready
-        same = load_generator(str(llama_dir), quantization="none", cache_dir=tmp_path, timeout_s=5, queue_size=2)
+        same = load_generator(str(llama_dir), runtime="torch", quantization="none", cache_dir=tmp_path, timeout_s=5,
+                              queue_size=2)
         assert same is service  # one model instance per process
     finally:
         service.close()
-    assert load_generator(str(llama_dir), quantization="none", cache_dir=tmp_path, timeout_s=5,
+    assert load_generator(str(llama_dir), runtime="torch", quantization="none", cache_dir=tmp_path, timeout_s=5,
                           queue_size=2) is not service  # a closed service is replaced
 
 
