@@ -13,6 +13,10 @@ For each question of the held-out test split (the first ``--n``), in alternating
 The server runs on a thread of this process and the client is ``http.client`` on one keep-alive connection, so
 client, server and engine share the same cores (and the GIL): a conservative figure. Target: web p95 at most
 20 ms above the engine's p95.
+
+BLAS runs on one thread (``OMP_NUM_THREADS=1`` unless set): on a busy 2-core machine its spinning worker threads
+made the engine alone ten times slower (p50 112 ms instead of 24 ms), for both paths alike. The load average
+before and after the run is recorded with the figures.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+for _name in BLAS_THREADS:  # before NumPy is imported
+    os.environ.setdefault(_name, "1")
 
 TARGET_OVERHEAD_MS = 20.0
 
@@ -59,6 +66,7 @@ def main() -> None:
     from web.config import WebContext
     from web.server import WebServer
 
+    load_before = os.getloadavg()
     # Set up: the engine (kb mode), a migrated SQLite file, the app on a free port
     questions = [row["text"] for row in read_jsonl(SPLITS_DIR / "test.jsonl")][: args.n]
     workdir = Path(tempfile.mkdtemp(prefix="itbot-web-bench-"))
@@ -111,6 +119,9 @@ def main() -> None:
     report = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "processor": platform.processor() or platform.machine()},
+        "load_average_1_5_15_min": {"before": [round(x, 2) for x in load_before],
+                                    "after": [round(x, 2) for x in os.getloadavg()]},
+        "blas_threads": os.environ["OMP_NUM_THREADS"],
         "mode": "kb",
         "n": len(questions),
         "database": "SQLite file, WAL",
