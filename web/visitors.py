@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from bot.conversation import WEB_TEAM, web_key
 
-__all__ = ["Visitor", "new_token", "valid_token", "visitor", "client_key"]
+__all__ = ["Visitor", "new_token", "valid_token", "conversation_key", "visitor", "client_key"]
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
 _PLAIN_USER = re.compile(r"[A-Za-z0-9._@+-]{1,28}")
@@ -31,9 +31,15 @@ class Visitor:
 
     user_id: str
     signed_in_as: str | None
-    key: str  # the conversation key
+    key: str  # the conversation key (see conversation_key)
     team_id: str = WEB_TEAM
     channel_id: str = WEB_TEAM
+
+
+def conversation_key(token: str) -> str:
+    """The stored key of the conversation ``token``: a hash of it, so neither the database nor the helpdesk
+    channel (where the requester's id is shown) holds what would let someone read the conversation."""
+    return web_key(hashlib.sha256(token.encode()).hexdigest()[:28])
 
 
 def visitor(token: str, signed_in_as: str | None) -> Visitor:
@@ -41,11 +47,12 @@ def visitor(token: str, signed_in_as: str | None) -> Visitor:
 
     Stored ids are at most 32 characters: a long or unusual user name is stored as a hash of it.
     """
+    key = conversation_key(token)
     if signed_in_as:
         name = signed_in_as.strip()
         ident = name if _PLAIN_USER.fullmatch(name) else hashlib.sha256(name.encode()).hexdigest()[:28]
-        return Visitor(user_id=f"sso:{ident}", signed_in_as=name[:200], key=web_key(token))
-    return Visitor(user_id=web_key(token), signed_in_as=None, key=web_key(token))
+        return Visitor(user_id=f"sso:{ident}", signed_in_as=name[:200], key=key)
+    return Visitor(user_id=key, signed_in_as=None, key=key)
 
 
 def client_key(host: str | None, signed_in_as: str | None) -> str:
