@@ -187,3 +187,20 @@ def test_itbot_run_serves_the_web_chat_beside_slack_when_the_port_is_set(bot):
         assert "IT assistant" in urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read().decode()
     finally:
         server.stop()
+
+
+def test_an_unexpected_error_is_an_apology_with_a_reference_not_the_error(make_web, engine, caplog):
+    class BrokenEngine:
+        answer_mode, router, org = engine.answer_mode, engine.router, engine.org
+
+        def answer(self, *_args, **_kwargs):
+            raise RuntimeError("internal detail /etc/itbot password=hunter2")
+
+    web = make_web(engine=BrokenEngine())
+    response = web.ask(web.start(), "printer jammed")
+    assert response.status == 200
+    [(event, data)] = response.events()
+    assert event == "error" and "Sorry, something went wrong on my side (reference " in data["error"]
+    assert b"internal detail" not in response.body and b"hunter2" not in response.body
+    reference = data["error"].split("reference ")[1][:8]
+    assert any(reference in record.getMessage() for record in caplog.records)
