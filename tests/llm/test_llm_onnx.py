@@ -154,3 +154,32 @@ def test_unknown_runtimes_and_bitsandbytes_with_onnx_are_refused():
     if onnx_export.onnx_available():
         with pytest.raises(ModelError, match="ITBOT_QUANTIZATION=none"):
             pick_runtime("onnx", quantization="4bit")
+
+
+@needs_onnx
+@pytest.mark.model
+def test_the_embedded_model_answers_a_second_question_on_the_same_article_from_its_cached_prefix(model_cache):
+    """SmolLM2 + the shipped adapter, int4: the second question reuses the first one's rules and article."""
+    from answers.kb import load_kb
+    from answers.org import OrgProfile
+    from answers.prompts import build_messages
+    from llm.model_files import EMBEDDED_ADAPTER, EMBEDDED_MODEL, fetch_embedded_model
+    from llm.service import ModelService, ServiceConfig
+    from tiny_models import REPO
+
+    fetch_embedded_model(model_cache)
+    article = load_kb(REPO / "data" / "kb").get("vpn-no-internal-access")
+    first, second = (build_messages(q, [article], OrgProfile()) for q in
+                     ("the vpn says connected but I can't open any internal sites", "intranet down on vpn"))
+    config = ServiceConfig(model=EMBEDDED_MODEL, adapter=str(EMBEDDED_ADAPTER), cache_dir=model_cache,
+                           runtime="onnx", max_new_tokens=48, timeout_s=600)
+    warm_service, cold_service = ModelService(config), ModelService(config)
+    try:
+        warm_service.generate(first)
+        warm = warm_service.generate(second)
+        stats = warm_service.last_stats
+        assert stats.runtime == "onnx" and stats.reused_prompt_tokens > stats.prompt_tokens * 0.8
+        assert warm == cold_service.generate(second) and cold_service.last_stats.reused_prompt_tokens == 0
+    finally:
+        warm_service.close()
+        cold_service.close()
