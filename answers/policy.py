@@ -148,6 +148,16 @@ _BROKEN = re.compile(
     r"logging me out|freezing)|access denied|unauthori[sz]ed|timed? ?out|times out)\b)"
 )
 
+# Asking for a person names one, or a way to reach one ("a human", "someone", "call", "open a ticket"). "Can you
+# help me with my email" names neither: it asks for help with a topic, which the knowledge base gives.
+_NAMES_A_PERSON = re.compile(
+    r"(?i)\b(human|person|people|some ?(one|body)|any ?(one|body)|who(ever)?\b|agent|tech|engineer|guy|staff|team|"
+    r"desk|helpdesk|servicedesk|support|operator|represent|colleague|admin|real|live|call|phone|ring|speak|talk|chat|contact|reach|"
+    r"escalat|ticket|incid|inced|hand ?off|case|manager|bot\b|robot|machine|walk|book|appoint|hours|duty|status|"
+    r"update on|raise|log (this|it)|p[1-4]\b|inc\d|req\d|ritm|open|issue|mensch|mitarbeiter|t[eé]cnic|soporte|"
+    r"servicio|parlar|llam|tel[eé]f|ext\b|extension|number|weekend|hold of|erreichbar|pessoal)|\d{5,}"
+)
+
 # A message that reports a problem or asks for something concrete: it gets an answer, not "tell me more".
 _PROBLEM = re.compile(
     r"(?i)\b(not|n't|never|cannot|can ?not|unable|won'?t|doesn'?t|isn'?t|aren'?t|broken|broke|down|fail\w*|error\w*|"
@@ -310,6 +320,10 @@ def _decide_with_evidence(text: str, route: Route, action: Action, evidence: Evi
             return Decision(Action.CLARIFY, route.intent, route.confidence, route.intent, platform=platform)
         return Decision(Action.CLARIFY, route.intent, route.confidence, "low confidence", platform=platform)
     if route.intent == "human_request":
+        if not _NAMES_A_PERSON.search(text):  # help with a topic, not a person: answer it, or ask which problem
+            if evidence.covered and evidence.content and (problem or evidence.strong):
+                return Decision(Action.ANSWER, topic, route.confidence, "terse", platform=platform)
+            return Decision(Action.CLARIFY, "vague", route.confidence, "low confidence", platform=platform)
         return Decision(action, route.intent, route.confidence, route.intent, platform=platform)
     if not evidence.covered:  # IT, but no article answers it: say so, give first steps, offer a person
         return Decision(Action.ESCALATE, route.intent, route.confidence, "not covered", platform=platform)

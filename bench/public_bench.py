@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only is None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {args.out.relative_to(REPO)}")
+        print(f"wrote {args.out}")
     else:
         Path("/tmp/public_bench.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0

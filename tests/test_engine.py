@@ -145,6 +145,17 @@ def test_asking_for_a_person_escalates(engine):
     assert "Talk to a human" in answer.answer
 
 
+@pytest.mark.parametrize("text", ["can I talk to a person about my email", "yo can u get me an IT guy",
+                                  "what's the number for the IT helpdesk?"])
+def test_asking_for_a_person_or_a_way_to_reach_one_escalates(engine, text):
+    assert engine.answer(text).action == "escalate"
+
+
+def test_help_with_a_topic_is_not_a_request_for_a_person(engine):
+    answer = engine.answer("can you help me with me with my email please")  # Rasa helpdesk NLU, Apache-2.0
+    assert answer.action == "clarify" and answer.choices[0] == "email"
+
+
 def test_credentials_entered_on_a_phishing_page_escalate_with_first_safety_steps(engine):
     answer = engine.answer("I clicked the link in that email and typed my password into the page, what now??")
     assert answer.intent == "phishing"
