@@ -140,11 +140,20 @@ def escalation_modal(*, conversation_id: int, summary: str) -> dict:
     }
 
 
+def requester(user_id: str) -> str:
+    """Who asked, as the helpdesk sees it: a Slack mention, or the web chat visitor (signed in by SSO or not)."""
+    if user_id.startswith("sso:"):
+        return f"web chat user *{escape(user_id[4:])}*"
+    if user_id.startswith("web:"):
+        return "a web chat visitor"
+    return f"<@{user_id}>"
+
+
 def escalation_post(*, escalation_id: int, user_id: str, intent: str | None, urgency: str, summary: str,
                     details: str | None, status: str, agent_id: str | None = None) -> Message:
     """The escalation as the helpdesk channel sees it, for each status."""
     label = topic_label(intent) if intent else "Unclassified"
-    lines = [f"*Escalation #{escalation_id}* from <@{user_id}> · {label} · urgency *{urgency}*",
+    lines = [f"*Escalation #{escalation_id}* from {requester(user_id)} · {label} · urgency *{urgency}*",
              f">{escape(summary)[:1500]}"]
     if details:
         lines.append(f"*Details:* {escape(details)[:1000]}")
@@ -162,7 +171,7 @@ def escalation_post(*, escalation_id: int, user_id: str, intent: str | None, urg
         buttons.append(_button("Save as KB draft", ACTION_KB_DRAFT, value))
     if buttons:
         blocks.append({"type": "actions", "elements": buttons})
-    return {"text": f"Escalation #{escalation_id} ({status}) from <@{user_id}>", "blocks": blocks}
+    return {"text": f"Escalation #{escalation_id} ({status}) from {requester(user_id)}", "blocks": blocks}
 
 
 def rating_message(escalation_id: int) -> Message:

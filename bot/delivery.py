@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot import blocks, working
-from bot.conversation import Question, Reply, answer_question, slack_thread
-from bot.mrkdwn import clip, escape
+from bot.conversation import Question, Reply, answer_question, is_web, slack_thread
+from bot.helpdesk import relay_to_agent
 from bot.posting import post_metadata, post_once
 from bot.streaming import EditedPreview, NativeStream
 
@@ -136,8 +136,8 @@ def _answer_into(services: "Services", client: "WebClient", question: Question, 
     reply = answer_question(services.engine, services.sessions, question, route=route, on_token=preview)
     shown = preview.close() if preview else None
     if reply.kind == "relay":
-        post_once(client, channel=reply.relay_channel, thread_ts=reply.relay_thread_ts,
-                  text=f"*<@{question.user_id}>:* {escape(clip(reply.relay_text or ''))}")
+        relay_to_agent(client, channel=reply.relay_channel or "", thread_ts=reply.relay_thread_ts or "",
+                       who=f"<@{question.user_id}>", text=reply.relay_text or "")
         if shown:
             client.chat_delete(channel=reply_channel, ts=shown)
         elif status and reply_thread_ts:  # no reply follows in the user's thread to clear it
@@ -168,7 +168,12 @@ def _withdraw(client: "WebClient", *, channel: str, ts: str) -> None:
 
 
 def notify_user(client: "WebClient", *, user_id: str, channel: str, thread_ts: str, message: dict[str, Any]) -> None:
-    """Tell a user about their conversation (``thread_ts`` is its key): in its thread, or by DM for a slash command."""
+    """Tell a user about their conversation (``thread_ts`` is its key): in its thread, or by DM for a slash command.
+
+    A web chat conversation gets nothing in Slack: its page reads the stored updates.
+    """
+    if is_web(thread_ts):
+        return
     thread = slack_thread(thread_ts)
     if thread is None:
         dm = client.conversations_open(users=user_id)["channel"]["id"]

@@ -36,6 +36,10 @@ class Services:
     intake_sessions: "sessionmaker[Session] | None" = None  # short lock waits, before Slack is acknowledged
     database_file: "DatabaseFile | None" = None  # the SQLite file opened, watched (None on PostgreSQL)
 
+    def known_agents(self) -> frozenset[str]:
+        """Every agent the bot knows of: the listed ones and the user group's members (cached)."""
+        return self.agents | (self.agent_group.members() if self.agent_group is not None else frozenset())
+
     def is_agent(self, user_id: str) -> bool:
         """Listed in ``ITBOT_AGENT_USER_IDS``, or a member of ``ITBOT_AGENT_USERGROUP``."""
         return user_id in self.agents or (self.agent_group is not None and user_id in self.agent_group)

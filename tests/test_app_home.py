@@ -151,6 +151,8 @@ def test_an_escalation_shows_open_then_claimed_from_the_agent_queue_then_resolve
     mine = home(bot, showing="Open, waiting for an agent", opened=False)  # refreshed when it was created
     assert "*#1*" in _text(mine) and "error 412" in _text(mine) and home_tab.NO_REQUESTS not in _text(mine)
 
+    pushed = home(bot, AGENT.id, showing="*#1* from <@U0FAKEUSR1>", opened=False)  # agents' queues were refreshed
+    assert "Open queue" in _text(pushed)
     queue = home(bot, AGENT.id, showing="Open queue")
     assert "*#1* from <@U0FAKEUSR1>" in _text(queue)
     click_home(bot, queue, home_tab.ACTION_CLAIM, AGENT.id, block_id="queue_1")

@@ -158,7 +158,7 @@ def _agent_transition(services: "Services", client: "WebClient", body: dict[str,
     conversation = escalation.conversation
     notify_user(client, user_id=conversation.user_id, channel=conversation.channel_id,
                 thread_ts=conversation.thread_ts, message=tell_user(escalation_id, agent))
-    refresh_homes(services, client, [conversation.user_id, agent],
+    refresh_homes(services, client, [conversation.user_id, agent, *sorted(services.known_agents())],
                   notices={agent: done.format(id=escalation_id, user=conversation.user_id)} if done else None)
 
 

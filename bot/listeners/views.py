@@ -11,12 +11,10 @@ from answers.taxonomy import IT_INTENTS, topic_label
 from bot import blocks, home_tab
 from bot.conversation import open_escalation
 from bot.delivery import notify_user
-from bot.helpdesk import post_escalation
+from bot.helpdesk import post_escalation, relay_to_agent
 from bot.listeners.home import publish_home, refresh_homes
 from bot.listeners.intake import run_for_user
 from bot.listeners.shortcuts import ask_in_dm
-from bot.mrkdwn import clip, escape
-from bot.posting import post_once
 from storage import repository as repo
 
 if TYPE_CHECKING:
@@ -70,7 +68,8 @@ def on_escalate_submit(services: "Services", client: "WebClient", ack: Callable[
     def job() -> None:
         create_escalation(services, client, conversation_id=int(conversation_id), urgency=urgency, details=details,
                           requester=requester)
-        refresh_homes(services, client, [requester])  # "My requests" shows it (only one's own can be escalated)
+        # "My requests" shows it (only one's own can be escalated), and every agent's queue
+        refresh_homes(services, client, [requester, *sorted(services.known_agents())])
 
     # A failure is apologised for by DM (a user id as the channel): a modal has no thread to answer in.
     run_for_user(services, client, job, channel=requester, thread_ts=None, user_id=requester, ephemeral=False)
@@ -112,7 +111,7 @@ def add_detail(services: "Services", client: "WebClient", *, escalation_id: int,
     if found is None:
         notice = f"Request #{escalation_id} is closed, so nothing was added. Send me a message if you still need help."
     elif channel and thread:
-        post_once(client, channel=channel, thread_ts=thread, text=f"*<@{user_id}>:* {escape(clip(stored or ''))}")
+        relay_to_agent(client, channel=channel, thread_ts=thread, who=f"<@{user_id}>", text=stored or "")
         notice = f"Added to request #{escalation_id}: the helpdesk sees it in the request's thread."
     else:  # never posted (no helpdesk channel): stored with the conversation, which the helpdesk reads
         notice = f"Added to request #{escalation_id}."

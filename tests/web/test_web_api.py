@@ -140,6 +140,10 @@ def test_agents_replies_reach_the_page_and_the_visitors_messages_reach_the_agent
     assert web.request("GET", f"{updates}?after={found[0]['id']}").json()["messages"] == []
     time.sleep(0.5)  # the Slack app would relay the reply to a Slack user's thread: for a web visitor it does not
     assert not [c for c in fake.calls("chat.postMessage") if "reset your VPN profile" in c.params.get("text", "")]
+    # the claim told nobody in Slack about the visitor, and the agent got no "something went wrong"
+    assert "a web chat visitor" in fake.message(HELPDESK, post["ts"])["text"]
+    assert not [c for c in fake.calls() if "went wrong" in json.dumps(c.params)]
+    assert not fake.calls("conversations.open")
 
 
 def test_a_model_answer_streams_its_pieces_before_the_answer(make_web, engine):
