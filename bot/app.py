@@ -114,14 +114,17 @@ def build_services(settings: "Settings", *, engine: "AnswerEngine | None" = None
         engine = build_engine(settings.engine_config(), generator=generator)
 
     database = make_engine(settings.database_url)
+    sessions = make_session_factory(database)
     services = Services(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(database),
+        sessions=sessions,
         intake_sessions=intake_sessions(database),
         # a burst of a few thousand questions is queued (a few KB each), not refused; beyond that users are told
         worker=Worker(threads=4, capacity=5000),
-        limiter=RateLimiter(count=settings.rate_limit.count, period_s=settings.rate_limit.period_s),
+        # counted in the database, so the limit holds across replicas
+        limiter=RateLimiter(count=settings.rate_limit.count, period_s=settings.rate_limit.period_s,
+                            sessions=sessions),
         agents=frozenset(settings.agent_user_ids),
     )
     services.metrics.queue_depth.set_function(lambda: services.worker.in_flight)

@@ -36,11 +36,16 @@ class FakeSlack:
     servers pick free ports and everything stops on exit. Point the app at it
     with ``WebClient(base_url=fake.api_url, token=fake.bot_token)`` and
     ``SocketModeHandler(app, fake.app_token)`` (or ``fake.connect(app)``).
+
+    ``delivery="round_robin"`` hands each pushed envelope to the next open
+    Socket Mode connection in turn, as Slack spreads an app's events over its
+    (up to 10) connections: several processes of one app each get a share.
+    The default sends each to the newest connection.
     """
 
     def __init__(self, *, workspace: Workspace | None = None, bot_token: str = "xoxb-0000-fakeslack-bot",
                  app_token: str = "xapp-1-A0FAKEAPP1-0000-fakeslack-app", scopes: Iterable[str] | None = None,
-                 bot_events: Iterable[str] | None = None, home_tab: bool = True) -> None:
+                 bot_events: Iterable[str] | None = None, home_tab: bool = True, delivery: str = "newest") -> None:
         self.workspace = workspace or Workspace()
         self.bot_token = bot_token
         self.app_token = app_token
@@ -55,7 +60,7 @@ class FakeSlack:
         # The manifest's features.app_home.home_tab_enabled: without it, views.publish answers not_enabled.
         home_tabs(self._state).enabled = home_tab
         self._webapi = WebApiServer(self._state, bot_token=bot_token, app_token=app_token)
-        self._socket = SocketModeServer(self._state)
+        self._socket = SocketModeServer(self._state, delivery=delivery)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -148,8 +153,11 @@ class FakeSlack:
 
     # -- Socket Mode -------------------------------------------------------
 
-    def push(self, envelope: dict[str, Any], *, timeout: float = 5.0) -> str:
-        """Send an envelope to the app over the newest open connection; returns its ``envelope_id``.
+    def push(self, envelope: dict[str, Any], *, timeout: float = 5.0, connection_id: int | None = None) -> str:
+        """Send an envelope to the app over one open connection; returns its ``envelope_id``.
+
+        The connection is ``connection_id`` when given, else the newest one (or the next in turn, for a fake
+        started with ``delivery="round_robin"``); :meth:`pushed` tells which one it went to.
 
         Message events also enter the conversation store (so ``messages()``
         shows the user's side), trigger ids start their three-second life and
@@ -157,7 +165,7 @@ class FakeSlack:
         """
         self._check_subscribed(envelope)
         self._remember(envelope.get("type"), envelope.get("payload") or {})
-        return self._socket.push(envelope, timeout=timeout)
+        return self._socket.push(envelope, timeout=timeout, connection_id=connection_id)
 
     def _check_subscribed(self, envelope: dict[str, Any]) -> None:
         """Slack sends only the events the app subscribed to: pushing another is a mistake in the test or app."""
@@ -170,9 +178,14 @@ class FakeSlack:
             raise ValueError(f"fakeslack: the app is not subscribed to {name!r} (bot_events: {sorted(subscribed)}); "
                              "Slack would never send it")
 
-    def redeliver(self, envelope_id: str, *, reason: str = "timeout", timeout: float = 5.0) -> str:
-        """Push a pushed envelope again as Slack's retry: same payload, ``retry_attempt`` + 1."""
-        return self.push(redelivery(self.pushed(envelope_id).envelope, reason=reason), timeout=timeout)
+    def redeliver(self, envelope_id: str, *, reason: str = "timeout", timeout: float = 5.0,
+                  connection_id: int | None = None) -> str:
+        """Push a pushed envelope again as Slack's retry: same payload, ``retry_attempt`` + 1.
+
+        Slack may retry on another of the app's connections: pass ``connection_id`` to choose which.
+        """
+        return self.push(redelivery(self.pushed(envelope_id).envelope, reason=reason), timeout=timeout,
+                         connection_id=connection_id)
 
     def pushed(self, envelope_id: str) -> Push:
         """The record of a pushed envelope."""
@@ -207,6 +220,25 @@ class FakeSlack:
             live = [c for c in opened if c.is_open]
             return live[0] if len(opened) >= count and len(live) == 1 and live[0].id >= count else None
         return self._state.wait_for(settled, timeout, f"Socket Mode connection #{count} to be the only open one")
+
+    def wait_for_connections(self, count: int, *, timeout: float = 5.0, steady_s: float = 0.0) -> list[Connection]:
+        """Wait until exactly ``count`` connections are open, and have been for ``steady_s`` seconds; returns them.
+
+        For several app processes (or one app with several connections): a client that replaces its first
+        connection right after starting settles before ``steady_s`` runs out.
+        """
+        deadline, steady_since, seen = time.monotonic() + timeout, 0.0, ()
+        while True:  # polled: the fake is notified of changes, not of time passing
+            live = [c for c in self.connections() if c.is_open]
+            ids, now = tuple(c.id for c in live), time.monotonic()
+            if ids != seen:
+                steady_since, seen = now, ids
+            if len(live) == count and now - steady_since >= steady_s:
+                return live
+            if now > deadline:
+                raise TimeoutError(f"fakeslack: timed out after {timeout:.1f}s waiting for {count} steady Socket "
+                                   f"Mode connections (open now: {list(ids)})")
+            time.sleep(0.05)
 
     def close_connections(self, *, code: int = 1001, reason: str = "") -> None:
         """Close the open WebSockets with a close frame; the client should reconnect."""

@@ -2,8 +2,10 @@
 
 A client connects to the URL ``apps.connections.open`` returned; the ticket in
 it works once, as on Slack. The server greets each connection with a ``hello``
-envelope, sends pushed envelopes to the newest open connection, and records
-every ack the app sends back with its payload and the time since the push.
+envelope, sends pushed envelopes to the newest open connection (or, with
+``delivery="round_robin"``, to each open connection in turn, as Slack spreads
+an app's events over its connections), and records every ack the app sends
+back with its payload and the time since the push.
 Tests can end connections three ways, each one Slack really uses:
 :meth:`SocketModeServer.close_connections` (a close frame),
 :meth:`~SocketModeServer.send_disconnect` (a ``disconnect`` envelope asking
@@ -32,7 +34,9 @@ from .records import Ack, Connection, Push
 from .state import SlackState
 from .workspace import new_envelope_id
 
-__all__ = ["SocketModeServer"]
+__all__ = ["SocketModeServer", "DELIVERIES"]
+
+DELIVERIES = ("newest", "round_robin")
 
 logger = logging.getLogger("fakeslack.socket")
 
@@ -40,8 +44,12 @@ logger = logging.getLogger("fakeslack.socket")
 class SocketModeServer:
     """Serves Socket Mode WebSockets on 127.0.0.1 with an OS-chosen port."""
 
-    def __init__(self, state: SlackState) -> None:
+    def __init__(self, state: SlackState, *, delivery: str = "newest") -> None:
+        if delivery not in DELIVERIES:
+            raise ValueError(f"fakeslack: delivery must be one of {DELIVERIES}, not {delivery!r}")
         self._state = state
+        self.delivery = delivery
+        self._turns = itertools.count()
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._live: dict[int, ServerConnection] = {}  # guarded by state.cond
@@ -123,15 +131,23 @@ class SocketModeServer:
 
     # -- what tests drive --------------------------------------------------
 
-    def push(self, envelope: dict[str, Any], *, timeout: float) -> str:
-        """Send ``envelope`` to the newest open connection, waiting up to ``timeout`` for one."""
+    def push(self, envelope: dict[str, Any], *, timeout: float, connection_id: int | None = None) -> str:
+        """Send ``envelope`` to one open connection, waiting up to ``timeout`` for one.
+
+        Which one: ``connection_id`` when given (waiting for it to be open), else the newest, or the next in turn
+        with ``delivery="round_robin"``.
+        """
         envelope = {**envelope, "envelope_id": envelope.get("envelope_id") or new_envelope_id()}
         deadline = time.monotonic() + timeout
         while True:
-            self._state.wait_for(lambda: self._live, max(deadline - time.monotonic(), 0.0),
-                                 "an open Socket Mode connection to push to")
+            if connection_id is None:
+                self._state.wait_for(lambda: self._live, max(deadline - time.monotonic(), 0.0),
+                                     "an open Socket Mode connection to push to")
+            else:
+                self._state.wait_for(lambda: connection_id in self._live, max(deadline - time.monotonic(), 0.0),
+                                     f"Socket Mode connection #{connection_id} to be open")
             with self._state.cond:
-                conn_id = max(self._live)
+                conn_id = self._choose(connection_id)
                 connection = self._live[conn_id]
                 self._state.pushes[envelope["envelope_id"]] = Push(
                     envelope["envelope_id"], envelope, conn_id, time.monotonic())
@@ -141,6 +157,15 @@ class SocketModeServer:
             except ConnectionClosed:  # lost a race with a reconnect: try the next connection
                 with self._state.cond:
                     self._live.pop(conn_id, None)
+
+    def _choose(self, connection_id: int | None) -> int:
+        """The connection to push to (``state.cond`` held, at least one connection open)."""
+        if connection_id is not None:
+            return connection_id
+        if self.delivery == "round_robin":
+            live = sorted(self._live)
+            return live[next(self._turns) % len(live)]
+        return max(self._live)
 
     def _each_live(self) -> list[ServerConnection]:
         with self._state.cond:
