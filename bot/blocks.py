@@ -7,16 +7,20 @@ listeners, so the two cannot drift apart.
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from bot.mrkdwn import escape, split_text, to_mrkdwn
 from answers.taxonomy import topic_label
+
+if TYPE_CHECKING:
+    from tickets import TicketState
 
 __all__ = [
     "ACTION_FEEDBACK", "FEEDBACK_SOLVED", "FEEDBACK_NOT_HELPFUL", "feedback_block", "not_helpful_message",
     "greeting_message", "PROMPTS_TITLE",
     "ACTION_SOLVED", "ACTION_NOT_HELPFUL", "ACTION_HUMAN", "ACTION_TOPIC", "ACTION_CLAIM", "ACTION_RESOLVE",
     "ACTION_RATE", "ACTION_KB_DRAFT", "VIEW_ESCALATE", "answer_messages", "thinking_message", "escalation_modal", "escalation_post",
+    "ticket_line", "ticket_link", "ticket_message",
     "rating_message", "help_blocks", "status_blocks", "plain_message", "URGENCIES",
 ]
 
@@ -149,9 +153,30 @@ def requester(user_id: str) -> str:
     return f"<@{user_id}>"
 
 
+def ticket_link(ticket_id: str, url: str | None) -> str:
+    """A ticket's id, linked to the ticket when its system gave a link."""
+    label = escape(ticket_id).replace("|", "-")
+    return f"<{url}|{label}>" if url and url.startswith(("https://", "http://")) else label
+
+
+def ticket_line(ticket: "TicketState") -> str:
+    """Where the escalation's ticket stands, for the helpdesk post."""
+    if ticket.status == "created" and ticket.id:
+        return f":ticket: Ticket {ticket_link(ticket.id, ticket.url)}"
+    if ticket.status == "failed":
+        return (f":warning: Ticket failed: {escape(ticket.error or 'refused')}. It is not retried: open it by hand "
+                "(the conversation is in this thread)")
+    if ticket.attempts and ticket.next_attempt_at:
+        at = ticket.next_attempt_at  # a time each reader sees in their own time zone, with a UTC fallback
+        return (f":hourglass: Ticket pending (attempt {ticket.attempts} failed: {escape(ticket.error or '?')}; "
+                f"next try at <!date^{int(at.timestamp())}^{{time}}|{at:%H:%M} UTC>)")
+    return ":hourglass: Ticket pending"
+
+
 def escalation_post(*, escalation_id: int, user_id: str, intent: str | None, urgency: str, summary: str,
-                    details: str | None, status: str, agent_id: str | None = None) -> Message:
-    """The escalation as the helpdesk channel sees it, for each status."""
+                    details: str | None, status: str, agent_id: str | None = None,
+                    ticket: "TicketState | None" = None) -> Message:
+    """The escalation as the helpdesk channel sees it, for each status; ``ticket``: its ticket, when tickets are on."""
     label = topic_label(intent) if intent else "Unclassified"
     lines = [f"*Escalation #{escalation_id}* from {requester(user_id)} · {label} · urgency *{urgency}*",
              f">{escape(summary)[:1500]}"]
@@ -161,6 +186,8 @@ def escalation_post(*, escalation_id: int, user_id: str, intent: str | None, urg
              "resolved": f":white_check_mark: Resolved by <@{agent_id}>",
              "cancelled": ":heavy_minus_sign: Cancelled"}[status]
     blocks = [_section("\n".join(lines)), {"type": "context", "elements": [{"type": "mrkdwn", "text": state}]}]
+    if ticket is not None:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": ticket_line(ticket)[:3000]}]})
     value = str(escalation_id)
     buttons = []
     if status == "open":
@@ -172,6 +199,13 @@ def escalation_post(*, escalation_id: int, user_id: str, intent: str | None, urg
     if buttons:
         blocks.append({"type": "actions", "elements": buttons})
     return {"text": f"Escalation #{escalation_id} ({status}) from {requester(user_id)}", "blocks": blocks}
+
+
+def ticket_message(*, escalation_id: int, ticket_id: str, url: str | None) -> Message:
+    """What the employee is told in their thread when their request became a ticket."""
+    text = (f":ticket: Your request #{escalation_id} is now ticket {ticket_link(ticket_id, url)} in the helpdesk's "
+            "ticket system. Quote it if you contact them another way.")
+    return {"text": text, "blocks": [_section(text)]}
 
 
 def rating_message(escalation_id: int) -> Message:

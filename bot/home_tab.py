@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from answers.taxonomy import IT_INTENTS, topic_label
+from bot.blocks import ticket_link
 from bot.mrkdwn import escape
 from bot.suggestions import QUESTIONS
 
@@ -49,13 +50,18 @@ class Request:
     user_id: str = ""
     agent_id: str | None = None  # who claimed it, or resolved it
     urgency: str = "normal"
+    ticket_id: str | None = None  # its ticket in the helpdesk's ticket system, once opened
+    ticket_url: str | None = None
 
     @classmethod
     def of(cls, escalation: Any) -> Request:
         """From a loaded ``storage.models.Escalation`` (its conversation joined)."""
+        created = getattr(escalation, "ticket_status", None) == "created"
         return cls(id=escalation.id, status=str(escalation.status), summary=escalation.summary,
                    created_at=escalation.created_at, user_id=escalation.conversation.user_id,
-                   agent_id=escalation.resolved_by or escalation.claimed_by, urgency=str(escalation.urgency))
+                   agent_id=escalation.resolved_by or escalation.claimed_by, urgency=str(escalation.urgency),
+                   ticket_id=escalation.ticket_id if created else None,
+                   ticket_url=escalation.ticket_url if created else None)
 
 
 def home_topics(most_asked: Sequence[str] = (), *, limit: int = MAX_TOPICS) -> list[str]:
@@ -110,7 +116,8 @@ def _request_blocks(request: Request) -> list[dict]:
     detail = _button("Add detail", ACTION_ADD_DETAIL, str(request.id)) if request.status in ACTIVE else None
     return [_section(f"*#{request.id}* · {state}\n>{escape(one_line(request.summary))}", detail,
                      block_id=f"request_{request.id}"),
-            _context(f"Opened {_when(request.created_at)}")]
+            _context(f"Opened {_when(request.created_at)}" + (
+                f" · Ticket {ticket_link(request.ticket_id, request.ticket_url)}" if request.ticket_id else ""))]
 
 
 def _queue_blocks(request: Request) -> list[dict]:

@@ -21,12 +21,14 @@ if TYPE_CHECKING:
 
     from bot.services import Services
 
-__all__ = ["run_retention", "build_scheduler", "RETENTION_CRON", "MISFIRE_GRACE_S", "RECOVER_EVERY_S"]
+__all__ = ["run_retention", "build_scheduler", "RETENTION_CRON", "MISFIRE_GRACE_S", "RECOVER_EVERY_S",
+           "TICKETS_EVERY_S"]
 
 log = logging.getLogger(__name__)
 RETENTION_CRON = "30 3 * * *"
 MISFIRE_GRACE_S = 6 * 3600  # a job missed while the machine slept still runs if it wakes within 6 hours
 RECOVER_EVERY_S = 15  # how often unanswered questions of stopped instances are looked for (and once at start)
+TICKETS_EVERY_S = 15  # how often due tickets are sent (once at start: those a stopped instance left pending)
 
 
 def run_retention(sessions: "sessionmaker[Session]", *, retention_days: int, today: str | None = None) -> bool:
@@ -70,4 +72,10 @@ def build_scheduler(services: "Services", *, client: "WebClient | None" = None) 
 
         scheduler.add_job(recover, "interval", seconds=RECOVER_EVERY_S, id="recover", args=[services, client],
                           next_run_time=datetime.now(timezone.utc), misfire_grace_time=RECOVER_EVERY_S)
+    if settings.tickets != "none":
+        from bot.helpdesk import deliver_tickets
+
+        # every escalation's ticket, from either door (the web chat's are sent only here), with retries
+        scheduler.add_job(deliver_tickets, "interval", seconds=TICKETS_EVERY_S, id="tickets", args=[services, client],
+                          next_run_time=datetime.now(timezone.utc), misfire_grace_time=TICKETS_EVERY_S)
     return scheduler

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
@@ -22,6 +22,7 @@ from answers.org import OrgProfile
 
 if TYPE_CHECKING:
     from answers.engine import EngineConfig
+    from tickets import TicketConfig
     from web.config import WebConfig
 
 __all__ = ["Settings", "RateLimit", "load_settings", "REPO_ROOT", "env_name", "proxy_address", "SLACK_API",
@@ -168,6 +169,28 @@ class Settings(BaseSettings):
     web_request_limit: Annotated[RateLimit, NoDecode] = RateLimit(count=120, period_s=60)  # any API call per client
     web_max_body_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
 
+    # Ticket hand-off (tickets/, docs/tickets.md): each escalation also becomes a ticket in the helpdesk's system.
+    # ITBOT_TICKETS is declared after what it needs, so its check sees every other ticket setting.
+    ticket_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    ticket_retry_s: float = Field(default=30.0, ge=0)  # the first retry's delay; doubled each time, an hour at most
+    ticket_smtp_host: str | None = None
+    ticket_smtp_port: int = Field(default=587, ge=1, le=65535)
+    ticket_smtp_user: str | None = None
+    ticket_smtp_password: SecretStr | None = None
+    ticket_smtp_starttls: bool = True
+    ticket_email_from: str | None = None
+    ticket_email_to: str | None = None  # default: ITBOT_HELPDESK_EMAIL
+    ticket_webhook_url: str | None = None
+    ticket_webhook_secret: SecretStr | None = None
+    ticket_webhook_id_field: str = "id"
+    ticket_webhook_url_field: str = "url"
+    ticket_base_url: str | None = None
+    ticket_user: str | None = None
+    ticket_api_token: SecretStr | None = None
+    ticket_jira_service_desk_id: str | None = None
+    ticket_jira_request_type_id: str | None = None
+    tickets: Literal["none", "email", "webhook", "jira", "servicenow", "zendesk"] = "none"
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
@@ -192,6 +215,42 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("ticket_smtp_host", "ticket_smtp_user", "ticket_smtp_password", "ticket_email_from",
+                     "ticket_email_to", "ticket_webhook_url", "ticket_webhook_secret", "ticket_base_url", "ticket_user",
+                     "ticket_api_token", "ticket_jira_service_desk_id", "ticket_jira_request_type_id", mode="before")
+    @classmethod
+    def _blank_ticket_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("ticket_webhook_url", "ticket_base_url")
+    @classmethod
+    def _ticket_url(cls, value: str | None) -> str | None:
+        if value is not None and not _HTTP_URL.match(value.strip()):
+            raise ValueError(f"{value!r} is not an http(s) URL such as 'https://acme.atlassian.net'")
+        return value.strip().rstrip("/") if value else None
+
+    @field_validator("tickets")
+    @classmethod
+    def _tickets_complete(cls, value: str, info: ValidationInfo) -> str:
+        """Each ticket system's settings are all there (the others are declared before this one)."""
+        data = info.data
+        needs = {"email": ("ticket_smtp_host", "ticket_email_from"),
+                 "webhook": ("ticket_webhook_url", "ticket_webhook_secret"),
+                 "jira": ("ticket_base_url", "ticket_user", "ticket_api_token", "ticket_jira_service_desk_id",
+                          "ticket_jira_request_type_id"),
+                 "servicenow": ("ticket_base_url", "ticket_user", "ticket_api_token"),
+                 "zendesk": ("ticket_base_url", "ticket_user", "ticket_api_token")}.get(value, ())
+        missing = [env_name(name) for name in needs if data.get(name) is None and name in info.data]
+        absent = [env_name(name) for name in needs if name not in info.data]  # invalid itself: its own message
+        if missing and not absent:
+            raise ValueError(f"{value} needs {', '.join(missing)} (see .env.example and docs/tickets.md), "
+                             "or set ITBOT_TICKETS=none")
+        secret = data.get("ticket_webhook_secret")
+        if value == "webhook" and secret is not None and len(secret.get_secret_value()) < 16:
+            raise ValueError("webhook needs an ITBOT_TICKET_WEBHOOK_SECRET of at least 16 characters "
+                             "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)")
         return value
 
     @field_validator("slack_bot_token")
@@ -357,6 +416,24 @@ class Settings(BaseSettings):
             escalation_channel=self.escalation_channel,
         )
 
+    def ticket_config(self) -> "TicketConfig":
+        """What the ticket hand-off needs (``ITBOT_TICKETS`` and the settings of the system it names)."""
+        from tickets import PresetConfig, TicketConfig
+
+        preset = None
+        if self.tickets in ("jira", "servicenow", "zendesk"):
+            assert self.ticket_base_url and self.ticket_user and self.ticket_api_token
+            preset = PresetConfig(base_url=self.ticket_base_url, user=self.ticket_user, token=self.ticket_api_token,
+                                  service_desk_id=self.ticket_jira_service_desk_id,
+                                  request_type_id=self.ticket_jira_request_type_id, timeout_s=self.ticket_timeout_s)
+        return TicketConfig(
+            kind=self.tickets, timeout_s=self.ticket_timeout_s, smtp_host=self.ticket_smtp_host,
+            smtp_port=self.ticket_smtp_port, smtp_user=self.ticket_smtp_user, smtp_password=self.ticket_smtp_password,
+            smtp_starttls=self.ticket_smtp_starttls, email_from=self.ticket_email_from or "itbot@localhost",
+            email_to=self.ticket_email_to or self.helpdesk_email, webhook_url=self.ticket_webhook_url,
+            webhook_secret=self.ticket_webhook_secret, webhook_id_field=self.ticket_webhook_id_field,
+            webhook_url_field=self.ticket_webhook_url_field, preset=preset)
+
     @property
     def slack_configured(self) -> bool:
         """True when both Slack tokens are set."""
@@ -386,7 +463,8 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Configured secret values, so logging can mask them wherever they appear."""
-        found = [s.get_secret_value() for s in (self.slack_bot_token, self.slack_app_token) if s]
+        found = [s.get_secret_value() for s in (self.slack_bot_token, self.slack_app_token, self.ticket_smtp_password,
+                                                 self.ticket_webhook_secret, self.ticket_api_token) if s]
         for url in (self.database_url, self.https_proxy or ""):
             password = re.search(r"://[^:/@]+:([^@]+)@", url)
             if password:

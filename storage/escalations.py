@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Update, func, select, update
+from sqlalchemy import Update, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from answers.redact import redact
@@ -28,7 +28,8 @@ from storage.types import utcnow
 
 __all__ = ["open_escalation", "set_escalation_message", "claim_escalation", "resolve_escalation",
            "cancel_escalation", "rate_escalation", "active_escalation", "find_escalation_by_message",
-           "list_open_escalations_for_user", "list_escalations_for_user", "list_open_queue", "add_escalation_detail"]
+           "list_open_escalations_for_user", "list_escalations_for_user", "list_open_queue", "add_escalation_detail",
+           "due_tickets", "lease_ticket", "record_ticket", "record_ticket_failure"]
 
 ACTIVE = (EscalationStatus.OPEN, EscalationStatus.CLAIMED)
 
@@ -211,3 +212,54 @@ def add_escalation_detail(session: Session, escalation_id: int, *, user_id: str,
         return None
     stored = append_message(session, conversation_id=escalation.conversation_id, role="user", text=text)
     return escalation, stored.text
+
+
+# Tickets ------------------------------------------------------------------------------------------------------
+# An escalation is opened with ticket_status "pending"; whoever delivers tickets leases a due one (pushes its
+# next attempt time forward with a conditional UPDATE, so two processes never send it at once), sends it, and
+# records the outcome. The ticket's idempotency key keeps a retry from opening a second ticket.
+
+TICKET_PENDING, TICKET_CREATED, TICKET_FAILED = "pending", "created", "failed"
+
+
+def due_tickets(session: Session, *, now: datetime, limit: int = 20) -> list[Escalation]:
+    """Escalations whose ticket is due: pending and never tried (while the escalation is active), or retried.
+
+    An escalation closed before its first attempt gets no ticket (tickets were switched on after it, or it was
+    sorted out at once); one tried already is retried until its ticket exists, open or not.
+    """
+    return list(session.scalars(
+        select(Escalation).where(
+            Escalation.ticket_status == TICKET_PENDING,
+            or_(Escalation.ticket_next_attempt_at.is_(None), Escalation.ticket_next_attempt_at <= now),
+            or_(Escalation.status.in_(ACTIVE), Escalation.ticket_attempts > 0))
+        .order_by(Escalation.id).limit(limit)))
+
+
+def lease_ticket(session: Session, escalation_id: int, *, now: datetime, until: datetime) -> bool:
+    """Take the due ticket of ``escalation_id`` until ``until``; False when another process has it or it is done."""
+    statement = (update(Escalation).where(
+        Escalation.id == escalation_id, Escalation.ticket_status == TICKET_PENDING,
+        or_(Escalation.ticket_next_attempt_at.is_(None), Escalation.ticket_next_attempt_at <= now))
+        .values(ticket_next_attempt_at=until))
+    return _update_one(session, Escalation, escalation_id, statement)
+
+
+def record_ticket(session: Session, escalation_id: int, *, ticket_id: str, url: str | None) -> bool:
+    """Store the ticket the ticket system opened; False when it was stored already."""
+    statement = (update(Escalation).where(Escalation.id == escalation_id, Escalation.ticket_status != TICKET_CREATED)
+                 .values(ticket_status=TICKET_CREATED, ticket_id=ticket_id[:200], ticket_url=url,
+                         ticket_attempts=Escalation.ticket_attempts + 1, ticket_next_attempt_at=None,
+                         ticket_error=None))
+    return _update_one(session, Escalation, escalation_id, statement)
+
+
+def record_ticket_failure(session: Session, escalation_id: int, *, error: str, retry_at: datetime | None) -> bool:
+    """Count a failed attempt: retried at ``retry_at``, or failed for good when it is None."""
+    values: dict[str, object] = {"ticket_attempts": Escalation.ticket_attempts + 1, "ticket_error": error[:200],
+                                 "ticket_next_attempt_at": retry_at}
+    if retry_at is None:
+        values["ticket_status"] = TICKET_FAILED
+    statement = (update(Escalation).where(Escalation.id == escalation_id, Escalation.ticket_status == TICKET_PENDING)
+                 .values(**values))
+    return _update_one(session, Escalation, escalation_id, statement)

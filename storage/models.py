@@ -107,6 +107,15 @@ class Escalation(Base):
     resolved_at: Mapped[datetime | None]
     satisfaction: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # The ticket in the helpdesk's ticket system (tickets/), added by migration 0006. ``ticket_status`` is
+    # pending (to send, or to send again at ``ticket_next_attempt_at``), created or failed (refused for good);
+    # None for escalations opened before tickets existed. ``ticket_error`` is a short reason ("HTTP 503").
+    ticket_status: Mapped[str | None] = mapped_column(String(16), default="pending", index=True)
+    ticket_id: Mapped[str | None] = mapped_column(String(200))
+    ticket_url: Mapped[str | None] = mapped_column(Text)
+    ticket_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    ticket_next_attempt_at: Mapped[datetime | None]
+    ticket_error: Mapped[str | None] = mapped_column(String(200))
 
     conversation: Mapped[Conversation] = relationship(lazy="joined", innerjoin=True)
 

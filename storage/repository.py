@@ -14,9 +14,9 @@ use case owns the transaction::
 from storage.conversations import (append_message, asked_in, find_conversation, get_or_create_conversation,
                                    open_conversation, recent_turns, set_conversation_state)
 from storage.escalations import (active_escalation, add_escalation_detail, cancel_escalation, claim_escalation,
-                                 find_escalation_by_message, list_escalations_for_user, list_open_escalations_for_user,
-                                 list_open_queue, open_escalation, rate_escalation, resolve_escalation,
-                                 set_escalation_message)
+                                 due_tickets, find_escalation_by_message, lease_ticket, list_escalations_for_user,
+                                 list_open_escalations_for_user, list_open_queue, open_escalation, rate_escalation,
+                                 record_ticket, record_ticket_failure, resolve_escalation, set_escalation_message)
 from storage.evaluations import add_evaluation_run, last_evaluation_runs
 from storage.feedback import record_feedback
 from storage.greetings import forget_greeting, mark_greeted, most_asked_intents
@@ -32,6 +32,7 @@ __all__ = [
     "rate_escalation", "active_escalation", "find_escalation_by_message", "list_open_escalations_for_user",
     "list_escalations_for_user", "list_open_queue", "add_escalation_detail",
     "record_feedback", "mark_greeted", "forget_greeting", "most_asked_intents", "mark_event_processed", "acquire_job_lock",
+    "due_tickets", "lease_ticket", "record_ticket", "record_ticket_failure",
     "add_evaluation_run", "last_evaluation_runs",
     "create_kb_draft", "list_kb_drafts", "mark_kb_draft_exported", "PurgeCounts", "purge_older_than", "export_user",
     "OperationsStats", "operations_stats",

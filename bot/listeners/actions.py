@@ -18,6 +18,7 @@ from bot.listeners.home import refresh_homes
 from bot.listeners.intake import receive, take_question
 from storage import repository as repo
 from storage.models import Escalation
+from tickets import TicketState
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -130,7 +131,8 @@ def _repost(services: "Services", client: "WebClient", escalation_id: int, body:
     message = blocks.escalation_post(
             escalation_id=escalation.id, user_id=conversation.user_id, intent=intent, urgency=str(escalation.urgency),
             summary=escalation.summary, details=escalation.details, status=str(escalation.status),
-            agent_id=escalation.resolved_by or escalation.claimed_by)
+            agent_id=escalation.resolved_by or escalation.claimed_by,
+            ticket=TicketState.of(escalation) if services.settings.tickets != "none" else None)
     clicked = (body.get("message") or {}).get("ts") or (body.get("container") or {}).get("message_ts")
     channel, ts = escalation.channel_id or _where(body)["channel"], escalation.channel_message_ts or clicked
     if channel and ts:  # a click on the Home tab, for an escalation never posted (no helpdesk channel): no post

@@ -11,7 +11,7 @@ from answers.taxonomy import IT_INTENTS, topic_label
 from bot import blocks, home_tab
 from bot.conversation import open_escalation
 from bot.delivery import notify_user
-from bot.helpdesk import post_escalation, relay_to_agent
+from bot.helpdesk import deliver_tickets, post_escalation, relay_to_agent
 from bot.listeners.home import publish_home, refresh_homes
 from bot.listeners.intake import run_for_user
 from bot.listeners.shortcuts import ask_in_dm
@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 def create_escalation(services: "Services", client: "WebClient", *, conversation_id: int, urgency: str,
                       details: str | None, requester: str) -> None:
-    """Open the escalation (once), post it to the helpdesk channel and tell the user (see ``open_escalation``)."""
+    """Open the escalation (once), post it to the helpdesk channel, tell the user (see ``open_escalation``), and
+    hand it to the ticket system when one is configured (retried by the scheduler if that fails)."""
     escalated = open_escalation(services.sessions, conversation_id=conversation_id, requester=requester,
                                 urgency=urgency, details=details)
     if escalated is None:
@@ -47,11 +48,14 @@ def create_escalation(services: "Services", client: "WebClient", *, conversation
             f"I've logged your request #{escalation_id}. Please also call {org.helpdesk_phone} or email "
             f"{org.helpdesk_email}: no helpdesk channel is configured yet.")})
         log.warning("ITBOT_ESCALATION_CHANNEL is not set: escalation %s was stored but not posted", escalation_id)
+        deliver_tickets(services, client, only=escalation_id)
         return
-    post_escalation(client, services.sessions, channel=target, escalated=escalated)
+    post_escalation(client, services.sessions, channel=target, escalated=escalated,
+                    tickets=services.settings.tickets != "none")
     notify_user(client, **where, message={"text": (
         f":raising_hand: I've passed this to the helpdesk as request #{escalation_id} (urgency: {urgency}). "
         "A person will reply in this thread.")})
+    deliver_tickets(services, client, only=escalation_id)
 
 
 def on_escalate_submit(services: "Services", client: "WebClient", ack: Callable[..., None], body: dict[str, Any],
