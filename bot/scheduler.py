@@ -50,7 +50,9 @@ def run_retention(sessions: "sessionmaker[Session]", *, retention_days: int, tod
 
 def build_scheduler(services: "Services", *, client: "WebClient | None" = None) -> "BackgroundScheduler":
     """A background scheduler (not started) with the nightly digest, the retention purge and, with a client, the
-    recovery of questions that stopped instances left unanswered (at start, then every :data:`RECOVER_EVERY_S`).
+    recovery of questions that stopped instances left unanswered (at start, then every :data:`RECOVER_EVERY_S`)
+    and, with a ticket system configured, the delivery of due tickets (at start, then every
+    :data:`TICKETS_EVERY_S`).
 
     Args:
         services: The bot's services; the digest evaluates ``services.engine``.

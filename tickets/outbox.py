@@ -109,8 +109,11 @@ def deliver_due(sessions: "sessionmaker[Session]", sink: TicketSink, *, backoff:
 
     Never raises for a ticket system's failure: it is recorded and retried later.
     """
-    with sessions.begin() as session:
-        due = [e.id for e in repo.due_tickets(session, now=now(), limit=limit) if only is None or e.id == only]
+    if only is not None:  # just opened: the lease checks it is still due
+        due = [only]
+    else:
+        with sessions.begin() as session:
+            due = [e.id for e in repo.due_tickets(session, now=now(), limit=limit)]
     return [outcome for escalation_id in due
             if (outcome := _deliver_one(sessions, sink, escalation_id, backoff=backoff, now=now)) is not None]
 
