@@ -20,7 +20,7 @@ from storage.types import UtcDateTime, choice, utcnow
 __all__ = [
     "Base", "ConversationSource", "ConversationState", "Role", "EscalationStatus", "Urgency", "FeedbackKind",
     "Conversation", "Message", "Escalation", "Feedback", "ProcessedEvent", "EvaluationRun", "KbDraft", "JobLock",
-    "PendingQuestion", "GreetedUser", "RateLimitWindow",
+    "PendingQuestion", "GreetedUser", "RateLimitWindow", "KnownIssue",
 ]
 
 NAMING_CONVENTION = {
@@ -244,3 +244,23 @@ class RateLimitWindow(Base):
     window: Mapped[int] = mapped_column(Integer, primary_key=True)
     hits: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[int] = mapped_column(Integer, index=True)
+
+
+class KnownIssue(Base):
+    """An outage notice an agent posted for a topic ("VPN is down in Berlin"), shown above the answers on it.
+
+    Active while ``cleared_at`` is unset and ``expires_at`` is in the future: a forgotten notice ends by itself.
+    ``topic`` is a built-in topic name or a knowledge-base article's own topic; ``text`` is stored redacted.
+    Added by migration 0007.
+    """
+
+    __tablename__ = "known_issues"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))  # a Slack user id, or "cli:<name>"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    cleared_at: Mapped[datetime | None]
+    cleared_by: Mapped[str | None] = mapped_column(String(64))

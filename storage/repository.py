@@ -22,6 +22,7 @@ from storage.feedback import record_feedback
 from storage.greetings import forget_greeting, mark_greeted, most_asked_intents
 from storage.idempotency import acquire_job_lock, mark_event_processed
 from storage.kb_drafts import create_kb_draft, list_kb_drafts, mark_kb_draft_exported
+from storage.known_issues import active_known_issues, add_known_issue, clear_known_issues
 from storage.privacy import PurgeCounts, export_user, purge_older_than
 from storage.stats import OperationsStats, operations_stats
 
@@ -35,5 +36,5 @@ __all__ = [
     "due_tickets", "lease_ticket", "record_ticket", "record_ticket_failure",
     "add_evaluation_run", "last_evaluation_runs",
     "create_kb_draft", "list_kb_drafts", "mark_kb_draft_exported", "PurgeCounts", "purge_older_than", "export_user",
-    "OperationsStats", "operations_stats",
+    "OperationsStats", "operations_stats", "add_known_issue", "active_known_issues", "clear_known_issues",
 ]
