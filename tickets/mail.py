@@ -72,4 +72,4 @@ class EmailSink:
             raise TicketRetry(f"SMTP unavailable ({type(error).__name__})") from None
         if refused:
             raise TicketRejected(f"SMTP refused the recipient {self.to}")
-        return TicketRef(id=str(message["Message-ID"]))
+        return TicketRef(id=str(message["Message-ID"]).strip("<>"))  # what the desk can search its mailbox for

@@ -34,9 +34,9 @@ def test_an_escalation_is_emailed_to_the_desk_with_its_redacted_transcript(sessi
     assert "I have a demo at 3pm" in body and "Urgency: high" in body
     assert PASSWORD not in raw.decode()  # the transcript is the stored, redacted conversation
     # the ticket's id is the Message-ID, derived from the idempotency key: a resend carries the same one
-    assert message["Message-ID"] == outcome.state.id
-    assert outcome.state.id.startswith(f"<itbot-escalation-{escalation_id}-") and outcome.state.id.endswith(
-        "@example.com>")
+    assert message["Message-ID"] == f"<{outcome.state.id}>"
+    assert outcome.state.id.startswith(f"itbot-escalation-{escalation_id}-") and outcome.state.id.endswith(
+        "@example.com")
     with sessions.begin() as session:
         assert session.get(Escalation, escalation_id).ticket_status == "created"
     assert deliver_due(sessions, _sink(port)) == []  # sent once

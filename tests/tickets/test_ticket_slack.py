@@ -49,6 +49,7 @@ def test_an_escalation_becomes_a_ticket_shown_in_the_thread_the_helpdesk_post_an
     assert "error 412" in request.json["transcript"] and "demo at 3pm" in request.json["transcript"]
     assert "Zq7!formSecret" not in request.body.decode()
     assert SECRET not in caplog.text and SECRET not in json.dumps([c.params for c in bot.fake.calls()])
+    assert SECRET.encode() not in bot.database_path.read_bytes()
 
 
 def test_a_failing_ticket_system_keeps_the_escalation_in_the_channel_as_pending_until_a_retry_lands(make_bot,
