@@ -37,12 +37,15 @@ def _ticket(sessions: "sessionmaker[Session]", escalation_id: int) -> TicketStat
 
 
 def post_escalation(client: "WebClient", sessions: "sessionmaker[Session]", *, channel: str,
-                    escalated: Escalated, tickets: bool = False) -> None:
+                    escalated: Escalated, tickets: bool | None = None) -> None:
     """Post a new escalation to the helpdesk channel and remember the post (agents reply in its thread).
 
-    ``tickets``: a ticket system is configured, so the post says where the ticket stands.
+    ``tickets``: whether a ticket system is configured, so the post says where the ticket stands; None (a door
+    that does not know) shows the ticket only once something happened to it.
     """
-    ticket = _ticket(sessions, escalated.escalation_id) if tickets else None
+    ticket = _ticket(sessions, escalated.escalation_id) if tickets is not False else None
+    if tickets is None and ticket is not None and ticket.status == "pending" and not ticket.attempts:
+        ticket = None
     posted = post_once(client, channel=channel, **blocks.escalation_post(
         escalation_id=escalated.escalation_id, user_id=escalated.user_id, intent=escalated.intent,
         urgency=escalated.urgency, summary=escalated.summary, details=escalated.details, status="open",

@@ -38,3 +38,37 @@ def test_my_requests_lists_the_ticket_of_a_request():
                                ticket_id="HELP-3", ticket_url="https://acme.atlassian.net/browse/HELP-3")
     view = json.dumps(home_tab.home_view(helpdesk_name="IT", topics=(), requests=[request]))
     assert "Ticket <https://acme.atlassian.net/browse/HELP-3|HELP-3>" in view
+
+
+class PostingClient:
+    """Stands in for slack_sdk's WebClient: records each post."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict] = []
+
+    def chat_postMessage(self, **params) -> dict:  # noqa: N802 (Slack's name)
+        self.posts.append(params)
+        return {"ok": True, "channel": params["channel"], "ts": f"1700000001.00000{len(self.posts)}"}
+
+
+def test_a_door_that_does_not_know_about_tickets_shows_one_only_once_something_happened_to_it(sessions):
+    """The web chat posts its escalations without saying whether tickets are on: no 'pending' line then, but a
+    ticket the scheduler already opened is shown."""
+    from bot.conversation import Escalated
+    from bot.helpdesk import post_escalation
+    from storage import repository as repo
+    from tests.tickets.conftest import open_escalation
+
+    escalation_id = open_escalation(sessions, key="web:0123456789abcdef0123456789ab")
+    escalated = Escalated(escalation_id=escalation_id, created=True, urgency="high", summary="User: vpn",
+                          details=None, intent="vpn", user_id="web:0123456789abcdef0123456789ab", channel_id="web",
+                          key="web:0123456789abcdef0123456789ab")
+    client = PostingClient()
+    post_escalation(client, sessions, channel="C0HELPDESK", escalated=escalated)
+    post_escalation(client, sessions, channel="C0HELPDESK", escalated=escalated, tickets=True)
+    with sessions.begin() as session:
+        repo.record_ticket(session, escalation_id, ticket_id="T-9", url="https://tickets.example.com/T-9")
+    post_escalation(client, sessions, channel="C0HELPDESK", escalated=escalated)
+    rendered = [json.dumps(post["blocks"]) for post in client.posts]
+    assert "Ticket" not in rendered[0] and "Ticket pending" in rendered[1]
+    assert "Ticket <https://tickets.example.com/T-9|T-9>" in rendered[2]
