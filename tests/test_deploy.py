@@ -320,6 +320,40 @@ def test_dockerfile_checks_health_on_healthz_without_curl() -> None:
     assert "ITBOT_METRICS_PORT" in check
 
 
+def test_dockerfile_healthcheck_passes_on_the_bots_health_server_and_fails_without_it() -> None:
+    """The HEALTHCHECK command itself, run against the bot's own /healthz (bot/metrics.py)."""
+    import json
+
+    from bot.metrics import HealthServer, Metrics
+
+    check = dict(_dockerfile())["HEALTHCHECK"]
+    command = json.loads(check[check.index("CMD") + 3:])
+    assert command[0] == "/opt/itbot/bin/python"
+    command[0] = sys.executable  # the image's venv Python, here this one
+    server = HealthServer(Metrics(), {"slack": lambda: False}).start()  # /healthz is up even when not ready
+    env = {"PATH": os.environ["PATH"], "ITBOT_METRICS_PORT": str(server.port)}
+    try:
+        assert subprocess.run(command, env=env, capture_output=True, timeout=30).returncode == 0
+    finally:
+        server.stop()
+    assert subprocess.run(command, env=env, capture_output=True, timeout=30).returncode != 0
+
+
+def test_dockerfile_fetch_model_argument_reaches_the_install_script(tmp_path: Path) -> None:
+    """The RUN line under /bin/sh, with install.sh swapped for a stand-in that prints its arguments."""
+    run = next(args for name, args in _dockerfile() if name == "RUN" and "deploy/install.sh" in args)
+    stand_in = tmp_path / "install.sh"
+    stand_in.write_text('#!/bin/sh\necho "$TORCH_INDEX_URL|$*"\n')
+    stand_in.chmod(0o755)
+    line = run.replace("/src/deploy/install.sh", str(stand_in))
+    outputs = {}
+    for fetch in ("0", "1"):
+        env = {"PATH": os.environ["PATH"], "FETCH_MODEL": fetch, "TORCH_INDEX_URL": "https://example.test/cpu"}
+        outputs[fetch] = subprocess.run(["sh", "-c", line], env=env, capture_output=True, text=True).stdout.strip()
+    assert outputs == {"0": "https://example.test/cpu|--cache-dir /data/cache /opt/itbot",
+                       "1": "https://example.test/cpu|--cache-dir /data/cache --fetch-model /opt/itbot"}
+
+
 def test_dockerfile_sets_real_settings_and_exposes_their_ports() -> None:
     from bot.cli import DEFAULT_WEB_PORT
 
