@@ -7,6 +7,8 @@ listeners, so the two cannot drift apart.
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Sequence
 
 from bot.mrkdwn import escape, split_text, to_mrkdwn
@@ -21,7 +23,8 @@ __all__ = [
     "ACTION_SOLVED", "ACTION_NOT_HELPFUL", "ACTION_HUMAN", "ACTION_TOPIC", "ACTION_CLAIM", "ACTION_RESOLVE",
     "ACTION_RATE", "ACTION_KB_DRAFT", "VIEW_ESCALATE", "answer_messages", "thinking_message", "escalation_modal", "escalation_post",
     "ticket_line", "ticket_link", "ticket_message",
-    "rating_message", "help_blocks", "status_blocks", "plain_message", "URGENCIES",
+    "rating_message", "help_blocks", "status_blocks", "plain_message", "URGENCIES", "known_issue_line",
+    "known_issues_message", "known_issue_posted", "known_issues_cleared", "unknown_topic_message",
 ]
 
 ACTION_FEEDBACK = "itbot_feedback"  # Slack's feedback_buttons: 👍 solved, 👎 not helpful
@@ -40,6 +43,7 @@ URGENCIES = (("low", "Low: whenever you can"), ("normal", "Normal: today"), ("hi
              ("critical", "Critical: security or many people affected"))
 
 Message = dict[str, Any]
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
 
 
 def _section(text: str) -> dict:
@@ -68,12 +72,65 @@ def _source_link(source: str | tuple[str, str | None]) -> str:
     return f"<{url}|{escape(title).replace('|', '-')}>" if url else escape(title)
 
 
+def _posted_by(who: str) -> str:
+    """A Slack user id as a mention; anyone else (``cli:alice``) by name."""
+    return f"<@{who}>" if _SLACK_USER.fullmatch(who) else escape(who.removeprefix("cli:"))
+
+
+def _clock(at: datetime) -> str:
+    """A time each reader sees in their own time zone, with a UTC fallback."""
+    return f"<!date^{int(at.timestamp())}^{{time}}|{at:%H:%M} UTC>"
+
+
+def known_issue_line(*, text: str, created_at: datetime, created_by: str, topic: str | None = None) -> str:
+    """The notice of a known issue, as shown above an answer (and, with its ``topic``, on the Home tab)."""
+    about = f"*{escape(topic_label(topic))}:* " if topic else ""
+    return (f":rotating_light: *Known issue:* {about}{escape(text)} "
+            f"(since {_clock(created_at)}, posted by {_posted_by(created_by)})")[:3000]
+
+
+def known_issues_message(lines: Sequence[str]) -> Message:
+    """The answer to ``/itsupport known``: the notices in force (``lines``), or that there are none."""
+    if not lines:
+        return plain_message("No known issues right now.")
+    text = "\n".join(["*Known issues*", *lines[:20]])
+    return {"text": text[:3900], "blocks": [_section(text[:3000])]}
+
+
+def known_issue_posted(*, issue_id: int, topic: str, expires_at: datetime) -> Message:
+    """What an agent who posted a known issue is told."""
+    until = f"<!date^{int(expires_at.timestamp())}^{{date_short_pretty}} {{time}}|{expires_at:%Y-%m-%d %H:%M} UTC>"
+    text = (f":white_check_mark: Known issue #{issue_id} posted for *{escape(topic_label(topic))}* until {until}: "
+            f"answers on this topic now start with it. `/itsupport known clear {issue_id}` ends it sooner.")
+    return {"text": text, "blocks": [_section(text)]}
+
+
+def known_issues_cleared(*, which: str, cleared: Sequence[tuple[int, str]]) -> Message:
+    """What an agent who cleared known issues (``cleared``: their ids and topics) is told."""
+    if not cleared:
+        return plain_message(f"No known issue in force for `{escape(which[:64])}`.")
+    ended = ", ".join(f"#{issue_id} ({escape(topic_label(topic))})" for issue_id, topic in cleared)
+    return plain_message(f":white_check_mark: Cleared known issue {ended}.")
+
+
+def unknown_topic_message(name: str, close: Sequence[str]) -> Message:
+    """One line for a known issue's topic that is neither a built-in topic nor an article's."""
+    hint = f" Did you mean {', '.join(f'`{c}`' for c in close)}?" if close else " Use a topic such as `vpn` or `email`."
+    return plain_message(f"Unknown topic `{escape(name[:64])}`.{hint}")
+
+
 def answer_messages(*, answer: str, action: str, sources: Sequence[str | tuple[str, str | None]],
-                    choices: Sequence[str],
-                    message_id: int, conversation_id: int, notice: str | None = None) -> list[Message]:
-    """One or more messages (a long answer is split) with the sources and the buttons on the last one."""
+                    choices: Sequence[str], message_id: int, conversation_id: int, notice: str | None = None,
+                    known_issue: str | None = None) -> list[Message]:
+    """One or more messages (a long answer is split) with the sources and the buttons on the last one.
+
+    ``known_issue`` (a :func:`known_issue_line`) goes above the answer: the steps may not help while it lasts.
+    """
     pieces = split_text(to_mrkdwn(answer))
     messages: list[Message] = [{"text": piece[:3900], "blocks": [_section(piece)]} for piece in pieces]
+    if known_issue:
+        messages[0]["blocks"].insert(0, _section(known_issue))
+        messages[0]["text"] = f"{known_issue}\n{messages[0]['text']}"[:3900]
     last = messages[-1]["blocks"]
     if notice:
         last.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"_{escape(notice)}_"}]})
@@ -223,6 +280,7 @@ def help_blocks(helpdesk_name: str) -> Message:
             "• `/itsupport <question>`: a private answer right here\n"
             "• Send me a direct message for a conversation you can follow up in\n"
             "• `/itsupport status`: your open requests with the helpdesk\n"
+            "• `/itsupport known`: outages the helpdesk already knows about\n"
             "• Press *Talk to a human* on any answer to reach a person")
     return {"text": text, "blocks": [_section(text)]}
 

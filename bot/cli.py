@@ -10,6 +10,8 @@
     itbot db upgrade     apply database migrations
     itbot digest --now   run the nightly evaluation and digest once
     itbot kb check DIR   validate a knowledge-base folder
+    itbot known add vpn "VPN is down in Berlin" --for 2h    post a known issue (outage notice)
+    itbot known list | itbot known clear vpn                 list them, end one (by topic or id)
 
 Domain errors become one line on standard error and a non-zero exit code;
 heavy libraries are imported inside commands so ``--help`` stays instant.
@@ -50,6 +52,9 @@ app.add_typer(model_app, name="model")
 kb_app = typer.Typer(help="Review the knowledge base.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(kb_app, name="kb")
+known_app = typer.Typer(help="Post, list and clear known issues (outage notices shown above the answers).",
+                        no_args_is_help=True)
+app.add_typer(known_app, name="known")
 
 
 DEFAULT_WEB_PORT = 8080
@@ -403,6 +408,74 @@ def kb_drafts(
     if export:
         for path in export_drafts(sessions, settings.kb_dir):
             typer.echo(f"wrote {path}")
+
+
+def _kb_topics(settings: "Settings") -> list[str]:
+    from answers.kb import load_kb
+
+    return load_kb(settings.kb_dir, strict=False).topics()
+
+
+def _known_line(notice) -> str:
+    return (f"#{notice.id}  {notice.topic}  {notice.text}  (since {notice.created_at:%Y-%m-%d %H:%M} UTC, until "
+            f"{notice.expires_at:%Y-%m-%d %H:%M} UTC, by {notice.created_by.removeprefix('cli:')})")
+
+
+@known_app.command("add")
+def known_add(
+    topic: str = typer.Argument(..., help="A built-in topic (vpn, email...) or a knowledge-base article's topic."),
+    text: str = typer.Argument(..., help="What is wrong, as people should read it."),
+    lasts: str = typer.Option("8h", "--for", help="How long it lasts unless cleared: 30m, 2h, 1d (at most 7d)."),
+    by: str = typer.Option("", "--by", help="Who posts it (default: your login name)."),
+) -> None:
+    """Post a known issue: answers on its topic start with it (in Slack and the web chat) until it ends."""
+    import getpass
+
+    from bot.conversation import known_duration, known_topic, post_known_issue
+
+    settings = _settings()
+    found, close = known_topic(topic, _kb_topics(settings))
+    if found is None:
+        raise ItbotError(f"unknown topic {topic!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
+    duration = known_duration(lasts)
+    if duration is None:
+        raise ItbotError(f"--for {lasts!r}: use a duration such as 30m, 2h or 1d")
+    if not text.strip():
+        raise ItbotError("say what is wrong: itbot known add vpn \"VPN is down in Berlin\"")
+    notice = post_known_issue(_database_sessions(settings), topic=found, text=text.strip(),
+                              created_by=f"cli:{by or getpass.getuser()}"[:64], lasts=duration)
+    typer.echo(f"posted {_known_line(notice)}")
+
+
+@known_app.command("list")
+def known_list() -> None:
+    """List the known issues in force."""
+    from bot.conversation import current_known_issues
+
+    notices = current_known_issues(_database_sessions(_settings()))
+    for notice in notices:
+        typer.echo(_known_line(notice))
+    if not notices:
+        typer.echo("no known issues", err=True)
+
+
+@known_app.command("clear")
+def known_clear(
+    which: str = typer.Argument(..., help="The topic (vpn) or the id (3) of the known issue to end."),
+    by: str = typer.Option("", "--by", help="Who clears it (default: your login name)."),
+) -> None:
+    """End a known issue before it expires."""
+    import getpass
+
+    from bot.conversation import clear_known_issue
+
+    settings = _settings()
+    ended = clear_known_issue(_database_sessions(settings), which=which, kb_topics=_kb_topics(settings),
+                              cleared_by=f"cli:{by or getpass.getuser()}"[:64])
+    if not ended:
+        raise ItbotError(f"no known issue in force for {which!r} (itbot known list shows them)")
+    for notice in ended:
+        typer.echo(f"cleared #{notice.id} ({notice.topic})")
 
 
 @app.command()

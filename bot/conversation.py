@@ -7,17 +7,25 @@ Slack call: on SQLite a write transaction holds the database lock).
 
 from __future__ import annotations
 
+import difflib
+import re
+import threading
+import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Callable, Iterable
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import select
 
 from answers.engine import Answer, AnswerEngine
 from answers.policy import Turn
 from answers.router import Route
+from answers.taxonomy import IT_INTENTS, topic_label
 from storage import repository as repo
 from storage.choices import ConversationState, EscalationStatus
-from storage.models import Conversation, Escalation, Message
+from storage.models import Conversation, Escalation, KnownIssue, Message
+from storage.types import utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -25,7 +33,9 @@ if TYPE_CHECKING:
 __all__ = ["mention_key", "slack_thread", "web_key", "is_web", "WEB_TEAM", "Question", "Reply", "claim_event",
            "answer_question", "answer_with_topic", "conversation_summary", "relay_target_for_agent",
            "record_agent_message", "owns_conversation", "question_asked", "start_conversation", "find_conversation_id",
-           "give_feedback", "Escalated", "open_escalation", "escalation_posted", "Update", "updates_since"]
+           "give_feedback", "Escalated", "open_escalation", "escalation_posted", "Update", "updates_since",
+           "KnownIssueNotice", "known_topic", "known_duration", "post_known_issue", "clear_known_issue",
+           "current_known_issues", "known_issue_for"]
 
 HISTORY_TURNS = 10
 WEB_PREFIX = "web:"
@@ -82,6 +92,7 @@ class Reply:
     relay_channel: str | None = None
     relay_thread_ts: str | None = None
     relay_text: str | None = None
+    known_issue: "KnownIssueNotice | None" = None  # an outage notice in force for the answer's topic
 
 
 def claim_event(sessions: "sessionmaker[Session]", event_id: str) -> bool:
@@ -127,7 +138,8 @@ def answer_question(engine: AnswerEngine, sessions: "sessionmaker[Session]", que
             sources=[s.id for s in answer.sources],
             latency_ms=answer.latency_ms, model=model or answer.generated_by)
         message_id = stored.id
-    return Reply(kind="answer", conversation_id=conversation_id, message_id=message_id, answer=answer)
+    return Reply(kind="answer", conversation_id=conversation_id, message_id=message_id, answer=answer,
+                 known_issue=known_issue_for(sessions, answer.intent))
 
 
 def owns_conversation(sessions: "sessionmaker[Session]", user_id: str, *, conversation_id: int | None = None,
@@ -315,3 +327,106 @@ def updates_since(sessions: "sessionmaker[Session]", conversation_id: int, *, af
         return Update(messages=[(m.id, str(m.role), m.text) for m in rows],
                       escalation_id=escalation.id if escalation else None,
                       escalation_status=str(escalation.status) if escalation else None)
+
+
+KNOWN_ISSUE_HOURS = 8  # a notice nobody clears ends by itself
+MAX_KNOWN_ISSUE_DAYS = 7
+MAX_KNOWN_ISSUE_CHARS = 500
+KNOWN_ISSUES_TTL_S = 10.0  # answers read the notices from memory; another process's change shows within this
+_DURATION = re.compile(r"(\d+)\s*(m|min|mins|minutes?|h|hrs?|hours?|d|days?)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class KnownIssueNotice:
+    """An outage notice as every door shows it; ``text`` is stored redacted."""
+
+    id: int
+    topic: str
+    text: str
+    created_by: str  # a Slack user id, or "cli:<name>"
+    created_at: datetime
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, issue: KnownIssue) -> "KnownIssueNotice":
+        return cls(id=issue.id, topic=issue.topic, text=issue.text, created_by=issue.created_by,
+                   created_at=issue.created_at, expires_at=issue.expires_at)
+
+
+_notices: "WeakKeyDictionary[sessionmaker[Session], tuple[float, tuple[KnownIssueNotice, ...]]]" = WeakKeyDictionary()
+_notices_lock = threading.Lock()
+
+
+def known_topic(name: str, kb_topics: Iterable[str] = ()) -> tuple[str | None, list[str]]:
+    """The topic ``name`` means (a built-in topic by name or label, or an article's own topic), or close matches.
+
+    Returns:
+        The topic as answers name it and no suggestions, or None and up to three close topic names.
+    """
+    wanted = " ".join(name.split()).lower()
+    names = {**{t.lower(): t for t in kb_topics}, **{topic_label(t).lower(): t for t in IT_INTENTS},
+             **{t: t for t in IT_INTENTS}, **{t.replace("_", " "): t for t in IT_INTENTS}}
+    for candidate in (wanted, wanted.replace("-", "_"), wanted.replace(" ", "_")):
+        if candidate in names:
+            return names[candidate], []
+    close = difflib.get_close_matches(wanted, list(names), n=6, cutoff=0.6)
+    return None, list(dict.fromkeys(names[c] for c in close))[:3]
+
+
+def known_duration(text: str) -> timedelta | None:
+    """``90m``, ``2h``, ``3 hours``, ``1d``... as a duration of at most a week; None when it is not one."""
+    match = _DURATION.fullmatch(text.strip())
+    if not match or int(match.group(1)) < 1:
+        return None
+    unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)[0].lower()]
+    return min(timedelta(**{unit: int(match.group(1))}), timedelta(days=MAX_KNOWN_ISSUE_DAYS))
+
+
+def post_known_issue(sessions: "sessionmaker[Session]", *, topic: str, text: str, created_by: str,
+                     lasts: timedelta | None = None) -> KnownIssueNotice:
+    """Post the notice of ``topic`` (replacing the one in force), ending after ``lasts`` (default 8 hours)."""
+    now = utcnow()
+    with sessions.begin() as session:
+        issue = repo.add_known_issue(session, topic=topic, text=text[:MAX_KNOWN_ISSUE_CHARS], created_by=created_by,
+                                     expires_at=now + (lasts or timedelta(hours=KNOWN_ISSUE_HOURS)), now=now)
+        notice = KnownIssueNotice.of(issue)
+    _forget_notices(sessions)
+    return notice
+
+
+def clear_known_issue(sessions: "sessionmaker[Session]", *, which: str, cleared_by: str,
+                      kb_topics: Iterable[str] = ()) -> list[KnownIssueNotice]:
+    """End the notice numbered ``which`` (``3``, ``#3``) or of the topic it names; those ended (maybe none)."""
+    number = which.strip().removeprefix("#")
+    topic = None if number.isdigit() else (known_topic(which, kb_topics)[0] or which.strip())
+    with sessions.begin() as session:
+        ended = [KnownIssueNotice.of(i) for i in repo.clear_known_issues(
+            session, topic=topic, issue_id=int(number) if number.isdigit() else None, cleared_by=cleared_by)]
+    _forget_notices(sessions)
+    return ended
+
+
+def current_known_issues(sessions: "sessionmaker[Session]") -> list[KnownIssueNotice]:
+    """The notices in force now, oldest first: read from the database at most every ten seconds per process."""
+    now = time.monotonic()
+    with _notices_lock:
+        cached = _notices.get(sessions)
+    if cached is None or now - cached[0] > KNOWN_ISSUES_TTL_S:
+        with sessions.begin() as session:
+            cached = (now, tuple(KnownIssueNotice.of(i) for i in repo.active_known_issues(session)))
+        with _notices_lock:
+            _notices[sessions] = cached
+    at = utcnow()  # a notice read while in force ends on time, cached or not
+    return [notice for notice in cached[1] if notice.expires_at > at]
+
+
+def known_issue_for(sessions: "sessionmaker[Session]", topic: str | None) -> KnownIssueNotice | None:
+    """The notice in force for ``topic`` (an answer's intent), if any."""
+    if not topic:
+        return None
+    return next((n for n in current_known_issues(sessions) if n.topic == topic), None)
+
+
+def _forget_notices(sessions: "sessionmaker[Session]") -> None:
+    with _notices_lock:
+        _notices.pop(sessions, None)

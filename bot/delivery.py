@@ -148,7 +148,8 @@ def _answer_into(services: "Services", client: "WebClient", question: Question, 
     messages = blocks.answer_messages(answer=answer.answer, action=answer.action,
                                       sources=[(s.title, s.url) for s in answer.sources], choices=answer.choices,
                                       message_id=reply.message_id or 0, conversation_id=reply.conversation_id,
-                                      notice=" ".join(n for n in (notice, answer.notice) if n) or None)
+                                      notice=" ".join(n for n in (notice, answer.notice) if n) or None,
+                                      known_issue=_known_issue_line(reply))
     for index, message in enumerate(messages):
         if index == 0 and shown:
             marked = {"metadata": post_metadata(f"{post_id}-0")} if post_id else {}
@@ -158,6 +159,13 @@ def _answer_into(services: "Services", client: "WebClient", question: Question, 
                           ephemeral=ephemeral, message=message, response_url=response_url,
                           post_id=post_id and f"{post_id}-{index}")
     return reply
+
+
+def _known_issue_line(reply: Reply) -> str | None:
+    issue = reply.known_issue
+    if issue is None:
+        return None
+    return blocks.known_issue_line(text=issue.text, created_at=issue.created_at, created_by=issue.created_by)
 
 
 def _withdraw(client: "WebClient", *, channel: str, ts: str) -> None:

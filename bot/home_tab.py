@@ -1,9 +1,9 @@
 """The App Home tab and its two forms, as Block Kit: pure functions from plain data to views.
 
-The Home tab shows topic buttons (each opens a short "describe the problem" form whose text starts a
-conversation in the user's DM with the bot), the user's requests with the helpdesk and where each stands (with
-a button to add detail to an active one), and, for agents, the queue of requests nobody has claimed yet. The
-``action_id`` and ``callback_id`` constants are shared with the listeners.
+The Home tab shows the known issues in force (outages the helpdesk posted), topic buttons (each opens a short
+"describe the problem" form whose text starts a conversation in the user's DM with the bot), the user's requests
+with the helpdesk and where each stands (with a button to add detail to an active one), and, for agents, the queue
+of requests nobody has claimed yet. The ``action_id`` and ``callback_id`` constants are shared with the listeners.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from bot.mrkdwn import escape
 from bot.suggestions import QUESTIONS
 
 __all__ = ["ACTION_TOPIC", "ACTION_ADD_DETAIL", "ACTION_CLAIM", "VIEW_ASK", "VIEW_DETAIL", "MAX_TOPICS",
-           "MAX_REQUESTS", "MAX_QUEUE", "DEFAULT_TOPICS", "NO_REQUESTS", "ACTIVE", "Request", "home_topics", "one_line",
+           "MAX_REQUESTS", "MAX_QUEUE", "MAX_KNOWN_ISSUES", "DEFAULT_TOPICS", "NO_REQUESTS", "ACTIVE", "Request",
+           "home_topics", "one_line",
            "home_view", "ask_modal", "detail_modal"]
 
 ACTION_TOPIC = "itbot_home_topic"  # each button of the topics block: ``_0``, ``_1``... (unique in a block)
@@ -31,6 +32,7 @@ VIEW_DETAIL = "itbot_home_detail_view"
 MAX_TOPICS = 8
 MAX_REQUESTS = 10
 MAX_QUEUE = 15  # with the requests and the headings, well under Slack's 100 blocks of a Home view
+MAX_KNOWN_ISSUES = 10
 DEFAULT_TOPICS = ("password_reset", "account_lockout", "mfa", "wifi", "vpn", "email", "printer", "software_install")
 NO_REQUESTS = ("You have no requests with the helpdesk yet. When I can't solve something, press *Talk to a human* "
                "under my answer and it shows up here.")
@@ -128,11 +130,16 @@ def _queue_blocks(request: Request) -> list[dict]:
 
 
 def home_view(*, helpdesk_name: str, topics: Sequence[str], requests: Sequence[Request],
-              queue: Sequence[Request] | None = None, notice: str | None = None) -> dict:
-    """The Home tab: an intro, topic buttons, the user's requests and, for agents (``queue`` given), the queue."""
+              queue: Sequence[Request] | None = None, notice: str | None = None,
+              known_issues: Sequence[str] = ()) -> dict:
+    """The Home tab: the known issues in force (``known_issues``, lines of mrkdwn), an intro, topic buttons, the
+    user's requests and, for agents (``queue`` given), the queue."""
     blocks: list[dict] = []
     if notice:
         blocks.append(_section(f":information_source: {escape(notice)}"))
+    if known_issues:
+        blocks += [_header("Known issues"), *[_section(line) for line in known_issues[:MAX_KNOWN_ISSUES]],
+                   {"type": "divider"}]
     blocks += [_header(f"IT help from {helpdesk_name}"[:150]),
                _section("Pick a topic and describe the problem: I'll answer in our direct messages, where you can "
                         "follow up or press *Talk to a human* to reach a person.")]

@@ -35,14 +35,25 @@ def sse(event: str, data: dict[str, Any]) -> bytes:
 
 
 def answer_payload(reply: Reply) -> dict[str, Any]:
-    """What the page shows of an answer: its text, sources, topic choices and the id its feedback names."""
+    """What the page shows of an answer: its text, sources, topic choices, the id its feedback names and the known
+    issue of its topic (an outage notice the helpdesk posted)."""
     answer = reply.answer
     assert answer is not None
     choices = answer.choices[:5] if answer.action == "clarify" else []  # an answer's related topics are not shown
     return {"message_id": reply.message_id, "text": answer.answer, "action": answer.action,
             "sources": [{"title": s.title} for s in answer.sources],
             "choices": [{"topic": c, "label": topic_label(c)} for c in choices],
-            "notice": answer.notice, "offer_human": answer.action == "escalate"}
+            "notice": answer.notice, "offer_human": answer.action == "escalate",
+            "known_issue": _known_issue(reply)}
+
+
+def _known_issue(reply: Reply) -> dict[str, Any] | None:
+    """The outage notice in force for the answer's topic (shown above it), or None."""
+    issue = reply.known_issue
+    if issue is None:
+        return None
+    return {"topic": issue.topic, "label": topic_label(issue.topic), "text": issue.text,
+            "since": issue.created_at.isoformat(), "until": issue.expires_at.isoformat()}
 
 
 def answer_events(context: "WebContext", question: Question, *, route: "Route | None" = None,

@@ -1,11 +1,18 @@
-"""``/itsupport <question> | help | status``, answered ephemerally."""
+"""``/itsupport <question> | help | status | known``, answered ephemerally.
+
+``/itsupport known`` lists the known issues (outage notices) in force; agents post one with ``/itsupport known
+<topic>: <text>`` (``<topic> for 2h: <text>`` or a trailing ``for 2h`` sets how long it lasts, 8 hours by default)
+and end it with ``/itsupport known clear <topic|id>``.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Callable
 
 from bot import blocks
-from bot.conversation import Question
+from bot.conversation import (Question, clear_known_issue, current_known_issues, known_duration, known_topic,
+                              post_known_issue)
 from bot.delivery import post_in_place
 from bot.incoming import Incoming
 from bot.listeners.intake import receive, run_for_user, take_question
@@ -31,6 +38,12 @@ def handle_itsupport(services: "Services", client: "WebClient", ack: Callable[..
         run_for_user(services, client, lambda: _post_status(services, client, command), channel=command["channel_id"],
                      thread_ts=None, user_id=command["user_id"], ephemeral=True, response_url=response_url)
         return
+    known = known_command(text)
+    if known is not None:
+        run_for_user(services, client, lambda: _post_known(services, client, command, known),
+                     channel=command["channel_id"], thread_ts=None, user_id=command["user_id"], ephemeral=True,
+                     response_url=response_url)
+        return
     question = Question(team_id=command.get("team_id", ""), channel_id=command["channel_id"],
                         thread_ts=f"slash:{command.get('trigger_id') or command['user_id']}",
                         user_id=command["user_id"], source="slash", text=text)
@@ -43,6 +56,71 @@ def _post_status(services: "Services", client: "WebClient", command: dict[str, A
         message = blocks.status_blocks(repo.list_open_escalations_for_user(session, command["user_id"]))
     post_in_place(client, channel=command["channel_id"], thread_ts=None, user_id=command["user_id"], ephemeral=True,
                   message=message, response_url=command.get("response_url"))
+
+
+KNOWN_USAGE = "`/itsupport known <topic>: <what is wrong>` (add `for 2h` to set how long it lasts; 8 hours by default)"
+_LASTS = re.compile(r"^(?P<rest>.*?)\s*\(?\bfor\s+(?P<lasts>\d+\s*[a-z]+)\)?\s*$", re.IGNORECASE | re.DOTALL)
+
+
+def known_command(text: str) -> tuple[Any, ...] | None:
+    """``("list",)``, ``("clear", which)`` or ``("post", topic, text, lasts)`` for ``known ...``; None otherwise.
+
+    ``lasts`` is a ``for 2h`` after the topic or at the end of the text (None: the default). A message that starts
+    with "known" but has no colon ("known bug in Teams?") is a question, not a command.
+    """
+    word, _, rest = text.partition(" ")
+    rest = rest.strip()
+    if word.lower() != "known":
+        return None
+    if rest.lower() in ("", "issues", "list"):
+        return ("list",)
+    first, _, which = rest.partition(" ")
+    if first.lower() == "clear":
+        return ("clear", which.strip())
+    if ":" not in rest:
+        return None
+    topic, _, body = (part.strip() for part in rest.partition(":"))
+    for part in ("topic", "body"):
+        found = _LASTS.match(topic if part == "topic" else body)
+        lasts = known_duration(found["lasts"]) if found else None
+        if found and lasts is not None:  # "closed for 2 people" is text, not a duration
+            return ("post", found["rest"], body, lasts) if part == "topic" else ("post", topic, found["rest"], lasts)
+    return ("post", topic, body, None)
+
+
+def _post_known(services: "Services", client: "WebClient", command: dict[str, Any], known: tuple[Any, ...]) -> None:
+    user = command["user_id"]
+    if known[0] == "list":
+        lines = [f"`#{n.id}` " + blocks.known_issue_line(text=n.text, created_at=n.created_at,
+                                                        created_by=n.created_by, topic=n.topic)
+                 for n in current_known_issues(services.sessions)]
+        message = blocks.known_issues_message(lines)
+    elif not services.is_agent(user):  # may ask Slack for the user group: on the worker, after the ack
+        message = blocks.plain_message(":no_entry: Only helpdesk agents can post or clear known issues. "
+                                       "`/itsupport known` lists the current ones.")
+    else:
+        message = _change_known(services, user, known)
+    post_in_place(client, channel=command["channel_id"], thread_ts=None, user_id=user, ephemeral=True,
+                  message=message, response_url=command.get("response_url"))
+
+
+def _change_known(services: "Services", user: str, known: tuple[Any, ...]) -> blocks.Message:
+    """Post or clear a known issue for an agent; the message that tells them what happened."""
+    kb_topics = services.engine.kb.topics()
+    if known[0] == "clear":
+        if not known[1]:
+            return blocks.plain_message("Say which: `/itsupport known clear <topic|id>` (`/itsupport known` lists "
+                                        "them).")
+        ended = clear_known_issue(services.sessions, which=known[1], cleared_by=user, kb_topics=kb_topics)
+        return blocks.known_issues_cleared(which=known[1], cleared=[(n.id, n.topic) for n in ended])
+    _, name, text, lasts = known
+    topic, close = known_topic(name, kb_topics)
+    if topic is None:
+        return blocks.unknown_topic_message(name, close)
+    if not text:
+        return blocks.plain_message(f"Usage: {KNOWN_USAGE}.")
+    notice = post_known_issue(services.sessions, topic=topic, text=text, created_by=user, lasts=lasts)
+    return blocks.known_issue_posted(issue_id=notice.id, topic=topic, expires_at=notice.expires_at)
 
 
 def register(app: "App", services: "Services") -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import blocks, home_tab
+from bot.conversation import current_known_issues
 from bot.messages_tab import TOPIC_WINDOW, greeting_not_posted, messages_tab_opened
 from bot.posting import post_once
 from bot.suggestions import NOT_TOPICS
@@ -52,7 +53,7 @@ def on_messages_tab(services: "Services", client: "WebClient", body: dict[str, A
 
 
 def home_for(services: "Services", user_id: str, *, notice: str | None = None) -> dict[str, Any]:
-    """The Home view of ``user_id`` as it stands: their requests and, for an agent, the open queue."""
+    """The Home view of ``user_id`` as it stands: the known issues, their requests and, for an agent, the queue."""
     agent = services.is_agent(user_id)  # may ask Slack for the user group: outside the transaction
     with services.sessions.begin() as session:
         requests = [home_tab.Request.of(e) for e in
@@ -61,8 +62,11 @@ def home_for(services: "Services", user_id: str, *, notice: str | None = None) -
             if agent else None
         asked = repo.most_asked_intents(session, limit=home_tab.MAX_TOPICS, since=utcnow() - TOPIC_WINDOW,
                                         exclude=NOT_TOPICS)
+    known = [blocks.known_issue_line(text=n.text, created_at=n.created_at, created_by=n.created_by, topic=n.topic)
+             for n in current_known_issues(services.sessions)]
     return home_tab.home_view(helpdesk_name=services.settings.helpdesk_name, requests=requests, queue=queue,
-                              topics=home_tab.home_topics([intent for intent, _count in asked]), notice=notice)
+                              topics=home_tab.home_topics([intent for intent, _count in asked]), notice=notice,
+                              known_issues=known)
 
 
 def publish_home(services: "Services", client: "WebClient", user_id: str, *, notice: str | None = None) -> bool:

@@ -130,6 +130,12 @@
   function showAnswer(node, answer) {
     node.classList.remove("streaming");
     node.querySelector(".body").replaceWith(render(answer.text));
+    if (answer.known_issue) {
+      const since = new Date(answer.known_issue.since);
+      const at = isNaN(since) ? "" : " (since " + since.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) + ")";
+      node.querySelector(".body").before(el("p", { class: "known-issue", role: "note" },
+        [el("strong", { text: "\u{1F6A8} Known issue: " }), document.createTextNode(answer.known_issue.text + at)]));
+    }
     if (answer.notice) node.append(el("p", { class: "sources", text: answer.notice }));
     if (answer.sources.length) {
       node.append(el("p", { class: "sources", text: "Sources: " + answer.sources.map((s) => s.title).join("; ") }));
