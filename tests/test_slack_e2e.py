@@ -123,10 +123,13 @@ def test_escalation_claim_relay_resolve_and_rating(bot):
                                        if "error 412 again" in m.get("text", "")], timeout=10, what="relay to agent")
     assert "Summer2024" not in relayed[0]["text"]
     # the agent replies in the escalation thread: the user sees it in theirs
-    fake.push(fake.payloads.message("Try restarting the VPN client, I've reset your profile", user=AGENT.id,
-                                    channel=HELPDESK, thread_ts=post["ts"]))
+    reply = fake.push(fake.payloads.message("Try restarting the VPN client, I've reset your profile", user=AGENT.id,
+                                            channel=HELPDESK, thread_ts=post["ts"]))
     fake.wait_until(lambda: any("reset your profile" in m.get("text", "") for m in bot.thread(event)), timeout=10,
                     what="relay to user")
+    fake.wait_for_ack(fake.redeliver(reply))  # Slack redelivers the agent's reply: relayed once, not twice
+    bot.settle()
+    assert len([m for m in bot.thread(event) if "reset your profile" in m.get("text", "")]) == 1
     # the agent resolves: the user is asked for a rating, and it is stored
     fake.push(fake.payloads.block_actions(action_id=blocks.ACTION_RESOLVE, message=fake.message(HELPDESK, post["ts"]),
                                           channel=HELPDESK, user=AGENT.id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from bot.conversation import is_web, record_agent_message, relay_target_for_agent
+from bot.conversation import claim_event, is_web, record_agent_message, relay_target_for_agent
 from bot.delivery import notify_user
 from bot.incoming import IGNORED_SUBTYPES, from_a_bot
 from bot.listeners.intake import INCOMING, take_question
@@ -29,7 +29,8 @@ def _file_only(services: "Services", client: "WebClient", event: dict[str, Any])
         "message."))
 
 
-def handle_message(services: "Services", client: "WebClient", event: dict[str, Any], context: dict[str, Any]) -> None:
+def handle_message(services: "Services", client: "WebClient", event: dict[str, Any], context: dict[str, Any],
+                   event_id: str | None = None) -> None:
     """Route one ``message`` event: DM question (stored by the durable intake), bare file, agent relay, or nothing."""
     incoming = context.get(INCOMING)
     if incoming is not None:
@@ -44,12 +45,15 @@ def handle_message(services: "Services", client: "WebClient", event: dict[str, A
         return
     thread_ts = event.get("thread_ts")
     if thread_ts and event["channel"] == services.settings.escalation_channel:
-        _relay_agent_reply(services, client, event, thread_ts)
+        _relay_agent_reply(services, client, event, thread_ts, event_id)
 
 
-def _relay_agent_reply(services: "Services", client: "WebClient", event: dict[str, Any], thread_ts: str) -> None:
+def _relay_agent_reply(services: "Services", client: "WebClient", event: dict[str, Any], thread_ts: str,
+                       event_id: str | None) -> None:
     if not services.is_agent(event["user"]):
         return
+    if event_id and not claim_event(services.sessions, f"relay:{event_id}"):
+        return  # Slack redelivered it (to this replica or another): relayed once already
     target = relay_target_for_agent(services.sessions, channel_id=event["channel"], thread_ts=thread_ts)
     if target is None:
         return
@@ -69,5 +73,6 @@ def handle_mention(services: "Services", client: "WebClient", context: dict[str,
 
 
 def register(app: "App", services: "Services") -> None:
-    app.event("message")(lambda event, client, context: handle_message(services, client, event, context))
+    app.event("message")(lambda body, event, client, context: handle_message(services, client, event, context,
+                                                                              body.get("event_id")))
     app.event("app_mention")(lambda client, context: handle_mention(services, client, context))
