@@ -82,7 +82,7 @@ class OnnxModel:
             if entry.penalty != penalty or entry.max_length < needed:
                 continue
             length = min(common_prefix(entry.tokens, ids), len(ids) - 1)  # at least one token to feed
-            if length > shared:
+            if length > shared:  # strictly longer: among equal prefixes (the rules only) the oldest is reused
                 best, shared = key, length
         if best is not None and shared >= MIN_SHARED:
             entry = self._entries.pop(best)
