@@ -73,7 +73,8 @@ def build_generator(settings: "Settings") -> "ModelService | RemoteGenerator":
     # the adapter is folded into unquantized weights: decoding then costs what the base model costs
     return load_generator(model, adapter=adapter, quantization=settings.quantization, merge_adapter=True,
                           cache_dir=settings.cache_dir, dtype=None if settings.dtype == "auto" else settings.dtype,
-                          timeout_s=settings.generation_timeout_s, max_new_tokens=settings.max_new_tokens)
+                          timeout_s=settings.generation_timeout_s, max_new_tokens=settings.max_new_tokens,
+                          runtime=settings.llm_runtime)
 
 
 def build_remote_generator(settings: "Settings") -> "RemoteGenerator":
