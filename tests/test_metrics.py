@@ -128,7 +128,8 @@ def test_readyz_fails_when_the_database_file_is_deleted(bot, caplog, tmp_path, p
     lost = [r for r in caplog.records if r.levelname == "ERROR" and f"was {problem}" in r.getMessage()]
     assert len(lost) == 1 and str(path) in lost[0].getMessage()
     status, checks = readyz(bot)
-    assert status == 503 and failing(checks) == {"database_file"}
+    # the database check may fail too (a write on the lost file can fail), but nothing else does
+    assert status == 503 and "database_file" in failing(checks) <= {"database", "database_file"}
     metric = f'itbot_database_file_lost_total{{problem="{problem}"}} 1.0'
     assert metric.encode() in bot.services.metrics.render()  # once, however often it is seen
     assert len([r for r in caplog.records if f"was {problem}" in r.getMessage()]) == 1
