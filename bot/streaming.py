@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable
 from slack_sdk.errors import SlackApiError
 
 from bot.mrkdwn import to_mrkdwn
+from bot.working import slack_error
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -31,12 +32,6 @@ log = logging.getLogger(__name__)
 PREVIEW_EVERY_S = 1.0  # chat.update is Tier 3 (about 50 a minute): one edit a second per answer
 APPEND_EVERY_S = 0.5  # chat.appendStream is Tier 4 (100+ a minute)
 MAX_APPEND_CHARS = 12_000  # Slack's limit on markdown_text
-
-
-def _error(error: Exception) -> str:
-    if isinstance(error, SlackApiError):
-        return str(error.response.get("error"))
-    return error.__class__.__name__
 
 
 class EditedPreview:
@@ -73,7 +68,7 @@ class EditedPreview:
                     self._client.chat_update(channel=self._channel, ts=self.ts, text=text)
                 self.updates += 1
             except Exception as error:  # a failed preview must never stop the answer
-                log.warning("streaming preview update failed: %s", _error(error))
+                log.warning("streaming preview update failed: %s", slack_error(error))
 
     def close(self) -> str | None:
         """No more previews; the ts of the preview message, if one was posted."""
@@ -130,9 +125,9 @@ class NativeStream:
             self._pending = self._pending[len(text):]
             self.appends += 1
         except SlackApiError as error:  # refused, or the stream ended: edit a message instead
-            self._fall_back(_error(error))
+            self._fall_back(slack_error(error))
         except Exception as error:  # unreachable for a moment: the text stays pending for the next piece
-            log.warning("streaming the answer failed for now: %s", _error(error))
+            log.warning("streaming the answer failed for now: %s", slack_error(error))
 
     def _fall_back(self, reason: str) -> None:
         log.info("native streaming %s (%s); editing a message instead",
@@ -151,5 +146,5 @@ class NativeStream:
                 try:
                     self._client.chat_stopStream(channel=self._channel, ts=self.ts)
                 except Exception as error:  # expired or unreachable: the final chat.update still replaces it
-                    log.info("stopping the stream failed (%s); the final answer replaces it", _error(error))
+                    log.info("stopping the stream failed (%s); the final answer replaces it", slack_error(error))
             return self.ts

@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-__all__ = ["STATUS", "LOADING_MESSAGES", "SEEN", "SOLVED", "set_status", "clear_status", "react", "unreact"]
+__all__ = ["STATUS", "LOADING_MESSAGES", "SEEN", "SOLVED", "set_status", "clear_status", "react", "unreact", "slack_error"]
 
 log = logging.getLogger(__name__)
 STATUS = "is looking into it…"
@@ -26,7 +26,8 @@ SEEN = "eyes"  # 👀 on a question asked in a channel, until it is solved
 SOLVED = "white_check_mark"  # ✅ in its place once the person marked the answer solved
 
 
-def _error(error: Exception) -> str:
+def slack_error(error: Exception) -> str:
+    """Slack's error code (or the HTTP status), else the exception's class: a log word, never the text."""
     if isinstance(error, SlackApiError):
         return str(error.response.get("error") or error.response.status_code)
     return error.__class__.__name__
@@ -38,7 +39,7 @@ def set_status(client: "WebClient", *, channel: str, thread_ts: str) -> bool:
         client.assistant_threads_setStatus(channel_id=channel, thread_ts=thread_ts, status=STATUS,
                                            loading_messages=list(LOADING_MESSAGES))
     except Exception as error:  # refused (not_allowed, missing_scope...) or unreachable: the placeholder follows
-        log.info("thread status refused (%s); posting a placeholder instead", _error(error))
+        log.info("thread status refused (%s); posting a placeholder instead", slack_error(error))
         return False
     return True
 
@@ -48,7 +49,7 @@ def clear_status(client: "WebClient", *, channel: str, thread_ts: str) -> None:
     try:
         client.assistant_threads_setStatus(channel_id=channel, thread_ts=thread_ts, status="")
     except Exception as error:  # Slack drops it after two minutes anyway
-        log.warning("could not clear the thread status: %s", _error(error))
+        log.warning("could not clear the thread status: %s", slack_error(error))
 
 
 def react(client: "WebClient", *, channel: str, ts: str, name: str) -> bool:
@@ -58,10 +59,10 @@ def react(client: "WebClient", *, channel: str, ts: str, name: str) -> bool:
     except SlackApiError as error:
         if error.response.get("error") == "already_reacted":
             return True
-        log.warning("could not add :%s: to a question: %s", name, _error(error))
+        log.warning("could not add :%s: to a question: %s", name, slack_error(error))
         return False
     except Exception as error:  # a reaction is a courtesy: never stop the answer for it
-        log.warning("could not add :%s: to a question: %s", name, _error(error))
+        log.warning("could not add :%s: to a question: %s", name, slack_error(error))
         return False
     return True
 
@@ -72,4 +73,4 @@ def unreact(client: "WebClient", *, channel: str, ts: str, name: str) -> None:
         client.reactions_remove(channel=channel, timestamp=ts, name=name)
     except Exception as error:  # a leftover 👀 is untidy, not harmful
         if not (isinstance(error, SlackApiError) and error.response.get("error") == "no_reaction"):
-            log.warning("could not remove :%s: from a question: %s", name, _error(error))
+            log.warning("could not remove :%s: from a question: %s", name, slack_error(error))

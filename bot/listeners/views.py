@@ -64,7 +64,7 @@ def on_escalate_submit(services: "Services", client: "WebClient", ack: Callable[
     conversation_id = json.loads(view.get("private_metadata") or "{}").get("c")
     values = view.get("state", {}).get("values", {})
     urgency = ((values.get("urgency", {}).get("urgency", {}).get("selected_option") or {}).get("value")) or "normal"
-    details = (values.get("details", {}).get("details", {}).get("value") or "").strip() or None
+    details = _typed(view, "details") or None
     requester = body["user"]["id"]
     if conversation_id is None:
         return
