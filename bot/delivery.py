@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
@@ -59,7 +59,8 @@ def respond(response_url: str, message: dict[str, Any]) -> None:
 
 def deliver_answer(services: "Services", client: "WebClient", question: Question, *, reply_channel: str,
                    reply_thread_ts: str | None, ephemeral: bool = False, route: "Route | None" = None,
-                   response_url: str | None = None, notice: str | None = None, post_id: str | None = None) -> Reply:
+                   response_url: str | None = None, notice: str | None = None, post_id: str | None = None,
+                   on_stream_started: Callable[[str], None] | None = None) -> Reply:
     """Answer ``question`` and post the result where the user asked.
 
     While a model may write the answer (in kb mode it is ready in milliseconds, and more Slack calls would only
@@ -68,12 +69,14 @@ def deliver_answer(services: "Services", client: "WebClient", question: Question
     as it comes (Slack's native streaming, or an edited message where Slack refuses it) and the final answer
     replaces it. ``notice`` is shown under the answer (an apology for a late one); ``post_id`` marks the posts
     (``<post_id>-placeholder`` for the placeholder or a posted preview, ``<post_id>-0``, ``-1``... for the
-    answer) so a later attempt can find them.
+    answer) so a later attempt can find them; a natively streamed message cannot carry them until the final
+    answer replaces it, so ``on_stream_started(ts)`` is told its ts as soon as Slack started it (it must not raise).
     """
     if question.source == "mention" and question.message_ts and not ephemeral:
         working.react(client, channel=reply_channel, ts=question.message_ts, name=working.SEEN)
     status, preview = _show_working(services, client, question, reply_channel=reply_channel,
-                                    reply_thread_ts=reply_thread_ts, ephemeral=ephemeral, post_id=post_id)
+                                    reply_thread_ts=reply_thread_ts, ephemeral=ephemeral, post_id=post_id,
+                                    on_stream_started=on_stream_started)
     started = time.monotonic()
     try:
         reply = _answer_into(services, client, question, preview, status, reply_channel=reply_channel,
@@ -104,7 +107,8 @@ def deliver_answer(services: "Services", client: "WebClient", question: Question
 
 def _show_working(services: "Services", client: "WebClient", question: Question, *, reply_channel: str,
                   reply_thread_ts: str | None, ephemeral: bool,
-                  post_id: str | None) -> tuple[bool, "Preview | None"]:
+                  post_id: str | None,
+                  on_stream_started: Callable[[str], None] | None = None) -> tuple[bool, "Preview | None"]:
     """The thread status (True) and where the model's text streams; nothing in kb mode.
 
     In a DM the thread status shows the bot is working, then the answer streams natively into a reply; in a
@@ -122,7 +126,8 @@ def _show_working(services: "Services", client: "WebClient", question: Question,
                   and working.set_status(client, channel=reply_channel, thread_ts=reply_thread_ts))
     if reply_thread_ts and (status or question.source == "mention"):
         return status, NativeStream(client, channel=reply_channel, thread_ts=reply_thread_ts,
-                                    user_id=question.user_id, team_id=question.team_id, post=post)
+                                    user_id=question.user_id, team_id=question.team_id, post=post,
+                                    on_start=on_stream_started)
     placeholder = post_once(client, channel=reply_channel, thread_ts=reply_thread_ts,
                             post_id=post_id and f"{post_id}-placeholder", **blocks.thinking_message())["ts"]
     return False, EditedPreview(client, channel=reply_channel, ts=placeholder)

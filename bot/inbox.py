@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from storage.models import PendingQuestion
 
 __all__ = ["HOLDER", "LEASE_S", "LATE_S", "MAX_ATTEMPTS", "Stored", "Started", "holder_alive", "store", "start",
-           "finish", "orphans", "late_notice"]
+           "stream_started", "quote_posted", "finish", "orphans", "late_notice"]
 
 log = logging.getLogger(__name__)
 HOST, PID = socket.gethostname(), os.getpid()
@@ -49,12 +49,13 @@ class Stored:
 
 @dataclass(frozen=True, slots=True)
 class Started:
-    """A question this process has begun to answer."""
+    """A question this process has begun to answer; ``streamed_ts`` the message an earlier attempt streamed into."""
 
     id: int
     attempt: int
     received_at: datetime
     text: str
+    streamed_ts: str | None = None
 
 
 def holder_alive(holder: str, held_at: datetime, *, now: datetime | None = None) -> bool:
@@ -78,14 +79,17 @@ def holder_alive(holder: str, held_at: datetime, *, now: datetime | None = None)
 
 
 def store(sessions: "sessionmaker[Session]", question: "Question", *, event_id: str | None, reply_channel: str,
-          reply_thread_ts: str | None, ephemeral: bool, topic: str | None = None) -> Stored:
-    """Store ``question``; for a redelivered event, queue it again only when its holder is gone (taken over)."""
+          reply_thread_ts: str | None, ephemeral: bool, topic: str | None = None, quote: str | None = None) -> Stored:
+    """Store ``question``; for a redelivered event, queue it again only when its holder is gone (taken over).
+
+    ``quote`` is the DM post still to be made that opens the question's thread (see :func:`quote_posted`).
+    """
     with sessions.begin() as session:
         row, new = inbox.store_question(
             session, event_id=event_id, team_id=question.team_id, channel_id=question.channel_id,
             thread_ts=question.thread_ts, user_id=question.user_id, source=question.source, text=question.text,
             topic=topic, reply_channel=reply_channel, reply_thread_ts=reply_thread_ts, ephemeral=ephemeral,
-            holder=HOLDER, message_ts=question.message_ts)
+            holder=HOLDER, message_ts=question.message_ts, quote=quote)
         if new:
             return Stored(row.id, queue=True)
         if row.finished_at is not None or holder_alive(row.holder, row.held_at):
@@ -104,7 +108,19 @@ def start(sessions: "sessionmaker[Session]", question_id: int) -> Started | None
         row = inbox.start_question(session, question_id, holder=HOLDER)
         if row is None:
             return None
-        return Started(row.id, row.attempts, row.received_at, row.text)
+        return Started(row.id, row.attempts, row.received_at, row.text, row.streamed_ts)
+
+
+def stream_started(sessions: "sessionmaker[Session]", question_id: int, ts: str) -> None:
+    """Record that the answer began streaming into message ``ts``: a restart finds (and removes) a half answer."""
+    with sessions.begin() as session:
+        inbox.record_stream(session, question_id, ts=ts)
+
+
+def quote_posted(sessions: "sessionmaker[Session]", question_id: int, *, channel: str, ts: str) -> None:
+    """Record the DM post that opens the question's thread (a shortcut's question is stored before it exists)."""
+    with sessions.begin() as session:
+        inbox.record_quote(session, question_id, channel=channel, ts=ts)
 
 
 def finish(sessions: "sessionmaker[Session]", question_id: int, outcome: str) -> None:

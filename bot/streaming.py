@@ -82,14 +82,16 @@ class NativeStream:
 
     ``recipient_user_id`` and ``recipient_team_id`` are always sent: Slack requires them for streams in
     channels. ``post(text)`` posts a message in the thread and returns its ts: the fallback when no stream can
-    be started.
+    be started. ``on_start(ts)`` is told the stream's message as soon as Slack started it: ``chat.startStream``
+    takes no metadata, so whoever must find a half-written answer after a crash records it there.
     """
 
     def __init__(self, client: "WebClient", *, channel: str, thread_ts: str, user_id: str, team_id: str,
-                 post: Callable[[str], str], every_s: float = APPEND_EVERY_S) -> None:
+                 post: Callable[[str], str], every_s: float = APPEND_EVERY_S,
+                 on_start: Callable[[str], None] | None = None) -> None:
         self._client, self._channel, self._thread_ts, self._every = client, channel, thread_ts, every_s
         self._recipient = {"recipient_user_id": user_id, "recipient_team_id": team_id}
-        self._post = post
+        self._post, self._on_start = post, on_start
         self.ts: str | None = None
         self._text = ""  # everything so far
         self._pending = ""  # not yet sent to Slack
@@ -126,8 +128,15 @@ class NativeStream:
             self.appends += 1
         except SlackApiError as error:  # refused, or the stream ended: edit a message instead
             self._fall_back(slack_error(error))
+            return
         except Exception as error:  # unreachable for a moment: the text stays pending for the next piece
             log.warning("streaming the answer failed for now: %s", slack_error(error))
+            return
+        if self.appends == 1 and self._on_start is not None:
+            try:
+                self._on_start(self.ts)
+            except Exception as error:  # noqa: BLE001 - recording it is a safeguard; the answer goes on
+                log.warning("could not record the streamed message %s: %s", self.ts, error.__class__.__name__)
 
     def _fall_back(self, reason: str) -> None:
         log.info("native streaming %s (%s); editing a message instead",

@@ -45,15 +45,17 @@ def intake_sessions(engine: Engine) -> sessionmaker[Session]:
 
     return sessionmaker(quick, expire_on_commit=False)
 
-__all__ = ["INTAKE_WAIT_S", "intake_sessions", "store_question", "take_over_question", "start_question", "finish_question", "unfinished_questions",
-           "forget_finished_questions"]
+__all__ = ["INTAKE_WAIT_S", "intake_sessions", "store_question", "take_over_question", "start_question",
+           "record_stream", "record_quote", "finish_question", "unfinished_questions", "forget_finished_questions"]
 
 
 def store_question(session: Session, *, event_id: str | None, team_id: str, channel_id: str, thread_ts: str,
                    user_id: str, source: str, text: str, reply_channel: str, reply_thread_ts: str | None,
-                   ephemeral: bool, holder: str, topic: str | None = None,
-                   message_ts: str | None = None) -> tuple[PendingQuestion, bool]:
-    """Store a question (its text redacted) held by ``holder``.
+                   ephemeral: bool, holder: str, topic: str | None = None, message_ts: str | None = None,
+                   quote: str | None = None) -> tuple[PendingQuestion, bool]:
+    """Store a question (its text and ``quote`` redacted) held by ``holder``.
+
+    ``quote`` is the DM post still to be made whose thread the answer goes to (a message shortcut's question).
 
     Returns:
         The row and True; for an event id stored before (Slack redelivered it), the first row and False.
@@ -62,7 +64,8 @@ def store_question(session: Session, *, event_id: str | None, team_id: str, chan
     row = insert_new(session, PendingQuestion, event_id=event_id, team_id=team_id, channel_id=channel_id,
                      thread_ts=thread_ts, user_id=user_id, source=source, text=redact(text).text, topic=topic,
                      reply_channel=reply_channel, reply_thread_ts=reply_thread_ts, ephemeral=ephemeral,
-                     received_at=now, holder=holder, held_at=now, attempts=0, message_ts=message_ts)
+                     received_at=now, holder=holder, held_at=now, attempts=0, message_ts=message_ts,
+                     quote=None if quote is None else redact(quote).text)
     if row is not None:
         return row, True
     return session.scalars(select(PendingQuestion).where(PendingQuestion.event_id == event_id)).one(), False
@@ -95,6 +98,19 @@ def start_question(session: Session, question_id: int, *, holder: str) -> Pendin
     if result.rowcount != 1:
         return None
     return session.get(PendingQuestion, question_id, populate_existing=True)
+
+
+def record_stream(session: Session, question_id: int, *, ts: str) -> None:
+    """Remember that the answer began streaming into message ``ts`` (a later attempt removes it if unfinished)."""
+    session.execute(update(PendingQuestion).where(PendingQuestion.id == question_id).values(streamed_ts=ts),
+                    execution_options={"synchronize_session": False})
+
+
+def record_quote(session: Session, question_id: int, *, channel: str, ts: str) -> None:
+    """The question's DM quote is posted: message ``ts`` in DM ``channel`` is its conversation and reply thread."""
+    session.execute(update(PendingQuestion).where(PendingQuestion.id == question_id)
+                    .values(channel_id=channel, thread_ts=ts, reply_channel=channel, reply_thread_ts=ts, quote=None),
+                    execution_options={"synchronize_session": False})
 
 
 def finish_question(session: Session, question_id: int, *, outcome: str) -> None:

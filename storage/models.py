@@ -149,6 +149,8 @@ class PendingQuestion(Base):
     process dies. ``holder`` is the process responsible for it (the one that received it, or took it over
     from a dead one), ``started_at`` when that process began answering it; ``finished_at`` and ``outcome`` say
     how it ended (answered, expired, failed...). Finished rows are kept a day so a redelivery is recognised.
+    A question from the "Ask IT about this" shortcut is stored before its DM exists: ``quote`` holds the post
+    that opens its DM thread, with empty ``channel_id``/``reply_channel`` and ``thread_ts`` until it is posted.
     """
 
     __tablename__ = "pending_questions"
@@ -173,6 +175,10 @@ class PendingQuestion(Base):
     finished_at: Mapped[datetime | None] = mapped_column(index=True)
     outcome: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32))  # the Slack message that asked; migration 0004
+    # Migration 0008: the message an answer began streaming into (chat.startStream takes no metadata to find it
+    # by), and a message shortcut's DM quote while it is still to be posted (its thread is the reply thread).
+    streamed_ts: Mapped[str | None] = mapped_column(String(32))
+    quote: Mapped[str | None] = mapped_column(Text)  # redacted, like text
 
 
 class GreetedUser(Base):

@@ -215,3 +215,84 @@ def test_questions_acknowledged_before_a_kill_9_are_answered_exactly_once_after_
         second.communicate(timeout=60)
     counts = [len(_answers(fake, e)) for e in acked]
     assert counts == [1] * len(acked), counts
+
+
+def _row(bot, question_id: int | None = None):
+    """The stored question (the only one when ``question_id`` is None), detached from its session."""
+    from sqlalchemy import select
+
+    from storage.models import PendingQuestion
+
+    with bot.services.sessions() as session:
+        rows = list(session.scalars(select(PendingQuestion).order_by(PendingQuestion.id)))
+        session.expunge_all()
+    return rows[0] if question_id is None and len(rows) == 1 else next(r for r in rows if r.id == question_id)
+
+
+def _shortcut_then_die(bot, monkeypatch, text: str) -> tuple[int, dict]:
+    """"Ask IT about this" on a channel message; the process dies right after the ack, its job never run.
+
+    Returns the stored question's id and the message asked about.
+    """
+    from tests.test_slack_shortcut import ask_it_about, posted_in_channel
+
+    message = posted_in_channel(bot, text)
+    with monkeypatch.context() as patch:
+        lost = []
+        patch.setattr(bot.services.worker, "submit", lambda job, on_error=None: lost.append(job))
+        ask = ask_it_about(bot, message)
+    assert ask.payload is None and not ask.late and len(lost) == 1
+    row = _row(bot)
+    with bot.services.sessions.begin() as session:  # the process that held it is gone
+        from storage.models import PendingQuestion
+
+        session.get(PendingQuestion, row.id).holder = DEAD
+    return row.id, message
+
+
+def test_a_shortcut_question_is_stored_redacted_before_the_ack_and_answered_once_after_the_process_died(
+        bot, monkeypatch):
+    from tests.test_slack_shortcut import dm_posts
+
+    secret = "Zq7!shortcut-died"
+    question_id, _ = _shortcut_then_die(bot, monkeypatch, f"vpn error 809 since this morning, password {secret}")
+    row = _row(bot, question_id)
+    assert row.finished_at is None and row.reply_thread_ts is None and not dm_posts(bot)  # nothing done yet
+    assert "error 809" in row.text and "error 809" in row.quote and secret not in row.text + row.quote
+
+    assert recover(bot.services, bot.services_client) == 1
+    bot.settle()
+    [quote] = dm_posts(bot)  # the quote the dead process never posted, then the answer in its thread
+    assert quote["text"].startswith(":speech_balloon: You asked about this message:") and secret not in quote["text"]
+    [answer] = _answers(bot.fake, {"channel": bot.fake.dm_channel(), "ts": quote["ts"]})
+    assert "VPN" in answer["text"] and "Sources:" in json.dumps(answer["blocks"])
+    row = _row(bot, question_id)
+    assert (row.outcome, row.reply_channel, row.reply_thread_ts, row.thread_ts, row.quote) == (
+        "answered", bot.fake.dm_channel(), quote["ts"], quote["ts"], None)
+    assert recover(bot.services, bot.services_client) == 0
+    bot.settle()
+    assert len(dm_posts(bot)) == 1 and len(bot.fake.messages(bot.fake.dm_channel(), thread_ts=quote["ts"])) == 2
+
+
+def test_a_shortcut_quote_posted_just_before_the_crash_is_not_posted_again(bot, monkeypatch):
+    from bot.posting import post_once
+    from bot.listeners.shortcuts import quoted
+    from tests.test_slack_shortcut import dm_posts
+
+    text = "printer says offline on floor 3"
+    question_id, _ = _shortcut_then_die(bot, monkeypatch, text)
+    with bot.services.sessions.begin() as session:  # its job had begun and posted the quote, then died
+        from storage.models import PendingQuestion
+
+        row = session.get(PendingQuestion, question_id)
+        row.started_at, row.attempts = utcnow(), 1
+    dm = bot.services_client.conversations_open(users=bot.fake.workspace.user.id)["channel"]["id"]
+    posted = post_once(bot.services_client, channel=dm, post_id=f"question-{question_id}-quote", text=quoted(text))
+
+    assert recover(bot.services, bot.services_client) == 1
+    bot.settle()
+    [quote] = dm_posts(bot)
+    assert quote["ts"] == posted["ts"]
+    [answer] = _answers(bot.fake, {"channel": dm, "ts": quote["ts"]})
+    assert "printer" in json.dumps(answer).lower()
+    assert (_row(bot, question_id).outcome, _row(bot, question_id).reply_thread_ts) == ("answered", quote["ts"])

@@ -1,7 +1,8 @@
 """The common path of every question: stored, rate-limited, answered once on the worker.
 
 The durable intake (:func:`durable_intake`) stores a DM or @mention before Bolt acknowledges the envelope;
-commands and topic buttons are stored by their listeners, right after their ``ack()``. A stored question is
+commands and topic buttons are stored by their listeners, right after their ``ack()``; the message shortcut's
+question before its ``ack()``, with the DM post that will open its thread (:func:`take_quoted`). A stored question is
 answered by whichever process holds it (:mod:`bot.inbox`); :func:`recover` takes over the questions of processes
 that stopped. When the database refuses the write, the question is answered from memory as before, and the
 answer path meets the same database fault (an apology with a reference).
@@ -10,7 +11,7 @@ answer path meets the same database fault (an apology with a reference).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -20,7 +21,7 @@ from bot import inbox
 from bot.conversation import Question, claim_event
 from bot.delivery import apologise, deliver_answer, post_in_place, wait_seconds_text
 from bot.incoming import Incoming, incoming_question
-from bot.posting import find_posts
+from bot.posting import find_posts, post_once
 from bot.worker import Busy
 from storage.types import utcnow
 
@@ -32,8 +33,8 @@ if TYPE_CHECKING:
     from bot.services import Services
     from storage.models import PendingQuestion
 
-__all__ = ["INCOMING", "MAX_AGE", "Received", "durable_intake", "receive", "take_question", "run_for_user",
-           "recover"]
+__all__ = ["INCOMING", "MAX_AGE", "Received", "durable_intake", "receive", "take_question", "take_quoted",
+           "run_for_user", "recover"]
 
 log = logging.getLogger(__name__)
 INCOMING = "itbot_incoming"  # the Bolt context key the durable intake leaves for the listeners
@@ -68,15 +69,17 @@ def durable_intake(services: "Services") -> Callable[..., Any]:
 
 
 def receive(services: "Services", incoming: Incoming, *, event_id: str | None, ephemeral: bool = False,
-            topic: str | None = None) -> Received:
+            topic: str | None = None, quote: str | None = None) -> Received:
     """Store ``incoming``, waiting at most about a second for a lock; on a fault it is stored later, by the worker.
+
+    ``quote`` is the DM post still to be made that opens the question's thread (see :func:`take_quoted`).
 
     Returns:
         The question with its row, or with ``stored`` None (the worker tries again, then answers from memory).
     """
     try:
         stored = _store(services.intake_sessions or services.sessions, incoming, event_id=event_id,
-                        ephemeral=ephemeral, topic=topic)
+                        ephemeral=ephemeral, topic=topic, quote=quote)
     except SQLAlchemyError as error:
         log.warning("could not store a question before acknowledging it (%s); storing it on the worker",
                     error.__class__.__name__)
@@ -85,9 +88,9 @@ def receive(services: "Services", incoming: Incoming, *, event_id: str | None, e
 
 
 def _store(sessions: "sessionmaker[Session]", incoming: Incoming, *, event_id: str | None, ephemeral: bool,
-           topic: str | None) -> inbox.Stored:
+           topic: str | None, quote: str | None = None) -> inbox.Stored:
     return inbox.store(sessions, incoming.question, event_id=event_id, reply_channel=incoming.reply_channel,
-                       reply_thread_ts=incoming.reply_thread_ts, ephemeral=ephemeral, topic=topic)
+                       reply_thread_ts=incoming.reply_thread_ts, ephemeral=ephemeral, topic=topic, quote=quote)
 
 
 def take_question(services: "Services", client: "WebClient", received: Received, *, route: "Route | None" = None,
@@ -123,6 +126,20 @@ def take_question(services: "Services", client: "WebClient", received: Received,
     run_for_user(services, client, store_then_answer, **where)
 
 
+def take_quoted(services: "Services", client: "WebClient", stored: inbox.Stored, question: Question, *,
+                quote: str, channel: str, user_id: str, response_url: str | None = None) -> None:
+    """Queue a stored question whose DM thread is still to be opened: ``quote`` is posted in the user's DM, then
+    the question is answered in its thread (a message shortcut's question, stored before the ack).
+
+    Until the DM post exists, a failure is told where the user was (``channel``: privately, or through
+    ``response_url``).
+    """
+    if stored.queue and not run_for_user(services, client, lambda: _answer_stored(
+            services, client, stored.id, question, None, route=None, quote=quote), channel=channel,
+            thread_ts=None, user_id=user_id, ephemeral=True, response_url=response_url):
+        _finish_quietly(services, stored.id, "refused")
+
+
 def recover(services: "Services", client: "WebClient") -> int:
     """Queue the unanswered questions of stopped processes (at start-up, then every few seconds)."""
     from answers.router import Route
@@ -136,28 +153,54 @@ def recover(services: "Services", client: "WebClient") -> int:
         question = Question(team_id=row.team_id, channel_id=row.channel_id, thread_ts=row.thread_ts,
                             user_id=row.user_id, source=row.source, text=row.text, message_ts=row.message_ts)
         route = Route.certain(row.topic) if row.topic else None
-        where = _where(Incoming(question, row.reply_channel, row.reply_thread_ts), row.ephemeral, None)
+        # A question whose DM post is not made yet has no channel: an apology goes to the user's DM (its user id).
+        where = _where(Incoming(question, row.reply_channel or row.user_id, row.reply_thread_ts), row.ephemeral,
+                       None)
         run_for_user(services, client, _recovered_job(services, client, row, question, where, route), **where)
     return len(rows)
 
 
 def _recovered_job(services: "Services", client: "WebClient", row: "PendingQuestion", question: Question,
                    where: dict[str, Any], route: "Route | None") -> Callable[[], None]:
-    return lambda: _answer_stored(services, client, row.id, question, where, route=route, recovered=True)
+    return lambda: _answer_stored(services, client, row.id, question, where, route=route, recovered=True,
+                                  quote=row.quote)
 
 
 def _answer_stored(services: "Services", client: "WebClient", question_id: int, question: Question,
-                   where: dict[str, Any], *, route: "Route | None", recovered: bool = False) -> None:
-    """Answer a stored question once: begun by compare-and-set, finished with its outcome."""
+                   where: dict[str, Any] | None, *, route: "Route | None", recovered: bool = False,
+                   quote: str | None = None) -> None:
+    """Answer a stored question once: begun by compare-and-set, finished with its outcome.
+
+    With ``quote`` the question's DM thread is opened first (``where`` is then unknown until it is).
+    """
     started = inbox.start(services.sessions, question_id)
     if started is None:
         log.info("question %d is answered elsewhere", question_id)
         return
     outcome = "failed"  # an exception: the worker apologises with a reference
     try:
+        if quote is not None:
+            question, where = _open_thread(services, client, started, question, quote)
+        assert where is not None
         outcome = _answer_started(services, client, started, question, where, route=route, recovered=recovered)
     finally:
         _finish_quietly(services, question_id, outcome)
+
+
+def _open_thread(services: "Services", client: "WebClient", started: inbox.Started, question: Question,
+                 quote: str) -> tuple[Question, dict[str, Any]]:
+    """Post ``quote`` in the user's DM (once: an earlier attempt may have posted it) and make its thread the
+    question's; the row remembers it, so a later attempt answers in the same thread."""
+    dm = client.conversations_open(users=question.user_id)["channel"]["id"]
+    post_id = f"question-{started.id}-quote"
+    posted = find_posts(client, dm, None, {post_id}).get(post_id) if started.attempt > 1 else None
+    ts = posted["ts"] if posted else post_once(client, channel=dm, post_id=post_id, text=quote)["ts"]
+    try:
+        inbox.quote_posted(services.sessions, started.id, channel=dm, ts=ts)
+    except SQLAlchemyError as error:  # answered in this thread anyway; a later attempt finds the quote by its id
+        log.warning("could not record the DM thread of question %d (%s)", started.id, error.__class__.__name__)
+    question = replace(question, channel_id=dm, thread_ts=ts)
+    return question, _where(Incoming(question, dm, ts), False, None)
 
 
 def _finish_quietly(services: "Services", question_id: int, outcome: str) -> None:
@@ -180,27 +223,40 @@ def _answer_started(services: "Services", client: "WebClient", started: inbox.St
             ":warning: I couldn't answer this question after several tries. Please ask again in other words, or "
             "use /itsupport status to reach the helpdesk.")})
         return "failed"
-    if started.attempt > 1 and not where["ephemeral"] and _posted_before(client, where, post_id):
+    if started.attempt > 1 and not where["ephemeral"] and _posted_before(client, where, post_id,
+                                                                         streamed_ts=started.streamed_ts):
         return "answered"
     if not recovered and _rate_limited(services, client, question.user_id, where):
         return "rate limited"
     deliver_answer(services, client, question, reply_channel=where["channel"], reply_thread_ts=where["thread_ts"],
                    ephemeral=where["ephemeral"], route=route, response_url=where["response_url"],
-                   notice=inbox.late_notice(started.received_at), post_id=post_id)
+                   notice=inbox.late_notice(started.received_at), post_id=post_id,
+                   on_stream_started=lambda ts: _record_stream(services, started.id, ts))
     return "answered"
 
 
-def _posted_before(client: "WebClient", where: dict[str, Any], post_id: str) -> bool:
-    """Whether an earlier attempt posted the answer; its leftover "Looking into it…" placeholder is removed."""
+def _record_stream(services: "Services", question_id: int, ts: str) -> None:
+    """Remember the message the answer streams into; called on the streaming path, so it never raises."""
+    try:
+        inbox.stream_started(services.sessions, question_id, ts)
+    except SQLAlchemyError as error:  # only a crash before the answer is complete would leave half of it behind
+        log.warning("could not record the streamed message of question %d (%s)", question_id,
+                    error.__class__.__name__)
+
+
+def _posted_before(client: "WebClient", where: dict[str, Any], post_id: str, *, streamed_ts: str | None = None) -> bool:
+    """Whether an earlier attempt posted the answer; what it left half done is removed: a "Looking into it…"
+    placeholder (or a posted preview), and the message it began streaming into (``streamed_ts``)."""
     found = find_posts(client, where["channel"], where["thread_ts"], {f"{post_id}-0", f"{post_id}-placeholder"})
     if f"{post_id}-0" in found:
         log.info("%s was answered before the restart; not answering it twice", post_id)
         return True
-    if f"{post_id}-placeholder" in found:
+    stale = {found[f"{post_id}-placeholder"]["ts"]} if f"{post_id}-placeholder" in found else set()
+    for ts in sorted(stale | ({streamed_ts} if streamed_ts else set())):
         try:
-            client.chat_delete(channel=where["channel"], ts=found[f"{post_id}-placeholder"]["ts"])
+            client.chat_delete(channel=where["channel"], ts=ts)
         except Exception as error:  # noqa: BLE001 - a stale placeholder is untidy, not harmful
-            log.warning("could not remove a stale placeholder: %s", error.__class__.__name__)
+            log.warning("could not remove a half-finished reply %s: %s", ts, error.__class__.__name__)
     return False
 
 

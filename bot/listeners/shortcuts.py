@@ -1,8 +1,9 @@
 """The message shortcut "Ask IT about this": any message (an error pasted in a channel) becomes a DM question.
 
-The shortcut is acknowledged first; the rest runs on the worker: the person who used it gets, in their DM with
-the bot, the message quoted (redacted, Slack markup neutralised), and in that message's thread the answer, by the
-same intake as a DM question (stored redacted, rate-limited, answered once; a reply in the thread follows up).
+The question is stored (redacted) before the shortcut is acknowledged, as a DM is, so a crash right after the
+ack loses nothing: a restarted process finishes the job. The rest runs on the worker: the person who used it gets,
+in their DM with the bot, the message quoted (redacted, Slack markup neutralised), and in that message's thread
+the answer, by the same intake as a DM question (rate-limited, answered once; a reply in the thread follows up).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from answers.redact import redact
 from answers.router import Route
 from bot.conversation import Question
 from bot.incoming import Incoming
-from bot.listeners.intake import receive, run_for_user, take_question
+from bot.listeners.intake import receive, run_for_user, take_question, take_quoted
 from bot.mrkdwn import clip, escape
 from bot.posting import post_once
 
@@ -42,13 +43,29 @@ def quoted(text: str, *, heading: str = ASKED_ABOUT) -> str:
 
 def handle_ask_it(services: "Services", client: "WebClient", ack: Callable[..., None],
                   shortcut: dict[str, Any]) -> None:
-    """Acknowledge at once; open the DM, quote the message and take it as a question on the worker."""
-    ack()
+    """Store the question, then acknowledge; open the DM, quote the message and answer it on the worker.
+
+    The write waits at most about a second for a lock (the ack is due within 3 s); when the database refuses
+    it, the question is stored on the worker after the DM post, as before.
+    """
     user_id = shortcut["user"]["id"]
     channel = (shortcut.get("channel") or {}).get("id") or ""
+    text = ((shortcut.get("message") or {}).get("text") or "").strip()
+    received, quote = None, quoted(text)
+    if text:  # its DM and thread are not known yet: the post that opens them is stored with it
+        team = (shortcut.get("team") or {}).get("id") or shortcut["user"].get("team_id", "")
+        question = Question(team_id=team, channel_id="", thread_ts="", user_id=user_id, source="dm", text=text)
+        trigger = shortcut.get("trigger_id")
+        received = receive(services, Incoming(question, "", None), event_id=trigger and f"shortcut:{trigger}",
+                           quote=quote)
+    ack()
     # Until the DM is open, a failure is told where the shortcut was used: privately, or through its response_url.
-    run_for_user(services, client, lambda: _ask_in_dm(services, client, shortcut, user_id), channel=channel,
-                 thread_ts=None, user_id=user_id, ephemeral=True, response_url=shortcut.get("response_url"))
+    where = {"channel": channel, "user_id": user_id, "response_url": shortcut.get("response_url")}
+    if received is not None and received.stored is not None:
+        take_quoted(services, client, received.stored, received.incoming.question, quote=quote, **where)
+        return
+    run_for_user(services, client, lambda: _ask_in_dm(services, client, shortcut, user_id), thread_ts=None,
+                 ephemeral=True, **where)
 
 
 def _ask_in_dm(services: "Services", client: "WebClient", shortcut: dict[str, Any], user_id: str) -> None:

@@ -39,9 +39,9 @@ def _reflect(connection: Connection, schema: str | None = None) -> dict[str, Any
 
 def test_a_new_database_is_migrated_to_the_head_revision(database_url):
     assert current_revision(database_url) is None
-    assert upgrade(database_url) == head_revision() == "0007"
-    assert current_revision(database_url) == "0007"
-    assert upgrade(database_url) == "0007"  # nothing pending: a no-op, as at every `itbot run`
+    assert upgrade(database_url) == head_revision() == "0008"
+    assert current_revision(database_url) == "0008"
+    assert upgrade(database_url) == "0008"  # nothing pending: a no-op, as at every `itbot run`
 
 
 def test_the_migrations_produce_exactly_the_models_schema(database_url, tmp_path):
@@ -74,8 +74,8 @@ def test_the_migrations_produce_exactly_the_models_schema(database_url, tmp_path
 
 
 def test_instances_starting_together_migrate_once_without_errors(database_url, race):
-    assert race(4, lambda index: upgrade(database_url)) == ["0007"] * 4
-    assert current_revision(database_url) == "0007"
+    assert race(4, lambda index: upgrade(database_url)) == ["0008"] * 4
+    assert current_revision(database_url) == "0008"
 
 
 def test_a_database_from_a_newer_release_is_reported_not_mangled(database_url):
