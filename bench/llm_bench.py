@@ -80,7 +80,8 @@ def _forget_prefixes(service) -> None:
 def _timed(service, messages: list[dict[str, str]]) -> dict:
     service.generate(messages)
     stats = service.last_stats
-    return {"ttft_s": stats.ttft_s, "decode_tokens_per_s": stats.decode_tokens_per_s, "prompt_tokens": stats.prompt_tokens,
+    return {"ttft_s": stats.ttft_s, "decode_tokens_per_s": stats.decode_tokens_per_s,
+            "prompt_tokens": stats.prompt_tokens,
             "reused_prompt_tokens": stats.reused_prompt_tokens, "new_tokens": stats.new_tokens}
 
 
@@ -142,7 +143,7 @@ def run_one(args: argparse.Namespace) -> dict:
     imports_s = time.perf_counter() - started
     service = load_generator(args.model, adapter=_adapter(args), merge_adapter=True, quantization=quantization,
                              cache_dir=Path(args.cache_dir), dtype=args.dtype, max_new_tokens=args.max_new_tokens,
-                             timeout_s=3600, queue_size=1, runtime=runtime)
+                             timeout_s=3600, queue_size=1, runtime=runtime, onnx_precision=_precision(args))
     started = time.perf_counter()
     service.load()
     load_s = time.perf_counter() - started
@@ -166,6 +167,7 @@ def run_one(args: argparse.Namespace) -> dict:
     result = {
         "quantization": quantization,
         "runtime": service.runtime,
+        "onnx_precision": _precision(args) if service.runtime == "onnx" else None,
         "dtype": args.dtype or "auto",
         "imports_s": round(imports_s, 2),
         "cached_load_s": round(load_s, 2),
@@ -221,6 +223,10 @@ def _generate_baseline(service, messages: list[dict[str, str]], max_new_tokens: 
             "decode_tokens_per_s": (len(tokens) - 1) / (ended - tokens[0]) if len(tokens) > 1 else None}
 
 
+def _precision(args: argparse.Namespace) -> str:
+    return (args.onnx_precision or ["int8"])[0]
+
+
 def _adapter(args: argparse.Namespace) -> str | None:
     from llm.model_files import resolve_adapter
 
@@ -251,6 +257,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="repeat for several (default: none and 4bit)")
     parser.add_argument("--runtime", action="append", choices=["torch", "onnx"],
                         help="repeat for several (default: torch); onnx runs only with --quantization none")
+    parser.add_argument("--onnx-precision", action="append", choices=["int8", "int4", "fp32"],
+                        help="the ONNX export's weights; repeat for several (default: int8)")
     parser.add_argument("--quality", type=int, default=0,
                         help="also answer this many held-out questions through the engine and compare runtimes")
     parser.add_argument("--dtype", default=None, help="auto (default), float32, bfloat16 or float16")
@@ -273,15 +281,19 @@ def compare_quality(runs: list[dict]) -> dict:
     for run in scored:
         answers = run["quality"]
         wrote = [a for a in answers if a["model_wrote"]]
-        name = f"{run.get('runtime', 'torch')}/{run['quantization']}"
+        name = _run_name(run)
         summary[name] = {
             "questions": len(answers), "model_wrote": len(wrote),
             "guard_pass_rate": round(sum(a["guard_passed"] for a in wrote) / len(wrote), 3) if wrote else None,
             "same_answer_as_baseline": sum(a["answer"] == b["answer"] for a, b in zip(answers, baseline)),
-            "baseline": f"{scored[0].get('runtime', 'torch')}/{scored[0]['quantization']}",
+            "baseline": _run_name(scored[0]),
             "samples": [{"question": a["question"], "answer": a["answer"][:400]} for a in answers[:2]],
         }
     return summary
+
+
+def _run_name(run: dict) -> str:
+    return f"{run.get('runtime', 'torch')}/{run.get('onnx_precision') or run['quantization']}"
 
 
 def fetch_once(args: argparse.Namespace) -> dict:
@@ -341,12 +353,15 @@ def main(argv: list[str] | None = None) -> int:
         for quantization in args.quantization or ["none", "4bit"]:
             if runtime == "onnx" and quantization != "none":
                 continue  # the ONNX export quantizes on its own
-            print(f"benchmarking runtime={runtime} quantization={quantization} …", file=sys.stderr)
-            run = _child(args, "--child", "--quantization", quantization, "--runtime", runtime)
-            results["machine"] = results["machine"] or run.pop("machine", None)
-            run.pop("machine", None)
-            runs.append({"quantization": quantization, **run})
-            results.setdefault("load_average_during", []).append(_load_average())
+            for precision in (args.onnx_precision or ["int8"]) if runtime == "onnx" else [None]:
+                print(f"benchmarking runtime={runtime} quantization={quantization}"
+                      f"{f' precision={precision}' if precision else ''} …", file=sys.stderr)
+                extra = ("--onnx-precision", precision) if precision else ()
+                run = _child(args, "--child", "--quantization", quantization, "--runtime", runtime, *extra)
+                results["machine"] = results["machine"] or run.pop("machine", None)
+                run.pop("machine", None)
+                runs.append({"quantization": quantization, **run})
+                results.setdefault("load_average_during", []).append(_load_average())
     results["runs"] = runs
     if args.quality:
         results["quality"] = compare_quality(runs)

@@ -74,7 +74,7 @@ def build_generator(settings: "Settings") -> "ModelService | RemoteGenerator":
     return load_generator(model, adapter=adapter, quantization=settings.quantization, merge_adapter=True,
                           cache_dir=settings.cache_dir, dtype=None if settings.dtype == "auto" else settings.dtype,
                           timeout_s=settings.generation_timeout_s, max_new_tokens=settings.max_new_tokens,
-                          runtime=settings.llm_runtime)
+                          runtime=settings.llm_runtime, onnx_precision=settings.onnx_precision)
 
 
 def build_remote_generator(settings: "Settings") -> "RemoteGenerator":

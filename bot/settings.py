@@ -133,8 +133,10 @@ class Settings(BaseSettings):
     quantization: Literal["4bit", "8bit", "none"] = "none"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     generation_timeout_s: float = Field(default=30.0, gt=0)
-    # How the local model decodes: onnx (ONNX Runtime, int4, prefix caching), torch, or auto (onnx when installed)
+    # How the local model decodes: onnx (ONNX Runtime, quantized, prefix caching), torch, or auto (onnx when installed)
     llm_runtime: Literal["auto", "torch", "onnx"] = "auto"
+    # The ONNX export's weights: int8 (the fastest prompt pass), int4 (smallest, fastest decoding) or fp32
+    onnx_precision: Literal["int8", "int4", "fp32"] = "int8"
     # An OpenAI-compatible model server (vLLM, TGI, Ollama, `transformers serve`) instead of the local model
     llm_url: str | None = None
     llm_model: str | None = None  # the served model's name; default: ITBOT_MODEL

@@ -166,7 +166,7 @@ def load_onnx_model(folder: Path, *, eos_token_id: Any = None, prefix_cache: int
                      prefix_cache=prefix_cache, og=og)
 
 
-def load_onnx(model_path: str | Path, *, cache_dir: Path, adapter: str | Path | None = None, precision: str = "int4",
+def load_onnx(model_path: str | Path, *, cache_dir: Path, adapter: str | Path | None = None, precision: str = "int8",
               prefix_cache: int = 4) -> "tuple[OnnxModel, Any]":
     """Model and tokenizer for the ONNX runtime: the export of ``model_path`` + ``adapter`` (built once, see
     :func:`llm.onnx_export.export_onnx`) and the checkpoint's own tokenizer and end-of-turn tokens.

@@ -69,7 +69,7 @@ class ServiceConfig:
     stop: tuple[str, ...] = DEFAULT_STOP
     repetition_penalty: float = 1.1
     runtime: str = "torch"  # torch, onnx, or auto (onnx when installed; see llm.onnx_export.pick_runtime)
-    onnx_precision: str = "int4"
+    onnx_precision: str = "int8"
     prefix_cache: int = 4  # ONNX runtime: prompts whose KV cache is kept for the next question on the same article
 
     def __post_init__(self) -> None:
@@ -420,7 +420,7 @@ def load_generator(
     queue_size: int = 8,
     stop: tuple[str, ...] = DEFAULT_STOP,
     runtime: str = "auto",
-    onnx_precision: str = "int4",
+    onnx_precision: str = "int8",
     prefix_cache: int = 4,
 ) -> ModelService:
     """The process's model service for these settings; lazy: nothing loads until the first request or ``load()``.

@@ -102,6 +102,26 @@ def test_the_service_streams_an_answer_decoded_by_the_onnx_runtime(make_service,
     assert list((tmp_path / "onnx").iterdir())  # the export is cached in the bot's cache folder
 
 
+@needs_onnx
+def test_the_int8_export_quantizes_every_matrix_product_and_still_follows_the_float32_tokens(llama_dir, fp32_export,
+                                                                                          tmp_path):
+    """int8 (the default): the float32 export's MatMuls become dynamic-quantized ones, for the faster prompt pass."""
+    import onnx
+
+    from llm.loading import load_tokenizer
+    from llm.onnx_runtime import load_onnx_model
+
+    folder = export_onnx(llama_dir, cache_dir=tmp_path, precision="int8")
+    assert folder.name.split("-")[-2] == "int8" and (folder / "genai_config.json").is_file()
+    ops = {node.op_type for node in onnx.load(str(folder / "model.onnx"), load_external_data=False).graph.node}
+    assert "DynamicQuantizeMatMul" in ops or "MatMulInteger" in ops
+    assert "MatMul" not in ops  # no matrix product left in float32
+    ids = _prompt(load_tokenizer(str(llama_dir)))
+    exact = load_onnx_model(fp32_export).greedy_decode(ids, max_new_tokens=8, eos_ids=set())
+    ours = load_onnx_model(folder).greedy_decode(ids, max_new_tokens=8, eos_ids=set())
+    assert len(ours) == 8 and ours[0] == exact[0]
+
+
 def test_the_export_key_changes_with_the_weights_the_adapter_and_the_precision(llama_dir, adapter_dir, tmp_path):
     copy = tmp_path / "model"
     shutil.copytree(llama_dir, copy)
@@ -159,7 +179,7 @@ def test_unknown_runtimes_and_bitsandbytes_with_onnx_are_refused():
 @needs_onnx
 @pytest.mark.model
 def test_the_embedded_model_answers_a_second_question_on_the_same_article_from_its_cached_prefix(model_cache):
-    """SmolLM2 + the shipped adapter, int4: the second question reuses the first one's rules and article."""
+    """SmolLM2 + the shipped adapter, int8 (the default): the second question reuses the first one's rules and article."""
     from answers.kb import load_kb
     from answers.org import OrgProfile
     from answers.prompts import build_messages
