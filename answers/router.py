@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from answers.normalize import normalize_slack_text
 __all__ = ["Route", "IntentRouter", "train_router", "load_or_train_router", "CASCADE_THRESHOLD", "URGENT_SHARE"]
 
 log = logging.getLogger(__name__)
-_FORMAT_VERSION = 4  # bump when training changes, so cached routers retrain
+_FORMAT_VERSION = 5  # bump when training changes, so cached routers retrain
 CASCADE_THRESHOLD = 0.70
 URGENT_SHARE = 0.4
 DEFAULT_C = 10.0
@@ -83,8 +84,11 @@ class _Models:
     memory_labels: np.ndarray | None = None  # column of each training line's label in the classifiers' classes
 
 
+_SPELLINGS = re.compile(r"\be-mails?\b")  # one word for the features: "e-mail" is "email"
+
+
 def _clean(texts: list[str]) -> list[str]:
-    return [normalize_slack_text(t).lower() for t in texts]
+    return [_SPELLINGS.sub(lambda m: m.group(0).replace("-", ""), normalize_slack_text(t).lower()) for t in texts]
 
 
 class IntentRouter:
