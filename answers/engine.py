@@ -151,6 +151,20 @@ class AnswerEngine:
         # The KB's product names (Outlook, Cisco, Intune) and ordinary words, for the grounding guard.
         self._vocabulary = vocabulary(f"{a.render_title(org)}\n{a.render(org)}" for a in kb.articles)
 
+    def warm_up(self) -> None:
+        """Load the model and compute the prompt's shared rules once (a local ONNX model keeps them), so the first
+        question after a start pays only for its article and itself. Raises what the generator raises."""
+        if self.generator is None:
+            return
+        load = getattr(self.generator, "load", None)
+        if load is not None:
+            load()
+        warm = getattr(self.generator, "warm", None)
+        if warm is not None:
+            from answers.prompts import build_messages
+
+            warm(build_messages("", [], self.org))
+
     def answer(
         self,
         text: str,

@@ -16,9 +16,10 @@ Measures, on this machine (CPU, or the GPU when there is one; the script is the 
     rules and two real knowledge-base articles (greedy decoding, as the bot answers), best and median of
     ``--repeats`` runs after one warm-up;
   * peak resident memory of that process (and peak GPU memory on CUDA);
-  * the engine's prompt shape (rules + ONE article + the question, about 580 tokens), three ways: cold (nothing
-    cached), warm (an earlier question about the same article is cached: the ONNX runtime's prefix cache) and
-    rules-warm (only an other article's prompt is cached: the shared rules are reused);
+  * the engine's prompt shape (rules + ONE article + the question, about 580 tokens), four ways: cold (nothing
+    cached), warm (an earlier question about the same article is cached: the ONNX runtime's prefix cache),
+    rules-warm (only an other article's prompt is cached: the shared rules are reused) and first after start-up
+    (the rules computed at start-up, as the bot does, then the question);
   * with ``--quality N``: the answers of N held-out questions through the real engine in llm mode (grounding guard
     reporting only), so runtimes can be compared on what they write, not only on speed.
 
@@ -86,11 +87,17 @@ def _timed(service, messages: list[dict[str, str]]) -> dict:
 
 
 def engine_prompt_runs(service, repeats: int) -> dict:
-    """Cold, warm and rules-warm first-token times on the engine's one-article prompt."""
+    """Cold, warm, rules-warm and after-start-up first-token times on the engine's one-article prompt."""
+    from answers.org import OrgProfile
+    from answers.prompts import build_messages
+
     first, second = (grounded_messages(q, (ENGINE_ARTICLE,)) for q in ENGINE_QUESTIONS)
     other = grounded_messages(QUESTION, (OTHER_ARTICLE,))
-    cold, warm, rules_warm = [], [], []
+    cold, warm, rules_warm, started = [], [], [], []
     for _ in range(repeats):
+        _forget_prefixes(service)
+        service.warm(build_messages("", [], OrgProfile()))  # what the bot does at start-up (AnswerEngine.warm_up)
+        started.append(_timed(service, first))  # the first question after a start
         _forget_prefixes(service)
         cold.append(_timed(service, first))  # nothing cached
         warm.append(_timed(service, second))  # the first question about this article is cached
@@ -98,7 +105,8 @@ def engine_prompt_runs(service, repeats: int) -> dict:
         service.generate(other)
         rules_warm.append(_timed(service, first))  # only another article's prompt is cached: the rules are shared
     summary = {}
-    for name, runs in (("cold", cold), ("warm_same_article", warm), ("warm_rules_only", rules_warm)):
+    for name, runs in (("cold", cold), ("warm_same_article", warm), ("warm_rules_only", rules_warm),
+                       ("first_after_start_up", started)):
         summary[name] = {
             "prompt_tokens": runs[0]["prompt_tokens"],
             "reused_prompt_tokens": runs[0]["reused_prompt_tokens"],

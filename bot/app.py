@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from llm.service import ModelService
     from web.server import WebServer
 
-__all__ = ["build_client", "build_generator", "build_services", "build_app", "socket_mode_handler", "readiness_checks",
-           "start_web", "close_within", "run"]
+__all__ = ["build_client", "build_generator", "build_services", "warm_up_in_background", "build_app",
+           "socket_mode_handler", "readiness_checks", "start_web", "close_within", "run"]
 
 log = logging.getLogger(__name__)
 SOCKET_CLOSE_TIMEOUT_S = 10.0
@@ -93,12 +93,19 @@ def build_remote_generator(settings: "Settings") -> "RemoteGenerator":
         raise ConfigError(f"ITBOT_LLM_URL: {error}") from None
 
 
-def _warm_up(generator: "ModelService | RemoteGenerator") -> None:
-    """Load the local model, or ask the model server for its models, in the background: one line if it fails."""
+def warm_up_in_background(engine: "AnswerEngine") -> None:
+    """Warm the engine's model up (:func:`_warm_up`) on a thread, so that nothing waits for it."""
+    if engine.generator is not None:
+        threading.Thread(target=_warm_up, args=(engine,), name="itbot-model-load", daemon=True).start()
+
+
+def _warm_up(engine: "AnswerEngine") -> None:
+    """Load the local model and compute its prompt's rules, or ask the model server for its models, in the
+    background: one line if it fails."""
     from llm.errors import ModelError
 
     try:
-        generator.load()
+        engine.warm_up()
     except ModelError as error:
         log.error("language model not ready, answers use the curated steps until it is: %s", error)
 
@@ -268,8 +275,7 @@ def run(settings: "Settings") -> None:
     for job in scheduler.get_jobs():
         log.info("scheduled %s: next run %s", job.id, job.next_run_time)
     generator = services.engine.generator
-    if generator is not None:  # warm the model up without delaying the connection
-        threading.Thread(target=_warm_up, args=(generator,), name="itbot-model-load", daemon=True).start()
+    warm_up_in_background(services.engine)  # without delaying the connection
     handler.connect()
     log.info("connected to Slack in Socket Mode as %s; answer mode %s", services.bot_user_id, settings.answer_mode)
     # Wake now and then: Python runs a signal handler only when the main thread runs bytecode, and the kernel may

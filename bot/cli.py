@@ -202,6 +202,9 @@ def web(
     host = host or settings.web_host
     port = port or settings.web_port or DEFAULT_WEB_PORT
     context = WebContext(config=settings.web_config(), engine=engine, sessions=sessions, slack=client)
+    from bot.app import warm_up_in_background
+
+    warm_up_in_background(engine)
     typer.echo(f"Web chat on http://{host}:{port} (Ctrl-C stops it)", err=True)
     WebServer(create_app(context), host=host, port=port).run()
 

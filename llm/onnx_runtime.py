@@ -32,6 +32,7 @@ __all__ = ["OnnxModel", "load_onnx", "load_onnx_model", "common_prefix"]
 log = logging.getLogger(__name__)
 
 MIN_SHARED = 16  # a shorter common prefix is not worth a cached generator: start a fresh one
+WARM_ROOM = 1024  # KV room a prefilled prefix keeps for an article, a question and the answer (about 50 MB)
 _HEADROOM = 256  # KV room beyond prompt + max_new_tokens, so a later longer question can reuse the generator
 
 
@@ -99,6 +100,17 @@ class OnnxModel:
         self._next_id += 1
         while len(self._entries) > self.prefix_cache:
             self._entries.popitem(last=False)
+
+    def prefill(self, input_ids: list[int], *, repetition_penalty: float = 1.0, room: int = WARM_ROOM) -> None:
+        """Compute and keep the KV cache of ``input_ids`` without decoding: a prompt that starts the same way (the
+        engine's rules) is then decoded warm. ``room`` is the KV space left for the rest of such prompts."""
+        ids = [int(i) for i in input_ids]
+        if not ids or self.prefix_cache == 0:
+            return
+        entry, shared = self._checkout(ids, max_new_tokens=room, penalty=float(repetition_penalty))
+        entry.generator.append_tokens(ids[shared:])
+        entry.tokens = ids
+        self._checkin(entry)
 
     def clear_cache(self) -> None:
         """Forget every cached prefix (frees their KV buffers)."""

@@ -118,6 +118,7 @@ class _Request:
     result: str | None = None
     error: ModelError | None = None
     stats: GenerationStats = field(default_factory=GenerationStats)
+    prefill: bool = False  # compute and keep the prompt's KV cache only (see ModelService.warm)
 
 
 class ModelService:
@@ -209,6 +210,25 @@ class ModelService:
                 return
             worker.join(timeout)
 
+    def warm(self, messages: list[dict[str, str]]) -> None:
+        """Keep the KV cache of ``messages`` ready, decoding nothing, so that prompts starting the same way (the
+        engine's rules) are decoded warm: the ONNX runtime's prefix cache; the torch path keeps none.
+
+        Runs on the worker like a question, after the model has loaded. Raises what :meth:`generate` raises.
+        """
+        if self._closed:
+            raise ModelUnavailable("the model service is shut down")
+        self._ensure_worker()
+        now = time.monotonic()
+        request = _Request(messages=messages, on_token=None, deadline=now + self.config.timeout_s, enqueued=now,
+                           prefill=True)
+        self._queue.put(request, timeout=self.config.timeout_s)
+        if not request.done.wait(timeout=self.config.timeout_s):
+            request.cancelled.set()
+            raise ModelUnavailable(f"the model did not warm up within {self.config.timeout_s:g} s")
+        if request.error is not None:
+            raise request.error
+
     # -- the Generator protocol -------------------------------------------------------------
 
     def generate(self, messages: list[dict[str, str]], *, on_token: Callable[[str], None] | None = None) -> str:
@@ -280,6 +300,10 @@ class ModelService:
     def _generate(self, request: _Request) -> str:
         model, tokenizer, config = self._model, self._tokenizer, self.config
         inputs = _encode(tokenizer, request.messages).to(model.device)
+        if request.prefill:
+            if self.runtime == "onnx":
+                model.prefill(inputs["input_ids"][0].tolist(), repetition_penalty=config.repetition_penalty)
+            return ""
         prompt_tokens = int(inputs["input_ids"].shape[1])
         limit = getattr(model.config, "max_position_embeddings", None)
         if limit and prompt_tokens + config.max_new_tokens > limit:

@@ -122,6 +122,29 @@ def test_the_int8_export_quantizes_every_matrix_product_and_still_follows_the_fl
     assert len(ours) == 8 and ours[0] == exact[0]
 
 
+@needs_onnx
+def test_rules_computed_at_start_up_make_the_first_question_warm_and_change_nothing_it_says(make_service, tmp_path):
+    """ModelService.warm (run by the bot at start-up on the engine's rules): the first real prompt reuses them."""
+    warmed = make_service(runtime="onnx", onnx_precision="fp32", cache_dir=tmp_path, max_new_tokens=16)
+    cold = make_service(runtime="onnx", onnx_precision="fp32", cache_dir=tmp_path, max_new_tokens=16,
+                        prefix_cache=0)
+    rules = [MESSAGES[0], {"role": "user", "content": ""}]
+    warmed.warm(rules)
+    text = warmed.generate(MESSAGES)
+    assert warmed.last_stats.reused_prompt_tokens >= 16  # the system prompt, computed before the question came
+    assert text == cold.generate(MESSAGES) and cold.last_stats.reused_prompt_tokens == 0
+
+
+@needs_onnx
+def test_the_engine_warmed_up_at_start_answers_its_first_question_from_the_computed_rules(make_service, llm_engine,
+                                                                                          tmp_path):
+    service = make_service(runtime="onnx", onnx_precision="fp32", cache_dir=tmp_path, max_new_tokens=16)
+    engine = llm_engine(service)
+    engine.warm_up()
+    engine.answer("my vpn keeps disconnecting", mode="llm")
+    assert service.last_stats.reused_prompt_tokens > 100  # the rules: the same for every question
+
+
 def test_the_export_key_changes_with_the_weights_the_adapter_and_the_precision(llama_dir, adapter_dir, tmp_path):
     copy = tmp_path / "model"
     shutil.copytree(llama_dir, copy)
@@ -179,7 +202,7 @@ def test_unknown_runtimes_and_bitsandbytes_with_onnx_are_refused():
 @needs_onnx
 @pytest.mark.model
 def test_the_embedded_model_answers_a_second_question_on_the_same_article_from_its_cached_prefix(model_cache):
-    """SmolLM2 + the shipped adapter, int8 (the default): the second question reuses the first one's rules and article."""
+    """SmolLM2 + the shipped adapter, int8 (the default): the second question reuses the first one's rules, article."""
     from answers.kb import load_kb
     from answers.org import OrgProfile
     from answers.prompts import build_messages
