@@ -179,34 +179,37 @@ def web(
     port: Optional[int] = typer.Option(None, "--port", min=1, max=65535,
                                        help=f"Port (default: ITBOT_WEB_PORT, else {DEFAULT_WEB_PORT})."),
 ) -> None:
-    """Serve the web chat and its HTTP API (`itbot run` serves them too when ITBOT_WEB_PORT is set)."""
-    from web.app import create_app
-    from web.config import WebContext
-    from web.server import WebServer
+    """Serve the web chat and its HTTP API (`itbot run` serves them too when ITBOT_WEB_PORT is set).
+
+    With ITBOT_TICKETS set it also sends the due tickets (every escalation's, from either door), as `itbot run`
+    does: each is leased in the database first, so the two never send one twice.
+    """
+    from web.standalone import StandaloneWeb
 
     settings = _settings()
     if settings.slack_bot_token is not None:  # escalations go to the helpdesk channel: check the token, find it
         from bot.slack_startup import check_slack
 
         settings = check_slack(settings, socket_mode=False)
-    sessions = _database_sessions(settings)
+    _upgrade_database(settings)
     engine = _engine(settings, mode)
+    from bot.app import build_client, build_services, warm_up_in_background
+
+    services = build_services(settings, engine=engine)
     client = None
     if settings.slack_bot_token is not None:
-        from bot.app import build_client
-
         client = build_client(settings)
     else:
         typer.echo("SLACK_BOT_TOKEN is not set: \"Talk to a human\" requests are stored, not posted to the helpdesk "
                    "channel.", err=True)
     host = host or settings.web_host
     port = port or settings.web_port or DEFAULT_WEB_PORT
-    context = WebContext(config=settings.web_config(), engine=engine, sessions=sessions, slack=client)
-    from bot.app import warm_up_in_background
-
+    served = StandaloneWeb(services, client=client, host=host, port=port)
     warm_up_in_background(engine)
+    if served.tickets is not None:
+        typer.echo(f"Tickets (ITBOT_TICKETS={settings.tickets}) are sent from here too, as by `itbot run`.", err=True)
     typer.echo(f"Web chat on http://{host}:{port} (Ctrl-C stops it)", err=True)
-    WebServer(create_app(context), host=host, port=port).run()
+    served.run()
 
 
 @app.command()

@@ -1,8 +1,9 @@
-"""The HTTP API: start a conversation, ask (the answer streamed), give feedback, talk to a human, read updates.
+"""The HTTP API: start a conversation, ask (the answer streamed), give feedback, talk to a human, read updates,
+rate the resolved request.
 
-Each route translates HTTP to a use case of ``bot.conversation`` and back; nothing here knows the engine's
-or the database's insides. A conversation is named by its secret token; every route checks it belongs to the
-visitor (a signed-in user must be the one who started it).
+Each route translates HTTP to a use case of ``bot.conversation`` (or ``web.escalations``) and back; nothing here
+knows the engine's or the database's insides. A conversation is named by its secret token; every route checks it
+belongs to the visitor (a signed-in user must be the one who started it).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bot.conversation import (Question, answer_with_topic, find_conversation_id,
                               start_conversation, updates_since)
 from bot.helpdesk import post_escalation
 from web.config import WebContext
+from web.escalations import Rated, latest_request, rate_request
 from web.ratelimit import enforce
 from web.stream import answer_events
 from web.visitors import Visitor, client_key, new_token, valid_token, visitor
@@ -78,6 +80,9 @@ class Escalation(BaseModel):
     escalation_id: int
     status: str
     message: str
+    ticket_id: str | None = Field(default=None, description="The request's ticket in the helpdesk's ticket system, "
+                                                            "once opened (ITBOT_TICKETS).")
+    ticket_url: str | None = Field(default=None, description="A link to that ticket, when the system gives one.")
 
 
 class AgentMessage(BaseModel):
@@ -90,6 +95,15 @@ class Updates(BaseModel):
     messages: list[AgentMessage]
     escalation_id: int | None
     escalation_status: str | None
+    ticket_id: str | None = Field(default=None, description="The escalation's ticket in the helpdesk's ticket system, "
+                                                            "once opened (ITBOT_TICKETS).")
+    ticket_url: str | None = Field(default=None, description="A link to that ticket, when the system gives one.")
+    satisfaction: int | None = Field(default=None, description="The visitor's 1-5 rating of the resolved request.")
+
+
+class Rating(BaseModel):
+    escalation_id: int = Field(gt=0, description="The request's escalation_id, from the updates.")
+    rating: int = Field(ge=1, le=5, description="1 (poor) to 5 (great).")
 
 
 def api_router(context: WebContext) -> APIRouter:
@@ -183,8 +197,12 @@ def api_router(context: WebContext) -> APIRouter:
             raise HTTPException(404, "No such conversation.")
         number = escalated.escalation_id
         if not escalated.created:
+            request_state = latest_request(context.sessions, conversation_id)
+            ticket = request_state if request_state is not None and request_state.escalation_id == number else None
             return Escalation(escalation_id=number, status="open",
-                              message=f"Your request #{number} is already with the helpdesk.")
+                              message=f"Your request #{number} is already with the helpdesk.",
+                              ticket_id=ticket.ticket_id if ticket else None,
+                              ticket_url=ticket.ticket_url if ticket else None)
         org = context.engine.org
         if context.slack is None or not config.escalation_channel:
             log.warning("no helpdesk channel or Slack client for the web chat: escalation %s was stored but not "
@@ -205,10 +223,26 @@ def api_router(context: WebContext) -> APIRouter:
             "here while this page is open, or contact you."))
 
     @router.get("/conversations/{token}/updates", response_model=Updates,
-                summary="The helpdesk's replies after a message id, and the escalation's status")
+                summary="The helpdesk's replies after a message id, and the escalation's status, ticket and rating")
     def updates(token: str, request: Request, after: int = 0, _client: str = Depends(limited)) -> Updates:
         _who, conversation_id = owner(token, request)
         found = updates_since(context.sessions, conversation_id, after_id=max(after, 0))
+        state = latest_request(context.sessions, conversation_id)  # the escalation's fields, read once
         return Updates(messages=[AgentMessage(id=i, role=role, text=text) for i, role, text in found.messages],
-                       escalation_id=found.escalation_id, escalation_status=found.escalation_status)
+                       escalation_id=state.escalation_id if state else None,
+                       escalation_status=state.status if state else None,
+                       ticket_id=state.ticket_id if state else None, ticket_url=state.ticket_url if state else None,
+                       satisfaction=state.satisfaction if state else None)
+
+    @router.post("/conversations/{token}/rating", response_model=Recorded,
+                 summary="Rate the helpdesk's handling of a resolved request (1-5)")
+    def rate(token: str, body: Rating, request: Request, _client: str = Depends(limited)) -> Recorded:
+        who, conversation_id = owner(token, request)
+        rated = rate_request(context.sessions, conversation_id=conversation_id, escalation_id=body.escalation_id,
+                             user_id=who.user_id, rating=body.rating)
+        if rated is Rated.NOT_FOUND:
+            raise HTTPException(404, "No such request in this conversation.")
+        if rated is Rated.NOT_RESOLVED:
+            raise HTTPException(409, "Only a resolved request can be rated.")
+        return Recorded(stored=True)
     return router

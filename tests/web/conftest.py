@@ -109,6 +109,36 @@ def make_web(tmp_path: Path, engine, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 
 @pytest.fixture
+def make_standalone(tmp_path: Path, engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``itbot web`` as the command builds it (``bot.app.build_services``, ``web.standalone.StandaloneWeb``), on
+    ``database`` (default: its own file), with ticket delivery when ``tickets=`` is set; stopped after the test.
+
+    ``make_standalone(database=None, tickets_every_s=0.1, **settings)`` returns ``(WebChat, StandaloneWeb)``.
+    """
+    from bot.app import build_services
+    from bot.settings import Settings
+    from storage.migrate import upgrade
+    from web.standalone import StandaloneWeb
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with ExitStack() as stack:
+        def make(*, database: Path | None = None, tickets_every_s: float = 0.1, **options: Any):
+            database = database or tmp_path / "standalone.db"
+            settings = Settings(_env_file=None, database_url=f"sqlite:///{database}", **options)
+            upgrade(settings.database_url)
+            services = build_services(settings, engine=engine)
+            served = StandaloneWeb(services, client=None, host="127.0.0.1", port=0,
+                                   tickets_every_s=tickets_every_s).start()
+            stack.callback(served.stop)
+            # its context: the services (engine, sessions, settings) the routes and the ticket job share
+            chat = WebChat(host="127.0.0.1", port=served.server.port, context=services, database=database)
+            return chat, served
+
+        yield make
+
+
+@pytest.fixture
 def web(make_web) -> WebChat:
     """The web chat with the default settings and no Slack."""
     return make_web()

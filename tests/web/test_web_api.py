@@ -92,6 +92,55 @@ def test_escalation_without_slack_is_stored_and_the_visitor_is_given_the_helpdes
     assert "already with the helpdesk" in again["message"] and len(_rows(web, Escalation)) == 1
 
 
+def test_a_resolved_request_is_rated_once_through_the_api_as_slacks_buttons_rate_it(web):
+    from storage import repository as repo
+
+    token, other = web.start(), web.start()
+    web.ask(token, "my laptop was stolen").event("answer")
+    number = web.request("POST", f"/api/conversations/{token}/escalation", {"contact": "alex@example.com"}).json()[
+        "escalation_id"]
+    rating, updates = f"/api/conversations/{token}/rating", f"/api/conversations/{token}/updates"
+    early = web.request("POST", rating, {"escalation_id": number, "rating": 5})
+    assert early.status == 409 and early.json() == {"error": "Only a resolved request can be rated."}
+    with web.context.sessions.begin() as session:
+        assert repo.resolve_escalation(session, number, agent_id="UAGENT")
+    assert web.request("GET", updates).json()["escalation_status"] == "resolved"
+    assert web.request("GET", updates).json()["satisfaction"] is None
+    for bad in ({"escalation_id": number, "rating": 0}, {"escalation_id": number, "rating": 6},
+                {"escalation_id": number, "rating": "great"}, {"escalation_id": number}):
+        refused = web.request("POST", rating, bad)
+        assert refused.status == 422 and refused.json()["error"].startswith("rating:"), refused.body
+    assert web.request("POST", rating, {"escalation_id": 0, "rating": 3}).status == 422
+    assert web.request("POST", rating, {"escalation_id": number + 1, "rating": 3}).status == 404
+    forged = web.request("POST", f"/api/conversations/{other}/rating", {"escalation_id": number, "rating": 1})
+    assert forged.status == 404 and forged.json() == {"error": "No such request in this conversation."}
+    assert web.request("POST", rating, {"escalation_id": number, "rating": 2}).json() == {"stored": True}
+    assert web.request("POST", rating, {"escalation_id": number, "rating": 4}).json() == {"stored": True}
+    [escalation] = _rows(web, Escalation)
+    assert escalation.satisfaction == 4  # the latest rating wins, as in Slack
+    assert web.request("GET", updates).json()["satisfaction"] == 4
+
+
+def test_the_updates_show_the_ticket_only_once_it_is_opened(web):
+    from storage import repository as repo
+    from storage.types import utcnow
+
+    token = web.start()
+    web.ask(token, "my vpn won't connect at all").event("answer")
+    number = web.request("POST", f"/api/conversations/{token}/escalation", {"contact": "alex@example.com"}).json()[
+        "escalation_id"]
+    updates = f"/api/conversations/{token}/updates"
+    assert web.request("GET", updates).json()["ticket_id"] is None  # pending
+    with web.context.sessions.begin() as session:
+        repo.record_ticket_failure(session, number, error="HTTP 503", retry_at=utcnow())
+    assert web.request("GET", updates).json()["ticket_id"] is None  # failed once, retried later: nothing to quote
+    with web.context.sessions.begin() as session:  # the retry opened it
+        repo.record_ticket(session, number, ticket_id="INC0010042", url="https://acme.service-now.com/inc?42")
+    found = web.request("GET", updates).json()
+    assert (found["ticket_id"], found["ticket_url"]) == ("INC0010042", "https://acme.service-now.com/inc?42")
+    assert set(found) >= {"messages", "escalation_id", "escalation_status"}  # the fields it always had
+
+
 def test_escalation_is_posted_to_the_helpdesk_channel_with_the_contact(make_web, fake):
     web = make_web(slack=fake.web_client(), escalation_channel=HELPDESK)
     token = web.start()
@@ -163,7 +212,7 @@ def test_the_openapi_description_names_every_route(web):
     spec = web.request("GET", "/api/openapi.json").json()
     assert set(spec["paths"]) == {"/api/conversations", "/api/conversations/{token}/messages",
                                   "/api/conversations/{token}/feedback", "/api/conversations/{token}/escalation",
-                                  "/api/conversations/{token}/updates"}
+                                  "/api/conversations/{token}/updates", "/api/conversations/{token}/rating"}
     assert web.request("GET", "/docs").status == 404  # the CDN-hosted docs page would break the CSP
 
 

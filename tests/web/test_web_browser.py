@@ -120,3 +120,37 @@ def test_a_model_answer_grows_on_the_page_and_the_page_fits_a_phone(browser, mak
     assert growing[0].get_attribute("aria-busy") == "true"
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".message.bot .sources"), what="the final answer")
     assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_the_page_shows_the_ticket_and_asks_for_a_rating_once_the_request_is_resolved(browser, make_web):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from storage import repository as repo
+    from storage.models import Escalation
+
+    web = make_web()
+    browser.get(web.url)
+    browser.switch_to.active_element.send_keys("my vpn keeps disconnecting every few minutes", Keys.ENTER)
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".message.bot .sources"), what="the answer")
+    browser.find_element(By.ID, "human").click()
+    contact = _wait(browser, lambda d: d.find_element(By.ID, "contact") if d.find_element(By.ID, "contact")
+                    .is_displayed() else None, what="the dialog")
+    contact.send_keys("alex@example.com")
+    browser.find_element(By.ID, "human-submit").click()
+    _wait(browser, lambda d: "I've logged your request" in d.find_element(By.ID, "messages").text, what="the notice")
+    with web.context.sessions.begin() as session:  # the ticket system opened the ticket, then an agent resolved it
+        [number] = session.scalars(select(Escalation.id)).all()
+        repo.record_ticket(session, number, ticket_id="INC0010042", url="https://tickets.example.com/INC0010042")
+        repo.resolve_escalation(session, number, agent_id=AGENT.id)
+    ticket = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".message.ticket"), what="the ticket")[0]
+    assert "Ticket INC0010042 opened" in ticket.text
+    assert ticket.find_element(By.TAG_NAME, "a").get_attribute("href") == "https://tickets.example.com/INC0010042"
+    four = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".rating button[data-rating='4']"),
+                 what="the rating buttons")[0]
+    assert "resolved" in browser.find_element(By.ID, "messages").text
+    four.click()
+    _wait(browser, lambda d: "Thanks for rating us 4/5!" in d.find_element(By.ID, "messages").text, what="thanks")
+    assert four.get_attribute("aria-pressed") == "true"
+    with web.context.sessions.begin() as session:
+        assert session.get(Escalation, number).satisfaction == 4

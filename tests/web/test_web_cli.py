@@ -9,6 +9,7 @@ import time
 import urllib.request
 
 from tests.conftest import run_itbot, start_itbot
+from tests.tickets.receiver import Receiver
 
 
 def _free_port() -> int:
@@ -17,9 +18,11 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_itbot_web_serves_the_page_and_answers_then_stops_on_sigterm(tmp_path):
-    port = _free_port()
-    env = {"ITBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'itbot.db'}", "ITBOT_WEB_ORG_NAME": "Acme Corp"}
+def test_itbot_web_serves_the_page_answers_and_sends_the_ticket_then_stops_on_sigterm(tmp_path):
+    port, receiver = _free_port(), Receiver().start()
+    env = {"ITBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'itbot.db'}", "ITBOT_WEB_ORG_NAME": "Acme Corp",
+           "ITBOT_TICKETS": "webhook", "ITBOT_TICKET_WEBHOOK_URL": receiver.url,
+           "ITBOT_TICKET_WEBHOOK_SECRET": "whsec-unique-0123456789abcdef"}
     process = start_itbot("web", "--port", str(port), env=env)
     try:
         deadline, page = time.monotonic() + 300, None
@@ -38,11 +41,23 @@ def test_itbot_web_serves_the_page_and_answers_then_stops_on_sigterm(tmp_path):
                                      data=json.dumps({"text": "printer jammed"}).encode(),
                                      headers={"Content-Type": "application/json"})
         assert "event: answer" in urllib.request.urlopen(ask, timeout=30).read().decode()
+        # no `itbot run` anywhere: `itbot web` sends the escalation's ticket itself, within one round (15 s)
+        human = urllib.request.Request(f"http://127.0.0.1:{port}/api/conversations/{token}/escalation",
+                                       method="POST", data=json.dumps({"contact": "alex@example.com"}).encode(),
+                                       headers={"Content-Type": "application/json"})
+        number = json.loads(urllib.request.urlopen(human, timeout=10).read())["escalation_id"]
+        deadline = time.monotonic() + 40
+        while not receiver.requests:
+            assert time.monotonic() < deadline, "itbot web did not send the ticket"
+            time.sleep(0.2)
+        assert receiver.requests[0].json["escalation_id"] == number
     finally:
         process.send_signal(signal.SIGTERM)
         _out, err = process.communicate(timeout=30)
+        receiver.stop()
     assert process.returncode == 0, err
     assert "Web chat on http://127.0.0.1:" in err and "SLACK_BOT_TOKEN is not set" in err
+    assert "Tickets (ITBOT_TICKETS=webhook) are sent from here too" in err
     assert "Traceback" not in err
 
 

@@ -6,6 +6,7 @@
   const dialog = $("human-dialog"), humanForm = $("human-form"), humanError = $("human-error");
   let conversation = sessionStorage.getItem("itbot-conversation");
   let lastAgentId = 0, polling = null, lastStatus = null, busy = false;
+  const shownTickets = new Set(), offeredRatings = new Set();
 
   function el(tag, attrs, children) {
     const node = document.createElement(tag);
@@ -201,6 +202,46 @@
     $("contact").focus();
   }
 
+  // The request became a ticket in the helpdesk's ticket system: say so once, with its link when it has one.
+  function showTicket(update) {
+    const key = update.escalation_id + ":" + update.ticket_id;
+    if (!update.ticket_id || shownTickets.has(key)) return;
+    shownTickets.add(key);
+    const ref = /^https?:\/\//.test(update.ticket_url || "")
+      ? el("a", { href: update.ticket_url, text: update.ticket_id, target: "_blank", rel: "noopener noreferrer" })
+      : el("strong", { text: update.ticket_id });
+    add("notice ticket", "Helpdesk", el("p", {}, [
+      document.createTextNode("Ticket "), ref, document.createTextNode(" opened: your request #" +
+        update.escalation_id + " is in the helpdesk's ticket system. Quote it if you contact them another way.")]));
+  }
+
+  // A resolved request not yet rated: 1 (poor) to 5 (great), stored as Slack's rating buttons store it.
+  function offerRating(update) {
+    if (update.escalation_status !== "resolved" || update.satisfaction || offeredRatings.has(update.escalation_id)) {
+      return;
+    }
+    offeredRatings.add(update.escalation_id);
+    const bar = el("div", { class: "feedback rating", role: "group",
+                            "aria-label": "How did we do? 1 is poor, 5 is great" });
+    const thanks = el("span", { class: "thanks", role: "status" });
+    const buttons = [1, 2, 3, 4, 5].map((n) => {
+      const button = el("button", { type: "button", class: "secondary", "data-rating": String(n),
+                                    "aria-pressed": "false", "aria-label": n + " out of 5", text: String(n) });
+      button.addEventListener("click", async () => {
+        try {
+          await api("/conversations/" + conversation + "/rating", {
+            method: "POST", body: JSON.stringify({ escalation_id: update.escalation_id, rating: n }) });
+          for (const other of buttons) other.setAttribute("aria-pressed", String(other === button));
+          thanks.textContent = "Thanks for rating us " + n + "/5!";
+        } catch (error) { thanks.textContent = error.message; }
+      });
+      return button;
+    });
+    bar.append(...buttons, thanks);
+    add("notice", "Helpdesk", el("div", {}, [
+      el("p", { text: "How did we do with request #" + update.escalation_id + "? (1 = poor, 5 = great)" }), bar]));
+  }
+
   async function poll() {
     if (!conversation) return;
     try {
@@ -218,6 +259,8 @@
         if (said && lastStatus !== null) add("notice", "Helpdesk", document.createTextNode(said));
         lastStatus = update.escalation_status;
       }
+      showTicket(update);
+      offerRating(update);
       if (update.escalation_status === "resolved" || update.escalation_status === "cancelled") {
         clearInterval(polling); polling = null;
       }
