@@ -145,6 +145,36 @@ def test_a_topic_on_the_home_tab_opens_a_form_whose_description_is_answered_in_m
     assert not fake.warnings
 
 
+def test_a_form_question_is_stored_before_its_ack_and_answered_once_after_the_process_died(bot, monkeypatch):
+    """The Home tab's form is a door like a DM: what was typed survives a crash right after Slack's ack."""
+    from bot.inbox import HOST
+    from bot.listeners.intake import recover
+    from storage.models import PendingQuestion
+
+    fake = bot.fake
+    view = home(bot, showing="My requests")
+    topics = next(b for b in view["blocks"] if b.get("block_id") == "topics")["elements"]
+    click_home(bot, view, next(b for b in topics if b["value"] == "printer")["action_id"])
+    form = new_modal(bot, 0)
+    with monkeypatch.context() as patch:  # the process dies right after the ack: its job never runs
+        lost = []
+        patch.setattr(bot.services.worker, "submit", lambda job, on_error=None: lost.append(job))
+        fake.wait_for_ack(fake.push(fake.payloads.view_submission(form, values={"problem": "jammed on floor 2"})))
+    assert len(lost) == 1 and not fake.messages(fake.dm_channel())
+    with bot.services.sessions.begin() as session:
+        [row] = session.scalars(select(PendingQuestion)).all()
+        assert (row.text, row.topic, row.finished_at) == ("jammed on floor 2", "printer", None)
+        row.holder = f"{HOST}:999999:gone"  # a process of this host that no longer runs
+
+    assert recover(bot.services, bot.services_client) == 1
+    bot.settle()
+    [quote] = fake.messages(fake.dm_channel())
+    assert quote["text"] == ":speech_balloon: You asked about *Printers*:\n> jammed on floor 2"
+    answer = bot.final_answer({"channel": fake.dm_channel(), "ts": quote["ts"]})
+    assert "printer" in answer["text"].lower()
+    assert recover(bot.services, bot.services_client) == 0
+
+
 def test_an_escalation_shows_open_then_claimed_from_the_agent_queue_then_resolved(bot):
     fake = bot.fake
     event, post = escalated(bot)

@@ -127,16 +127,18 @@ def take_question(services: "Services", client: "WebClient", received: Received,
 
 
 def take_quoted(services: "Services", client: "WebClient", stored: inbox.Stored, question: Question, *,
-                quote: str, channel: str, user_id: str, response_url: str | None = None) -> None:
+                quote: str, channel: str, user_id: str, response_url: str | None = None,
+                route: "Route | None" = None, ephemeral: bool = True) -> None:
     """Queue a stored question whose DM thread is still to be opened: ``quote`` is posted in the user's DM, then
-    the question is answered in its thread (a message shortcut's question, stored before the ack).
+    the question is answered in its thread (a message shortcut's or a Home tab form's question, stored before the
+    ack; ``route``: the topic the user picked).
 
     Until the DM post exists, a failure is told where the user was (``channel``: privately, or through
-    ``response_url``).
+    ``response_url``; ``ephemeral=False`` when ``channel`` is the user's own id, i.e. their DM).
     """
     if stored.queue and not run_for_user(services, client, lambda: _answer_stored(
-            services, client, stored.id, question, None, route=None, quote=quote), channel=channel,
-            thread_ts=None, user_id=user_id, ephemeral=True, response_url=response_url):
+            services, client, stored.id, question, None, route=route, quote=quote), channel=channel,
+            thread_ts=None, user_id=user_id, ephemeral=ephemeral, response_url=response_url):
         _finish_quietly(services, stored.id, "refused")
 
 

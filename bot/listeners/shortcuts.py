@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from bot.services import Services
 
-__all__ = ["ASK_IT", "register", "handle_ask_it", "quoted", "ask_in_dm"]
+__all__ = ["ASK_IT", "register", "handle_ask_it", "quoted", "ask_quoted", "ask_in_dm"]
 
 ASK_IT = "ask_it_about_this"  # the callback_id in manifest.yml's features.shortcuts
 NO_TEXT = ("That message has no text I can read (only a file or an attachment): please type the error or your "
@@ -51,21 +51,45 @@ def handle_ask_it(services: "Services", client: "WebClient", ack: Callable[..., 
     user_id = shortcut["user"]["id"]
     channel = (shortcut.get("channel") or {}).get("id") or ""
     text = ((shortcut.get("message") or {}).get("text") or "").strip()
-    received, quote = None, quoted(text)
-    if text:  # its DM and thread are not known yet: the post that opens them is stored with it
-        team = (shortcut.get("team") or {}).get("id") or shortcut["user"].get("team_id", "")
-        question = Question(team_id=team, channel_id="", thread_ts="", user_id=user_id, source="dm", text=text)
-        trigger = shortcut.get("trigger_id")
-        received = receive(services, Incoming(question, "", None), event_id=trigger and f"shortcut:{trigger}",
-                           quote=quote)
-    ack()
     # Until the DM is open, a failure is told where the shortcut was used: privately, or through its response_url.
     where = {"channel": channel, "user_id": user_id, "response_url": shortcut.get("response_url")}
-    if received is not None and received.stored is not None:
-        take_quoted(services, client, received.stored, received.incoming.question, quote=quote, **where)
+    if not text:
+        ack()
+        run_for_user(services, client, lambda: _ask_in_dm(services, client, shortcut, user_id), thread_ts=None,
+                     ephemeral=True, **where)
         return
-    run_for_user(services, client, lambda: _ask_in_dm(services, client, shortcut, user_id), thread_ts=None,
-                 ephemeral=True, **where)
+    team = (shortcut.get("team") or {}).get("id") or shortcut["user"].get("team_id", "")
+    trigger = shortcut.get("trigger_id")
+    ask_quoted(services, client, ack, team_id=team, text=text, event_id=trigger and f"shortcut:{trigger}",
+               fallback=lambda: _ask_in_dm(services, client, shortcut, user_id), **where)
+
+
+def ask_quoted(services: "Services", client: "WebClient", ack: Callable[..., None], *, team_id: str, user_id: str,
+               text: str, channel: str, heading: str = ASKED_ABOUT, topic: str | None = None,
+               event_id: str | None = None, response_url: str | None = None, ephemeral: bool = True,
+               fallback: Callable[[], None] | None = None) -> None:
+    """Store ``text`` as the user's question, acknowledge, then quote it in their DM and answer it in the quote's
+    thread: the durable door for text that comes from elsewhere (the message shortcut, the Home tab's form).
+
+    Stored (redacted) before ``ack()``, with the DM post still to be made, so a process that dies after the ack
+    loses nothing: a restarted one posts the quote once and answers. When the database refuses the write within
+    about a second, the ack goes out anyway and the question is stored on the worker after the DM post
+    (``fallback``, by default :func:`ask_in_dm`). ``channel``/``response_url``/``ephemeral``: where a failure is
+    told until the DM is open.
+    """
+    quote = quoted(text, heading=heading)
+    # its DM and thread are not known yet: the post that opens them is stored with it
+    question = Question(team_id=team_id, channel_id="", thread_ts="", user_id=user_id, source="dm", text=text)
+    received = receive(services, Incoming(question, "", None), event_id=event_id, quote=quote, topic=topic)
+    ack()
+    where = {"channel": channel, "user_id": user_id, "response_url": response_url, "ephemeral": ephemeral}
+    if received.stored is not None:
+        take_quoted(services, client, received.stored, received.incoming.question, quote=quote,
+                    route=Route.certain(topic) if topic else None, **where)
+        return
+    run_for_user(services, client, fallback or (lambda: ask_in_dm(
+        services, client, team_id=team_id, user_id=user_id, text=text, heading=heading, topic=topic)),
+        thread_ts=None, **where)
 
 
 def _ask_in_dm(services: "Services", client: "WebClient", shortcut: dict[str, Any], user_id: str) -> None:

@@ -14,7 +14,7 @@ from bot.delivery import notify_user
 from bot.helpdesk import deliver_tickets, post_escalation, relay_to_agent
 from bot.listeners.home import publish_home, refresh_homes
 from bot.listeners.intake import run_for_user
-from bot.listeners.shortcuts import ask_in_dm
+from bot.listeners.shortcuts import ask_quoted
 from storage import repository as repo
 
 if TYPE_CHECKING:
@@ -92,15 +92,14 @@ def on_ask_submit(services: "Services", client: "WebClient", ack: Callable[..., 
     if not text:
         ack(response_action="errors", errors={"problem": "Please describe the problem in a few words."})
         return
-    ack()
     topic = json.loads(view.get("private_metadata") or "{}").get("t")
     topic = topic if topic in IT_INTENTS else None  # private_metadata is ours, but checked like any input
     user = body["user"]
     heading = f"You asked about *{topic_label(topic)}*:" if topic else "You asked:"
-    run_for_user(services, client, lambda: ask_in_dm(
-        services, client, team_id=user.get("team_id") or (body.get("team") or {}).get("id") or "",
-        user_id=user["id"], text=text, heading=heading, topic=topic),
-        channel=user["id"], thread_ts=None, user_id=user["id"], ephemeral=False)
+    # stored before the ack, as a DM is: a restart after the ack still answers it
+    ask_quoted(services, client, ack, team_id=user.get("team_id") or (body.get("team") or {}).get("id") or "",
+               user_id=user["id"], text=text, heading=heading, topic=topic, channel=user["id"], ephemeral=False,
+               event_id=f"home-form:{view['id']}" if view.get("id") else None)
 
 
 def add_detail(services: "Services", client: "WebClient", *, escalation_id: int, user_id: str, text: str) -> None:
