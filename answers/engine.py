@@ -6,6 +6,7 @@ normalise -> redact secrets -> route -> decide -> retrieve -> compose (KB or mod
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -109,6 +110,14 @@ GROUNDING_ARTICLES = 1
 
 # Retrieval-first scope decision (bench/public_bench.py measures these on data written elsewhere).
 TOPIC_PRIOR = 0.20  # weight of the router's probability of an article's built-in topic
+# Something in the message that looks wrong or asks for a report: without it, an unsure router's phishing guess for
+# "there's a problem with my email" gives no bonus (it still wins when confident, or on the words of an article).
+_SUSPICION = re.compile(
+    r"(?i)\b(phish\w*|scam\w*|spam\w*|fake|fraud\w*|suspicious|sus|weird|strange|odd|off|dodgy|shady|fishy|spoof\w*|"
+    r"impersonat\w*|pretend\w*|claim\w*|hack\w*|breach\w*|virus|malware|attack\w*|clicked|click|link|attachment|"
+    r"qr|gift cards?|wire|invoice|urgent|verify|report\w*|unknown|random|strangers?|out of the blue|legit\w*|real|"
+    r"really|genuine|one of ours|from (you|it|us)|asking (me )?(for|to)|wants? me to|call(ed|er)?|texts?|sms)\b"
+)
 TERSE_WORDS = 6  # an answer to a message this short offers other topics as buttons, in case it guessed wrong
 ROUTER_TRUST = 0.5  # router confidence from which its built-in topic wins (bonus TOPIC_WIN)
 TOPIC_WIN = 1.0
@@ -194,7 +203,7 @@ class AnswerEngine:
         elif route is None:
             route = self.router.route(safe, dense=vector)
         scored = self.retriever.score(safe, vector=vector)  # once per message: ranking below only re-weighs it
-        hits = self._rank(scored, route, picked=picked)
+        hits = self._rank(scored, route, picked=picked, text=safe)
         evidence = self._evidence(hits, route, safe)
         decision = decide(safe, route, history, threshold=self.clarify_threshold, evidence=evidence)
         if picked and route.intent in self._topics and decision.action is not Action.REJECT \
@@ -213,7 +222,7 @@ class AnswerEngine:
 
     # -- retrieval ---------------------------------------------------------------------------
 
-    def _bonus(self, hit: Hit, route: Route, it_probability: float) -> float:
+    def _bonus(self, hit: Hit, route: Route, it_probability: float, *, suspicious: bool = True) -> float:
         """The router's topic preference for one article.
 
         A confident router picks the built-in topic. The router knows nothing of the organisation's own topics, so
@@ -224,13 +233,15 @@ class AnswerEngine:
         if article.intent is not None:
             if article.intent == route.intent and route.confidence >= ROUTER_TRUST:
                 return TOPIC_WIN
+            if article.intent == "phishing" and not suspicious:
+                return 0.0  # the router's faint "phishing" for any email trouble: only when something looks wrong
             # Among IT topics, as the router ranks them even when it thinks the message vague or not IT.
             return TOPIC_PRIOR * route.probability(article.intent) / max(it_probability, 0.05)
         bonus = TOPIC_WIN * min(1.0, it_probability / ROUTER_TRUST)
         return bonus + (NAMED_WIN - TOPIC_WIN if hit.anchored >= NAMED or hit.names else 0.0)
 
     def _rank(self, scored: list[Hit], route: Route, *, picked: bool = False, platform: str | None = None,
-              limit: int = 5) -> list[Hit]:
+              limit: int = 5, text: str = "") -> list[Hit]:
         """Scored articles, best first, their scores including the router's preference."""
         hits = self.retriever.rank(scored, platform=platform, limit=len(scored))
         if picked:  # a topic the user chose: its articles first, the best match among them
@@ -238,7 +249,9 @@ class AnswerEngine:
                       for h in hits]
         else:
             it_probability = sum(p for intent, p in route.ranked if intent in IT_INTENTS)
-            ranked = [replace(h, score=h.score + self._bonus(h, route, it_probability)) for h in hits]
+            suspicious = bool(_SUSPICION.search(text))
+            ranked = [replace(h, score=h.score + self._bonus(h, route, it_probability, suspicious=suspicious))
+                      for h in hits]
         ranked.sort(key=lambda h: -h.score)
         return ranked[:limit]
 
@@ -316,7 +329,7 @@ class AnswerEngine:
             hits = [h for h in hits if decision.intent in (h.article.topic, h.article.intent)]
         else:
             picked = decision.reason == "picked topic"
-            hits = self._rank(scored, route, picked=picked, platform=decision.platform,
+            hits = self._rank(scored, route, picked=picked, platform=decision.platform, text=text,
                               limit=len(self.kb) if picked else 5)
             if picked:
                 hits = [h for h in hits if decision.intent in (h.article.topic, h.article.intent)][:5] or hits[:5]

@@ -170,6 +170,13 @@ def test_help_with_a_topic_is_not_a_request_for_a_person(engine):
     assert (answer.intent if answer.action == "answer" else answer.choices[0]) == "email"
 
 
+def test_email_trouble_is_not_phishing_unless_something_looks_wrong(engine):
+    assert engine.answer("there's a problem with email").intent != "phishing"  # nothing suspicious in it
+    for text in ("a strange email landed in my inbox", "this email looks off", "I got a weird email"):
+        answer = engine.answer(text)
+        assert (answer.action, answer.intent) == ("answer", "phishing"), text
+
+
 def test_credentials_entered_on_a_phishing_page_escalate_with_first_safety_steps(engine):
     answer = engine.answer("I clicked the link in that email and typed my password into the page, what now??")
     assert answer.intent == "phishing"
