@@ -14,13 +14,17 @@ Zendesk                POST /api/v2/tickets.json                ``ticket.id``, l
 =====================  ======================================  =========================================
 
 Each uses HTTP basic authentication with an API token (Jira: ``email:token``; ServiceNow: ``user:password``;
-Zendesk: ``email/token:token``). Every request still carries the ``Idempotency-Key`` (Zendesk honours it; for
-the others a retry happens only when no answer came back, see docs/tickets.md).
+Zendesk: ``email/token:token``). Every request still carries the ``Idempotency-Key`` (Zendesk honours it). ServiceNow
+stores it as the incident's ``correlation_id``, and the bot first looks for an incident with it
+(``GET /api/now/table/incident?sysparm_query=correlation_id=<key>``), so a retry after a lost answer finds the
+incident it opened instead of opening a second. Jira has neither: a retry happens only when no answer came back.
 """
 
 from __future__ import annotations
 
 import base64
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -93,6 +97,26 @@ def _jira_reference(base_url: str) -> Callable[[Any], TicketRef]:
     return read
 
 
+def _servicenow_lookup(base_url: str, headers: dict[str, str]) -> Callable[[Ticket], urllib.request.Request]:
+    def request(ticket: Ticket) -> urllib.request.Request:
+        query = urllib.parse.urlencode({"sysparm_query": f"correlation_id={ticket.idempotency_key}",
+                                        "sysparm_fields": "number,sys_id", "sysparm_limit": "1"})
+        return urllib.request.Request(f"{base_url}/api/now/table/incident?{query}", method="GET",
+                                      headers={"Accept": "application/json", "User-Agent": "itbot", **headers})
+
+    return request
+
+
+def _servicenow_found(base_url: str) -> Callable[[Any], TicketRef | None]:
+    read = _servicenow_reference(base_url)
+
+    def found(answer: Any) -> TicketRef | None:
+        rows = answer.get("result") if isinstance(answer, dict) else None
+        return read({"result": rows[0]}) if isinstance(rows, list) and rows else None
+
+    return found
+
+
 def _servicenow_reference(base_url: str) -> Callable[[Any], TicketRef]:
     def read(answer: Any) -> TicketRef:
         number, sys_id = str(_need(answer, "result", "number")), str(_need(answer, "result", "sys_id"))
@@ -123,9 +147,10 @@ def preset_sink(name: str, config: PresetConfig) -> WebhookSink:
                            payload=lambda ticket: jira_payload(ticket, service_desk_id=desk, request_type_id=kind),
                            reference=_jira_reference(base), headers={"Authorization": _basic(config.user, token)})
     if name == "servicenow":
+        login = {"Authorization": _basic(config.user, token)}
         return WebhookSink(url=f"{base}/api/now/table/incident", name=name, timeout_s=config.timeout_s,
-                           payload=servicenow_payload, reference=_servicenow_reference(base),
-                           headers={"Authorization": _basic(config.user, token)})
+                           payload=servicenow_payload, reference=_servicenow_reference(base), headers=login,
+                           lookup=_servicenow_lookup(base, login), found=_servicenow_found(base))
     if name == "zendesk":
         return WebhookSink(url=f"{base}/api/v2/tickets.json", name=name, timeout_s=config.timeout_s,
                            payload=zendesk_payload, reference=_zendesk_reference(base),

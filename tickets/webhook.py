@@ -88,6 +88,11 @@ class WebhookSink:
     timeout_s: float = 10.0
     name: str = "webhook"
     clock: Callable[[], float] = time.time
+    # A ticket an earlier attempt may have opened, found by its idempotency key before a new one is created (the
+    # request of that search, and how to read its answer: None when there is none); for systems with no
+    # idempotency key of their own, so that a retry after a lost answer does not open a second ticket.
+    lookup: Callable[[Ticket], urllib.request.Request] | None = field(default=None, repr=False)
+    found: Callable[[Any], TicketRef | None] | None = field(default=None, repr=False)
 
     def request(self, ticket: Ticket) -> urllib.request.Request:
         """The HTTP request of one attempt (signed now)."""
@@ -100,8 +105,16 @@ class WebhookSink:
         return urllib.request.Request(self.url, data=body, headers=headers, method="POST")
 
     def open(self, ticket: Ticket) -> TicketRef:
+        if self.lookup is not None and self.found is not None:
+            existing = self.found(self._call(self.lookup(ticket)))
+            if existing is not None:
+                return existing
+        return self.reference(self._call(self.request(ticket)))
+
+    def _call(self, request: urllib.request.Request) -> Any:
+        """Send ``request``; its JSON answer, or TicketRetry / TicketRejected as the failure deserves."""
         try:
-            with urllib.request.urlopen(self.request(ticket), timeout=self.timeout_s) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 raw = response.read()
         except urllib.error.HTTPError as error:
             error.close()
@@ -115,7 +128,6 @@ class WebhookSink:
             reason = getattr(error, "reason", error)
             raise TicketRetry(f"unreachable ({type(reason).__name__})") from None
         try:
-            answer = json.loads(raw) if raw.strip() else {}
+            return json.loads(raw) if raw.strip() else {}
         except ValueError:
             raise TicketRejected("the answer is not JSON") from None
-        return self.reference(answer)

@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["Received", "Receiver"]
 
@@ -41,6 +42,7 @@ class Receiver:
     tickets: dict[str, dict[str, Any]] = field(default_factory=dict)  # idempotency key -> the answer it got
     script: deque = field(default_factory=deque)  # (status, delay before answering) for the next requests
     status: int = 201
+    honours_key: bool = True  # False: like ServiceNow, every create opens a ticket whatever its Idempotency-Key
 
     def enqueue(self, status: int, *, delay_s: float = 0.0) -> None:
         """Answer the next request with ``status`` (2xx: the ticket is opened first) after ``delay_s``."""
@@ -57,6 +59,8 @@ class Receiver:
                 payload: Any = {"error": "unavailable"}
                 if 200 <= status < 300:
                     key = self.headers.get("Idempotency-Key") or f"none-{len(receiver.requests)}"
+                    if not receiver.honours_key and key in receiver.tickets:
+                        key = f"{key}#{len(receiver.tickets) + 1}"
                     if key not in receiver.tickets:
                         receiver.tickets[key] = receiver.answer(key, len(receiver.tickets) + 1)
                     payload = receiver.tickets[key]
@@ -70,6 +74,18 @@ class Receiver:
                     self.wfile.write(data)
                 except OSError:  # the sender gave up waiting
                     pass
+
+            def do_GET(self) -> None:  # noqa: N802 - ServiceNow's Table API query by correlation_id
+                receiver.requests.append(Received(self.path, dict(self.headers.items()), b""))
+                query = parse_qs(urlsplit(self.path).query).get("sysparm_query", [""])[0]
+                key = query.removeprefix("correlation_id=")
+                rows = [receiver.tickets[key]["result"]] if key in receiver.tickets else []
+                data = json.dumps({"result": rows}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -51,7 +51,7 @@ def test_each_preset_sends_its_documented_required_fields_and_reads_its_document
     (outcome,) = deliver_due(sessions, preset_sink(name, config))
     assert outcome.state.status == "created"
     assert (outcome.state.id, outcome.state.url) == (expected[0], receiver.url + expected[1])
-    (request,) = receiver.requests
+    (request,) = [r for r in receiver.requests if r.body]  # ServiceNow's look-up before it is a GET
     assert request.path == path
     login = f"{user}/token:{TOKEN}" if name == "zendesk" else f"{user}:{TOKEN}"
     assert request.headers["Authorization"] == "Basic " + base64.b64encode(login.encode()).decode()
@@ -108,3 +108,23 @@ def test_the_api_token_never_reaches_logs_reprs_or_the_database(sessions, receiv
     assert encoded not in repr(sink) and encoded not in caplog.text
     database = (tmp_path / "itbot.db").read_bytes().decode("utf-8", "replace")
     assert TOKEN not in database and encoded not in database
+
+
+def test_a_servicenow_retry_after_a_lost_answer_finds_the_incident_instead_of_opening_a_second(sessions, receiver):
+    """ServiceNow has no idempotency key: the bot looks the incident up by its correlation_id before creating."""
+    from tests.tickets.test_ticket_webhook import NOW_RETRY
+
+    receiver.honours_key = False  # as ServiceNow: a second create would open a second incident
+    receiver.answer = _answers("servicenow", receiver.url)
+    open_escalation(sessions)
+    receiver.enqueue(201, delay_s=1.0)  # the incident is created, its answer comes too late
+    config = PresetConfig(base_url=receiver.url, user="itbot", token=SecretStr(TOKEN), timeout_s=0.3)
+    (first,) = deliver_due(sessions, preset_sink("servicenow", config), backoff=NOW_RETRY)
+    assert (first.state.status, first.state.error) == ("pending", "timed out") and len(receiver.tickets) == 1
+    config = PresetConfig(base_url=receiver.url, user="itbot", token=SecretStr(TOKEN), timeout_s=5)
+    (second,) = deliver_due(sessions, preset_sink("servicenow", config), backoff=NOW_RETRY)
+    assert (second.state.status, second.state.id) == ("created", "INC0010001")
+    assert len(receiver.tickets) == 1  # found, not opened again
+    lookups = [r for r in receiver.requests if not r.body]
+    assert len(lookups) == 2 and "correlation_id%3Ditbot-escalation-1-" in lookups[1].path
+    assert lookups[1].headers["Authorization"].startswith("Basic ")
