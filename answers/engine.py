@@ -424,7 +424,7 @@ def build_engine(config: EngineConfig, *, generator: Generator | None = None,
     from data.public_sets import router_rows
 
     rows = [row for path in config.train_files for row in read_jsonl(path)] + router_rows()
-    embedder = SentenceEmbedder()
+    embedder = SentenceEmbedder(cache_dir=config.cache_dir)  # ONNX Runtime, exported once into the cache
     router = load_or_train_router(rows, cache_dir=config.cache_dir, embedder=embedder)
     retriever = Retriever(kb, embedder=embedder, cache_dir=config.cache_dir, org=config.org)
     return AnswerEngine(

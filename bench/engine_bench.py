@@ -9,7 +9,7 @@ Measures, on this machine:
     held-out test split and on the independent challenge set (written by a
     separate author who never saw the training data);
   * per-question latency p50/p95/p99 (kb mode, excluding Slack);
-  * engine start-up time with a warm router and index cache (a fresh process each time);
+  * engine start-up time with a warm router, index and encoder cache (a fresh process each time);
   * re-indexing time after 100 articles are added to the knowledge base (router cached, index not).
 """
 
@@ -83,6 +83,7 @@ def machine() -> dict:
 
 
 def main() -> int:
+    from answers.embedder import SentenceEmbedder
     from answers.engine import build_engine
     from bot.settings import Settings
 
@@ -92,7 +93,10 @@ def main() -> int:
     engine = build_engine(Settings(_env_file=None, cache_dir=cache).engine_config())
     cold_start = time.perf_counter() - started
 
-    results = {"machine": machine(), "mode": "kb", "cold_start_s (router trained)": round(cold_start, 2)}
+    results = {"machine": machine(), "mode": "kb", "cold_start_s (router trained)": round(cold_start, 2),
+               "encoder": SentenceEmbedder(cache_dir=cache).backend,  # the one build_engine chose: cache is warm
+               "load_average": [round(x, 2) for x in os.getloadavg()]}
+    print(f"sentence encoder: {results['encoder']}; load average {results['load_average']}")
     for name, report in held_out_reports(engine).items():
         results[name] = {key: report[key] for key in
                          ("n", "intent_accuracy", "intent_macro_f1", "action_accuracy", "out_of_scope", "latency_ms")}
