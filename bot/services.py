@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -17,7 +19,29 @@ if TYPE_CHECKING:
     from bot.settings import Settings
     from answers.engine import AnswerEngine
 
-__all__ = ["Services"]
+__all__ = ["Services", "RecentViewers"]
+
+MAX_VIEWERS = 500  # Home tabs this process keeps up to date when a known issue changes
+
+
+class RecentViewers:
+    """The people who opened the Home tab lately (this process saw it), newest last, at most ``limit``."""
+
+    def __init__(self, limit: int = MAX_VIEWERS) -> None:
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._limit = limit
+
+    def saw(self, user_id: str) -> None:
+        with self._lock:
+            self._seen.pop(user_id, None)
+            self._seen[user_id] = None
+            while len(self._seen) > self._limit:
+                self._seen.popitem(last=False)
+
+    def users(self) -> list[str]:
+        with self._lock:
+            return list(self._seen)
 
 
 @dataclass
@@ -35,6 +59,7 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     intake_sessions: "sessionmaker[Session] | None" = None  # short lock waits, before Slack is acknowledged
     database_file: "DatabaseFile | None" = None  # the SQLite file opened, watched (None on PostgreSQL)
+    home_viewers: RecentViewers = field(default_factory=RecentViewers)
 
     def known_agents(self) -> frozenset[str]:
         """Every agent the bot knows of: the listed ones and the user group's members (cached)."""

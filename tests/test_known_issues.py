@@ -161,6 +161,17 @@ def test_the_home_tab_shows_the_known_issues_at_the_top(bot):
     fake.wait_until(lambda: "Known issues" not in json.dumps(fake.home_view()), timeout=10, what="a fresh Home tab")
 
 
+def test_an_open_home_tab_shows_a_new_known_issue_without_being_reopened(bot):
+    fake = bot.fake
+    fake.wait_for_ack(fake.open_home())  # the employee looked at their Home tab earlier
+    fake.wait_until(lambda: fake.home_view(), timeout=10, what="the Home tab")
+    slash(bot, f"known vpn: {OUTAGE}", AGENT.id)
+    fake.wait_until(lambda: OUTAGE in json.dumps(fake.home_view()), timeout=10, what="the outage on the open tab")
+    fake.wait_until(lambda: OUTAGE in json.dumps(fake.home_view(AGENT.id)), timeout=10, what="the agent's tab")
+    slash(bot, "known clear vpn", AGENT.id)
+    fake.wait_until(lambda: OUTAGE not in json.dumps(fake.home_view()), timeout=10, what="the tab without it")
+
+
 # --- the web chat -------------------------------------------------------------------------------------------------
 
 def test_the_web_chat_answer_carries_the_known_issue(request):

@@ -15,6 +15,7 @@ from bot.conversation import (Question, clear_known_issue, current_known_issues,
                               post_known_issue)
 from bot.delivery import post_in_place
 from bot.incoming import Incoming
+from bot.listeners.home import refresh_homes
 from bot.listeners.intake import receive, run_for_user, take_question
 from storage import repository as repo
 
@@ -100,6 +101,8 @@ def _post_known(services: "Services", client: "WebClient", command: dict[str, An
                                        "`/itsupport known` lists the current ones.")
     else:
         message = _change_known(services, user, known)
+        # the notice is on every Home tab: republish the open ones (an outage is news now, not at the next visit)
+        refresh_homes(services, client, [user, *sorted(services.known_agents()), *services.home_viewers.users()])
     post_in_place(client, channel=command["channel_id"], thread_ts=None, user_id=user, ephemeral=True,
                   message=message, response_url=command.get("response_url"))
 

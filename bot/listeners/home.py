@@ -1,7 +1,8 @@
 """``app_home_opened``: the Messages tab (a greeting once, suggested prompts each visit) and the Home tab.
 
 The Home tab (:mod:`bot.home_tab`) is published when the user opens it, and again for the people a request
-concerns when it changes (:func:`refresh_homes`): its requester, and the agent acting on it. Publishing runs on
+concerns when it changes (:func:`refresh_homes`): its requester, and the agent acting on it; and for everyone who
+opened it lately (``Services.home_viewers``) and every agent when a known issue is posted or cleared. Publishing runs on
 the worker and never raises: a Home tab Slack refused is logged, and the next visit publishes it again.
 """
 
@@ -107,6 +108,7 @@ def register(app: "App", services: "Services") -> None:
     def app_home_opened(body: dict[str, Any], event: dict[str, Any], client: "WebClient") -> None:
         user = event.get("user")
         if event.get("tab") == "home" and user:
+            services.home_viewers.saw(user)  # kept up to date when a known issue is posted or cleared
             refresh_homes(services, client, [user])
             return
         if event.get("tab") != "messages" or not user or not event.get("channel"):
