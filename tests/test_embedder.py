@@ -205,3 +205,16 @@ def test_without_a_cache_folder_the_numpy_encoder_is_used(monkeypatch):
 
     monkeypatch.setattr(embedder_module, "_export_onnx", no_export)
     assert SentenceEmbedder().backend == "numpy"
+
+
+def test_the_export_runs_in_a_child_process_so_torch_never_stays_in_the_bots_memory(tmp_path):
+    import subprocess
+    import sys
+
+    probe = ("import sys; from pathlib import Path; from answers.embedder import SentenceEmbedder; "
+             f"e = SentenceEmbedder(cache_dir=Path({str(tmp_path)!r})); "
+             "print(e.backend, 'torch' in sys.modules, 'transformers' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.stdout.split() == ["onnxruntime", "False", "False"], done.stderr[-2000:]
+    assert list((tmp_path / "encoder").glob("minilm-*.onnx"))
