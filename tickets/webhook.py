@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import socket
 import time
 import urllib.error
@@ -28,6 +29,8 @@ from pydantic import SecretStr
 
 from tickets.errors import TicketRejected, TicketRetry
 from tickets.ticket import Ticket, TicketRef
+
+log = logging.getLogger(__name__)
 
 __all__ = ["WebhookSink", "generic_payload", "field_reference", "sign", "verify", "RETRY_STATUSES"]
 
@@ -106,7 +109,11 @@ class WebhookSink:
 
     def open(self, ticket: Ticket) -> TicketRef:
         if self.lookup is not None and self.found is not None:
-            existing = self.found(self._call(self.lookup(ticket)))
+            try:
+                existing = self.found(self._call(self.lookup(ticket)))
+            except TicketRejected as error:  # no read access, an older API: create as before, not fail for good
+                log.warning("the %s look-up before creating a ticket was refused (%s); creating it", self.name, error)
+                existing = None
             if existing is not None:
                 return existing
         return self.reference(self._call(self.request(ticket)))

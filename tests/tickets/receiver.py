@@ -43,6 +43,7 @@ class Receiver:
     script: deque = field(default_factory=deque)  # (status, delay before answering) for the next requests
     status: int = 201
     honours_key: bool = True  # False: like ServiceNow, every create opens a ticket whatever its Idempotency-Key
+    lookup_status: int = 200  # the answer to a look-up (GET): 403 for a login without read access
 
     def enqueue(self, status: int, *, delay_s: float = 0.0) -> None:
         """Answer the next request with ``status`` (2xx: the ticket is opened first) after ``delay_s``."""
@@ -80,8 +81,8 @@ class Receiver:
                 query = parse_qs(urlsplit(self.path).query).get("sysparm_query", [""])[0]
                 key = query.removeprefix("correlation_id=")
                 rows = [receiver.tickets[key]["result"]] if key in receiver.tickets else []
-                data = json.dumps({"result": rows}).encode()
-                self.send_response(200)
+                data = json.dumps({"result": rows} if receiver.lookup_status == 200 else {"error": "denied"}).encode()
+                self.send_response(receiver.lookup_status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

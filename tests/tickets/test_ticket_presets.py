@@ -128,3 +128,13 @@ def test_a_servicenow_retry_after_a_lost_answer_finds_the_incident_instead_of_op
     lookups = [r for r in receiver.requests if not r.body]
     assert len(lookups) == 2 and "correlation_id%3Ditbot-escalation-1-" in lookups[1].path
     assert lookups[1].headers["Authorization"].startswith("Basic ")
+
+
+def test_a_servicenow_login_that_may_not_read_incidents_still_opens_the_ticket(sessions, receiver, caplog):
+    receiver.lookup_status = 403  # the integration user can create incidents but not list them
+    receiver.answer = _answers("servicenow", receiver.url)
+    open_escalation(sessions)
+    config = PresetConfig(base_url=receiver.url, user="itbot", token=SecretStr(TOKEN), timeout_s=5)
+    (outcome,) = deliver_due(sessions, preset_sink("servicenow", config))
+    assert (outcome.state.status, outcome.state.id) == ("created", "INC0010001")
+    assert "look-up before creating a ticket was refused (HTTP 403)" in caplog.text
