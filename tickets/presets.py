@@ -17,7 +17,9 @@ Each uses HTTP basic authentication with an API token (Jira: ``email:token``; Se
 Zendesk: ``email/token:token``). Every request still carries the ``Idempotency-Key`` (Zendesk honours it). ServiceNow
 stores it as the incident's ``correlation_id``, and the bot first looks for an incident with it
 (``GET /api/now/table/incident?sysparm_query=correlation_id=<key>``), so a retry after a lost answer finds the
-incident it opened instead of opening a second. Jira has neither: a retry happens only when no answer came back.
+incident it opened instead of opening a second. Jira has neither: the request's description ends with the key
+("itbot reference: <key>") and the bot first searches for it (``GET /rest/api/3/search/jql``, ``text ~ "<key>"``),
+which finds the request once Jira has indexed it (in practice well before the first retry, 30 s later).
 """
 
 from __future__ import annotations
@@ -61,8 +63,10 @@ def _subject(ticket: Ticket) -> str:
 
 def jira_payload(ticket: Ticket, *, service_desk_id: str, request_type_id: str) -> dict[str, Any]:
     """A Jira Service Management customer request (``POST /rest/servicedeskapi/request``)."""
+    # The reference line lets a retry find the request by a text search (Jira has no idempotency key)
+    description = f"{ticket.transcript}\n\nitbot reference: {ticket.idempotency_key}"
     return {"serviceDeskId": service_desk_id, "requestTypeId": request_type_id,
-            "requestFieldValues": {"summary": _subject(ticket), "description": ticket.transcript}}
+            "requestFieldValues": {"summary": _subject(ticket), "description": description}}
 
 
 def servicenow_payload(ticket: Ticket) -> dict[str, Any]:
@@ -95,6 +99,25 @@ def _jira_reference(base_url: str) -> Callable[[Any], TicketRef]:
         return TicketRef(id=key, url=web or f"{base_url}/browse/{key}")
 
     return read
+
+
+def _jira_lookup(base_url: str, headers: dict[str, str]) -> Callable[[Ticket], urllib.request.Request]:
+    def request(ticket: Ticket) -> urllib.request.Request:
+        query = urllib.parse.urlencode({"jql": f'text ~ "\\"{ticket.idempotency_key}\\""', "fields": "key",
+                                        "maxResults": "1"})
+        return urllib.request.Request(f"{base_url}/rest/api/3/search/jql?{query}", method="GET",
+                                      headers={"Accept": "application/json", "User-Agent": "itbot", **headers})
+
+    return request
+
+
+def _jira_found(base_url: str) -> Callable[[Any], TicketRef | None]:
+    def found(answer: Any) -> TicketRef | None:
+        issues = answer.get("issues") if isinstance(answer, dict) else None
+        key = issues[0].get("key") if isinstance(issues, list) and issues and isinstance(issues[0], dict) else None
+        return TicketRef(id=str(key), url=f"{base_url}/browse/{key}") if key else None
+
+    return found
 
 
 def _servicenow_lookup(base_url: str, headers: dict[str, str]) -> Callable[[Ticket], urllib.request.Request]:
@@ -143,9 +166,11 @@ def preset_sink(name: str, config: PresetConfig) -> WebhookSink:
     if name == "jira":
         assert config.service_desk_id and config.request_type_id
         desk, kind = config.service_desk_id, config.request_type_id
+        login = {"Authorization": _basic(config.user, token)}
         return WebhookSink(url=f"{base}/rest/servicedeskapi/request", name=name, timeout_s=config.timeout_s,
                            payload=lambda ticket: jira_payload(ticket, service_desk_id=desk, request_type_id=kind),
-                           reference=_jira_reference(base), headers={"Authorization": _basic(config.user, token)})
+                           reference=_jira_reference(base), headers=login,
+                           lookup=_jira_lookup(base, login), found=_jira_found(base))
     if name == "servicenow":
         login = {"Authorization": _basic(config.user, token)}
         return WebhookSink(url=f"{base}/api/now/table/incident", name=name, timeout_s=config.timeout_s,

@@ -78,10 +78,14 @@ class Receiver:
 
             def do_GET(self) -> None:  # noqa: N802 - ServiceNow's Table API query by correlation_id
                 receiver.requests.append(Received(self.path, dict(self.headers.items()), b""))
-                query = parse_qs(urlsplit(self.path).query).get("sysparm_query", [""])[0]
-                key = query.removeprefix("correlation_id=")
-                rows = [receiver.tickets[key]["result"]] if key in receiver.tickets else []
-                data = json.dumps({"result": rows} if receiver.lookup_status == 200 else {"error": "denied"}).encode()
+                query = parse_qs(urlsplit(self.path).query)
+                if "jql" in query:  # Jira: text ~ "\"<key>\"", the key that ends the request's description
+                    key = query["jql"][0].split('\\"')[1] if '\\"' in query["jql"][0] else ""
+                    found = {"issues": [{"key": receiver.tickets[key]["issueKey"]}] if key in receiver.tickets else []}
+                else:  # ServiceNow: sysparm_query=correlation_id=<key>
+                    key = query.get("sysparm_query", [""])[0].removeprefix("correlation_id=")
+                    found = {"result": [receiver.tickets[key]["result"]] if key in receiver.tickets else []}
+                data = json.dumps(found if receiver.lookup_status == 200 else {"error": "denied"}).encode()
                 self.send_response(receiver.lookup_status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

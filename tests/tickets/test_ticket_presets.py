@@ -15,6 +15,7 @@ receiver that answers in that system's documented shape.
 from __future__ import annotations
 
 import base64
+from urllib.parse import unquote
 
 import pytest
 from pydantic import SecretStr
@@ -138,3 +139,26 @@ def test_a_servicenow_login_that_may_not_read_incidents_still_opens_the_ticket(s
     (outcome,) = deliver_due(sessions, preset_sink("servicenow", config))
     assert (outcome.state.status, outcome.state.id) == ("created", "INC0010001")
     assert "look-up before creating a ticket was refused (HTTP 403)" in caplog.text
+
+
+def test_a_jira_retry_after_a_lost_answer_finds_the_request_by_its_reference(sessions, receiver):
+    """Jira has no idempotency key: the request's description ends with it, and a retry searches for it first."""
+    from tests.tickets.test_ticket_webhook import NOW_RETRY
+
+    receiver.honours_key = False
+    receiver.answer = _answers("jira", receiver.url)
+    open_escalation(sessions)
+    receiver.enqueue(201, delay_s=1.0)
+    config = dict(base_url=receiver.url, user="agent@example.com", token=SecretStr(TOKEN), service_desk_id="1",
+                  request_type_id="25")
+    (first,) = deliver_due(sessions, preset_sink("jira", PresetConfig(**config, timeout_s=0.3)), backoff=NOW_RETRY)
+    assert first.state.status == "pending" and len(receiver.tickets) == 1
+    (second,) = deliver_due(sessions, preset_sink("jira", PresetConfig(**config, timeout_s=5)), backoff=NOW_RETRY)
+    assert (second.state.status, second.state.id, second.state.url) == ("created", "HELP-1",
+                                                                        receiver.url + "/browse/HELP-1")
+    assert len(receiver.tickets) == 1
+    create = next(r for r in receiver.requests if r.body)
+    key = create.headers["Idempotency-Key"]
+    assert create.json["requestFieldValues"]["description"].endswith(f"itbot reference: {key}")
+    search = [r for r in receiver.requests if not r.body][-1]
+    assert search.path.startswith("/rest/api/3/search/jql?") and key in unquote(search.path)
