@@ -29,7 +29,6 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 from importlib import metadata
 from pathlib import Path
@@ -104,7 +103,8 @@ def _export_onnx(directory: Path, target: Path) -> None:
 
 
 def _export_here(directory: Path, target: Path) -> None:
-    """Export the encoder with ``torch.onnx`` (dynamic batch and sequence axes) to ``target``, atomically."""
+    """Export the encoder with ``torch.onnx`` (dynamic batch and sequence axes) to ``target``: a private staging
+    name, which the parent checks and only then publishes with ``os.replace``."""
     import inspect
     import warnings
 
@@ -135,19 +135,12 @@ def _export_here(directory: Path, target: Path) -> None:
     # torch >= 2.9 defaults to the dynamo exporter, which needs onnxscript; the TorchScript one suffices here.
     legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=target.stem, suffix=".tmp")
-    os.close(handle)
-    os.chmod(temporary, 0o644)  # mkstemp makes it private; the cache is shared like the router's files
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(Encoder(model.eval()), (sample, sample), temporary,
-                              input_names=["input_ids", "attention_mask"], output_names=["hidden"],
-                              dynamic_axes={"input_ids": axes, "attention_mask": axes, "hidden": axes},
-                              opset_version=17, **legacy)
-        os.replace(temporary, target)  # readers see the old file or the whole new one, never half of it
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Encoder(model.eval()), (sample, sample), str(target),
+                          input_names=["input_ids", "attention_mask"], output_names=["hidden"],
+                          dynamic_axes={"input_ids": axes, "attention_mask": axes, "hidden": axes},
+                          opset_version=17, **legacy)
 
 
 def _open_session(path: Path):

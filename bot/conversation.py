@@ -308,25 +308,20 @@ def escalation_posted(sessions: "sessionmaker[Session]", escalation_id: int, *, 
 
 @dataclass(frozen=True, slots=True)
 class Update:
-    """What happened in a conversation since a client last looked: agents' replies and the escalation's state."""
+    """What happened in a conversation since a client last looked: agents' replies (where its request stands is
+    ``web.escalations.latest_request``)."""
 
     messages: list[tuple[int, str, str]]  # (message id, role, redacted text), oldest first
-    escalation_id: int | None
-    escalation_status: str | None
 
 
 def updates_since(sessions: "sessionmaker[Session]", conversation_id: int, *, after_id: int = 0,
                   limit: int = 50) -> Update:
-    """The agents' messages after message ``after_id`` and the latest escalation's status (for a page to poll)."""
+    """The agents' messages after message ``after_id`` (for a page to poll)."""
     with sessions.begin() as session:
         rows = session.scalars(
             select(Message).where(Message.conversation_id == conversation_id, Message.id > after_id,
                                   Message.role == "agent").order_by(Message.id).limit(limit)).all()
-        escalation = session.scalars(select(Escalation).where(Escalation.conversation_id == conversation_id)
-                                     .order_by(Escalation.id.desc()).limit(1)).one_or_none()
-        return Update(messages=[(m.id, str(m.role), m.text) for m in rows],
-                      escalation_id=escalation.id if escalation else None,
-                      escalation_status=str(escalation.status) if escalation else None)
+        return Update(messages=[(m.id, str(m.role), m.text) for m in rows])
 
 
 KNOWN_ISSUE_HOURS = 8  # a notice nobody clears ends by itself

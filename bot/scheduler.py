@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from bot.services import Services
 
-__all__ = ["run_retention", "build_scheduler", "RETENTION_CRON", "MISFIRE_GRACE_S", "RECOVER_EVERY_S",
+__all__ = ["run_retention", "build_scheduler", "add_ticket_job", "RETENTION_CRON", "MISFIRE_GRACE_S", "RECOVER_EVERY_S",
            "TICKETS_EVERY_S"]
 
 log = logging.getLogger(__name__)
@@ -75,9 +75,15 @@ def build_scheduler(services: "Services", *, client: "WebClient | None" = None) 
         scheduler.add_job(recover, "interval", seconds=RECOVER_EVERY_S, id="recover", args=[services, client],
                           next_run_time=datetime.now(timezone.utc), misfire_grace_time=RECOVER_EVERY_S)
     if settings.tickets != "none":
-        from bot.helpdesk import deliver_tickets
-
-        # every escalation's ticket, from either door (the web chat's are sent only here), with retries
-        scheduler.add_job(deliver_tickets, "interval", seconds=TICKETS_EVERY_S, id="tickets", args=[services, client],
-                          next_run_time=datetime.now(timezone.utc), misfire_grace_time=TICKETS_EVERY_S)
+        add_ticket_job(scheduler, services, client)
     return scheduler
+
+
+def add_ticket_job(scheduler: "BackgroundScheduler", services: "Services", client: "WebClient | None", *,
+                   every_s: float = TICKETS_EVERY_S) -> None:
+    """Send every escalation's due ticket, from either door, at start and then every ``every_s`` (with retries;
+    each ticket is leased in the database first, so several processes never send one twice)."""
+    from bot.helpdesk import deliver_tickets
+
+    scheduler.add_job(deliver_tickets, "interval", seconds=every_s, id="tickets", args=[services, client],
+                      next_run_time=datetime.now(timezone.utc), misfire_grace_time=max(1, round(every_s)))

@@ -214,20 +214,10 @@ class ModelService:
         """Keep the KV cache of ``messages`` ready, decoding nothing, so that prompts starting the same way (the
         engine's rules) are decoded warm: the ONNX runtime's prefix cache; the torch path keeps none.
 
-        Runs on the worker like a question, after the model has loaded. Raises what :meth:`generate` raises.
+        Runs on the worker like a question, after the model has loaded (it waits for room in the queue, which a
+        question never does). Raises what :meth:`generate` raises.
         """
-        if self._closed:
-            raise ModelUnavailable("the model service is shut down")
-        self._ensure_worker()
-        now = time.monotonic()
-        request = _Request(messages=messages, on_token=None, deadline=now + self.config.timeout_s, enqueued=now,
-                           prefill=True)
-        self._queue.put(request, timeout=self.config.timeout_s)
-        if not request.done.wait(timeout=self.config.timeout_s):
-            request.cancelled.set()
-            raise ModelUnavailable(f"the model did not warm up within {self.config.timeout_s:g} s")
-        if request.error is not None:
-            raise request.error
+        self._run(messages, on_token=None, prefill=True)
 
     # -- the Generator protocol -------------------------------------------------------------
 
@@ -246,22 +236,33 @@ class ModelService:
             ModelError: The model failed to load or to generate, or the reply was refused
                 (it looked like it contained a credential).
         """
+        request = self._run(messages, on_token=on_token)
+        assert request.result is not None
+        return request.result
+
+    def _run(self, messages: list[dict[str, str]], *, on_token: Callable[[str], None] | None,
+             prefill: bool = False) -> _Request:
+        """Queue a request for the worker and wait for it until its deadline; the done request, or its error."""
         if self._closed:
             raise ModelUnavailable("the model service is shut down")
         self._ensure_worker()
         now = time.monotonic()
-        request = _Request(messages=messages, on_token=on_token, deadline=now + self.config.timeout_s, enqueued=now)
+        request = _Request(messages=messages, on_token=on_token, deadline=now + self.config.timeout_s, enqueued=now,
+                           prefill=prefill)
         try:
-            self._queue.put_nowait(request)
+            if prefill:  # the warm-up may wait for room: nobody is waiting on it
+                self._queue.put(request, timeout=self.config.timeout_s)
+            else:
+                self._queue.put_nowait(request)
         except queue.Full:
             raise ModelUnavailable(f"the model is busy ({self.config.queue_size} questions waiting)") from None
         if not request.done.wait(timeout=max(0.0, request.deadline - time.monotonic())):
             request.cancelled.set()
-            raise ModelUnavailable(f"the model did not answer within {self.config.timeout_s:g} s")
+            raise ModelUnavailable(f"the model did not {'warm up' if prefill else 'answer'} within "
+                                   f"{self.config.timeout_s:g} s")
         if request.error is not None:
             raise request.error
-        assert request.result is not None
-        return request.result
+        return request
 
     # -- worker ----------------------------------------------------------------------------
 

@@ -101,12 +101,16 @@ def _jira_reference(base_url: str) -> Callable[[Any], TicketRef]:
     return read
 
 
+def _search(url: str, query: dict[str, str], headers: dict[str, str]) -> urllib.request.Request:
+    """A GET of the system's search API with the preset's login: the look-up before a create."""
+    return urllib.request.Request(f"{url}?{urllib.parse.urlencode(query)}", method="GET",
+                                  headers={"Accept": "application/json", "User-Agent": "itbot", **headers})
+
+
 def _jira_lookup(base_url: str, headers: dict[str, str]) -> Callable[[Ticket], urllib.request.Request]:
     def request(ticket: Ticket) -> urllib.request.Request:
-        query = urllib.parse.urlencode({"jql": f'text ~ "\\"{ticket.idempotency_key}\\""', "fields": "key",
-                                        "maxResults": "1"})
-        return urllib.request.Request(f"{base_url}/rest/api/3/search/jql?{query}", method="GET",
-                                      headers={"Accept": "application/json", "User-Agent": "itbot", **headers})
+        return _search(f"{base_url}/rest/api/3/search/jql", {
+            "jql": f'text ~ "\\"{ticket.idempotency_key}\\""', "fields": "key", "maxResults": "1"}, headers)
 
     return request
 
@@ -122,10 +126,9 @@ def _jira_found(base_url: str) -> Callable[[Any], TicketRef | None]:
 
 def _servicenow_lookup(base_url: str, headers: dict[str, str]) -> Callable[[Ticket], urllib.request.Request]:
     def request(ticket: Ticket) -> urllib.request.Request:
-        query = urllib.parse.urlencode({"sysparm_query": f"correlation_id={ticket.idempotency_key}",
-                                        "sysparm_fields": "number,sys_id", "sysparm_limit": "1"})
-        return urllib.request.Request(f"{base_url}/api/now/table/incident?{query}", method="GET",
-                                      headers={"Accept": "application/json", "User-Agent": "itbot", **headers})
+        return _search(f"{base_url}/api/now/table/incident", {
+            "sysparm_query": f"correlation_id={ticket.idempotency_key}", "sysparm_fields": "number,sys_id",
+            "sysparm_limit": "1"}, headers)
 
     return request
 

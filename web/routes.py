@@ -227,7 +227,7 @@ def api_router(context: WebContext) -> APIRouter:
     def updates(token: str, request: Request, after: int = 0, _client: str = Depends(limited)) -> Updates:
         _who, conversation_id = owner(token, request)
         found = updates_since(context.sessions, conversation_id, after_id=max(after, 0))
-        state = latest_request(context.sessions, conversation_id)  # the escalation's fields, read once
+        state = latest_request(context.sessions, conversation_id)
         return Updates(messages=[AgentMessage(id=i, role=role, text=text) for i, role, text in found.messages],
                        escalation_id=state.escalation_id if state else None,
                        escalation_status=state.status if state else None,

@@ -8,10 +8,9 @@ ticket is leased in the database before it is sent (``tickets.outbox``), so an `
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from bot.scheduler import TICKETS_EVERY_S
+from bot.scheduler import TICKETS_EVERY_S, add_ticket_job
 from web.app import create_app
 from web.config import WebContext
 from web.server import WebServer
@@ -38,12 +37,9 @@ def ticket_scheduler(services: "Services", client: "WebClient | None", *,
         return None
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from bot.helpdesk import deliver_tickets
-
-    scheduler = BackgroundScheduler(timezone=services.settings.timezone, job_defaults={
-        "coalesce": True, "max_instances": 1, "misfire_grace_time": max(1, round(every_s))})
-    scheduler.add_job(deliver_tickets, "interval", seconds=every_s, id="tickets", args=[services, client],
-                      next_run_time=datetime.now(timezone.utc))
+    scheduler = BackgroundScheduler(timezone=services.settings.timezone,
+                                    job_defaults={"coalesce": True, "max_instances": 1})
+    add_ticket_job(scheduler, services, client, every_s=every_s)
     return scheduler
 
 

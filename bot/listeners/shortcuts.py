@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from bot.services import Services
 
-__all__ = ["ASK_IT", "register", "handle_ask_it", "quoted", "ask_quoted", "ask_in_dm"]
+__all__ = ["ASK_IT", "register", "handle_ask_it", "quoted", "ask_quoted"]
 
 ASK_IT = "ask_it_about_this"  # the callback_id in manifest.yml's features.shortcuts
 NO_TEXT = ("That message has no text I can read (only a file or an attachment): please type the error or your "
@@ -55,26 +55,24 @@ def handle_ask_it(services: "Services", client: "WebClient", ack: Callable[..., 
     where = {"channel": channel, "user_id": user_id, "response_url": shortcut.get("response_url")}
     if not text:
         ack()
-        run_for_user(services, client, lambda: _ask_in_dm(services, client, shortcut, user_id), thread_ts=None,
-                     ephemeral=True, **where)
+        run_for_user(services, client, lambda: _nothing_to_ask(client, user_id), thread_ts=None, ephemeral=True,
+                     **where)
         return
     team = (shortcut.get("team") or {}).get("id") or shortcut["user"].get("team_id", "")
     trigger = shortcut.get("trigger_id")
-    ask_quoted(services, client, ack, team_id=team, text=text, event_id=trigger and f"shortcut:{trigger}",
-               fallback=lambda: _ask_in_dm(services, client, shortcut, user_id), **where)
+    ask_quoted(services, client, ack, team_id=team, text=text, event_id=trigger and f"shortcut:{trigger}", **where)
 
 
 def ask_quoted(services: "Services", client: "WebClient", ack: Callable[..., None], *, team_id: str, user_id: str,
                text: str, channel: str, heading: str = ASKED_ABOUT, topic: str | None = None,
-               event_id: str | None = None, response_url: str | None = None, ephemeral: bool = True,
-               fallback: Callable[[], None] | None = None) -> None:
+               event_id: str | None = None, response_url: str | None = None, ephemeral: bool = True) -> None:
     """Store ``text`` as the user's question, acknowledge, then quote it in their DM and answer it in the quote's
     thread: the durable door for text that comes from elsewhere (the message shortcut, the Home tab's form).
 
     Stored (redacted) before ``ack()``, with the DM post still to be made, so a process that dies after the ack
     loses nothing: a restarted one posts the quote once and answers. When the database refuses the write within
     about a second, the ack goes out anyway and the question is stored on the worker after the DM post
-    (``fallback``, by default :func:`ask_in_dm`). ``channel``/``response_url``/``ephemeral``: where a failure is
+    (:func:`ask_in_dm`). ``channel``/``response_url``/``ephemeral``: where a failure is
     told until the DM is open.
     """
     quote = quoted(text, heading=heading)
@@ -87,29 +85,24 @@ def ask_quoted(services: "Services", client: "WebClient", ack: Callable[..., Non
         take_quoted(services, client, received.stored, received.incoming.question, quote=quote,
                     route=Route.certain(topic) if topic else None, **where)
         return
-    run_for_user(services, client, fallback or (lambda: ask_in_dm(
-        services, client, team_id=team_id, user_id=user_id, text=text, heading=heading, topic=topic)),
+    run_for_user(services, client, lambda: ask_in_dm(
+        services, client, team_id=team_id, user_id=user_id, text=text, heading=heading, topic=topic),
         thread_ts=None, **where)
 
 
-def _ask_in_dm(services: "Services", client: "WebClient", shortcut: dict[str, Any], user_id: str) -> None:
+def _nothing_to_ask(client: "WebClient", user_id: str) -> None:
+    """The shortcut was used on a message without text (only a file or an image): say so in the DM."""
     dm = client.conversations_open(users=user_id)["channel"]["id"]
-    text = ((shortcut.get("message") or {}).get("text") or "").strip()
-    if not text:
-        post_once(client, channel=dm, text=NO_TEXT)
-        return
-    team = (shortcut.get("team") or {}).get("id") or shortcut["user"].get("team_id", "")
-    ask_in_dm(services, client, team_id=team, user_id=user_id, text=text, dm=dm)
+    post_once(client, channel=dm, text=NO_TEXT)
 
 
 def ask_in_dm(services: "Services", client: "WebClient", *, team_id: str, user_id: str, text: str,
-              heading: str = ASKED_ABOUT, topic: str | None = None, dm: str | None = None) -> None:
-    """Quote ``text`` in the user's DM with the bot and take it as a question in the quote's thread.
-
-    Shared by every door that turns text from elsewhere into a DM conversation (this shortcut, the Home tab's
-    topic form); ``topic`` is a topic the user picked, which the answer then keeps to.
+              heading: str = ASKED_ABOUT, topic: str | None = None) -> None:
+    """Quote ``text`` in the user's DM with the bot and take it as a question in the quote's thread, stored once
+    the quote is posted: :func:`ask_quoted`'s way when the database refused the write before the ack. ``topic``
+    is a topic the user picked, which the answer then keeps to.
     """
-    dm = dm or client.conversations_open(users=user_id)["channel"]["id"]
+    dm = client.conversations_open(users=user_id)["channel"]["id"]
     quote_ts = post_once(client, channel=dm, text=quoted(text, heading=heading))["ts"]
     question = Question(team_id=team_id, channel_id=dm, thread_ts=quote_ts, user_id=user_id, source="dm", text=text)
     received = receive(services, Incoming(question, dm, quote_ts), event_id=None, topic=topic)

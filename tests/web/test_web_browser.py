@@ -45,6 +45,15 @@ def _wait(driver, condition, timeout=20, what="the page"):
     return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition, message=f"waiting for {what}")
 
 
+def _talk_to_a_human(driver):
+    """Press "Talk to a human"; the dialog's contact field, once it shows."""
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.ID, "human").click()
+    return _wait(driver, lambda d: d.find_element(By.ID, "contact") if d.find_element(By.ID, "contact")
+                 .is_displayed() else None, what="the dialog")
+
+
 def test_ask_see_the_streamed_answer_and_sources_give_feedback_and_reach_a_human(browser, make_bot, make_web):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -75,9 +84,7 @@ def test_ask_see_the_streamed_answer_and_sources_give_feedback_and_reach_a_human
     with bot.services.sessions.begin() as session:
         assert [f.kind for f in session.scalars(select(Feedback))] == ["helpful"]
     # Talk to a human: a dialog asks for a contact
-    browser.find_element(By.ID, "human").click()
-    contact = _wait(browser, lambda d: d.find_element(By.ID, "contact") if d.find_element(By.ID, "contact")
-                    .is_displayed() else None, what="the dialog")
+    contact = _talk_to_a_human(browser)
     contact.send_keys("not an address")
     browser.find_element(By.ID, "human-submit").click()
     _wait(browser, lambda d: "email address" in d.find_element(By.ID, "human-error").text, what="the refusal")
@@ -135,9 +142,7 @@ def test_the_page_shows_the_ticket_and_asks_for_a_rating_once_the_request_is_res
     _wait(browser, lambda d: d.find_element(By.ID, "question"), what="the question box").send_keys(
         "my vpn keeps disconnecting every few minutes", Keys.ENTER)
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".message.bot .sources"), what="the answer")
-    browser.find_element(By.ID, "human").click()
-    contact = _wait(browser, lambda d: d.find_element(By.ID, "contact") if d.find_element(By.ID, "contact")
-                    .is_displayed() else None, what="the dialog")
+    contact = _talk_to_a_human(browser)
     contact.send_keys("alex@example.com")
     browser.find_element(By.ID, "human-submit").click()
     _wait(browser, lambda d: "I've logged your request" in d.find_element(By.ID, "messages").text, what="the notice")
