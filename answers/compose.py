@@ -49,8 +49,12 @@ def clarify_text(org: OrgProfile, *, reason: str, choices: list[str]) -> str:
             "message.")
 
 
-def reject_text(org: OrgProfile, *, injection: bool = False, harmful: bool = False) -> str:
+def reject_text(org: OrgProfile, *, injection: bool = False, harmful: bool = False, assistant: bool = False) -> str:
     """Say politely that this is not something the bot does, and where to go instead."""
+    if assistant:
+        return ("I can't read, send or change your mail or calendar: Outlook (or Outlook on the web) does that. If "
+                "something in it isn't working, tell me what happens and I'll help you fix it. "
+                f"I can help with {CAPABILITIES}.")
     if harmful:
         return ("I can't help with that: it could harm someone or get around security controls. If you think an account "
                 f"or device is at risk, please tell {org.helpdesk_name} ({org.helpdesk_phone}). For IT problems of your "

@@ -18,6 +18,7 @@ __all__ = ["Turn", "Decision", "Evidence", "decide", "looks_like_injection", "lo
 
 CLARIFY_THRESHOLD = 0.25
 MAX_ANSWERS_BEFORE_ESCALATION = 2
+URGENT_CONFIDENCE = 0.5  # router confidence from which its "needs a human now" alone escalates
 
 # intent names no one writes in a message by accident ("label: printer" may be a sticker)
 _LABELS = "|".join(sorted((i for i in INTENTS if "_" in i or i in ("greeting", "vague")), key=len, reverse=True))
@@ -91,7 +92,8 @@ _ABUSE = re.compile(
     r"|\b(bypass|get around|get past|circumvent|evade)\b[^.?!]{0,30}"
     r"\b(dlp|monitoring|web ?filter|content filter|proxy|antivirus|defender|edr|mfa|2fa|firewall|security)\b"
     # other people's accounts, codes and private data
-    r"|\b(colleague|coworker|co-worker|teammate|ex-colleague|direct report|boss|manager)'?s\b[^.?!\n]{0,30}"
+    r"|\b(colleague|coworker|co-worker|teammate|ex-colleague|direct report|boss|manager|ceo|cfo|cto|coo|director)"
+    r"'?s\b[^.?!\n]{0,30}"
     r"\b(password|passcode|authenticator|mfa code|private|browsing|salary|chat history|recovery key)\b"
     r"|\b(which|what) (of my )?(users|employees|colleagues|coworkers|co-workers|people)\b[^.?!\n]{0,30}"
     r"\b(reset|changed|clicked|opened|failed|visited|reported|haven'?t|have not|still|logged|signed)\b"
@@ -137,12 +139,16 @@ _COMPROMISE = (
 )
 _DANGER = re.compile(
     r"(?i)\b(smok(e|ed|es|ing)|burning smell|smells? (like |of )?burn\w*|sparks?|sparking|swell\w*|swollen|bulg\w*|"
-    r"on fire|melt\w*|spill\w*|spilt|poured\b[^.!?]{0,20}\b(coffee|water|tea|wine|juice|soda|drink))\b"
+    r"on fire|melt\w*|spill\w*|spilt|poured\b[^.!?]{0,20}\b(coffee|water|tea|wine|juice|soda|drink)|got wet|"
+    r"water damage\w*|dropped (it )?in(to)? (the )?(water|toilet|sink|bath|pool|sea|lake|river))\b"
 )
 _LOSS = re.compile(
     r"(?i)\b(stolen|stole|lost|left|missing|theft|robbed|snatched)\b[^.!?]{0,40}"
     r"\b(laptop|macbook|notebook|computer|phone|iphone|android|ipad|tablet|device)\b"
     r"(?!\s*(charger|bag|case|cable|adapter|sleeve|stand|pen|mouse|dongle|password))"
+    # "... and the Toughbook is gone"
+    r"|\b(laptop|macbook|notebook|toughbook|computer|phone|iphone|ipad|tablet|device)\b (is|was|are|were|has) "
+    r"(gone|missing|been (stolen|taken|nicked))\b"
 )
 
 
@@ -173,6 +179,22 @@ _PROBLEM = re.compile(
 )
 
 
+# Asking the bot to act as a personal assistant on one's own mail or calendar ("do I have any new emails from Sam",
+# "what's on my calendar tomorrow", "delete the dentist from my calendar"): not IT support, unless a problem is named.
+_ASSISTANT_REQUEST = re.compile(
+    r"(?i)^\W*(?:(?:please|pls|hey|hi|ok|can you|could you|would you)\W+)*(?:"
+    r"(?:read|show|check|open|list)(?: me)? (?:my|the) (?:(?:latest|last|newest|new|recent|unread) )?"
+    r"(?:e-?mails?|inbox|mail|messages?|calendar|agenda|schedule|meetings?)\b"
+    r"|(?:do|did) i (?:have|get|got) (?:any )?(?:new |unread |more )?(?:e-?mails?|mail|messages?|meetings?)\b"
+    r"|any (?:new |unread )?(?:e-?mails?|mail|messages?) (?:from|about|regarding)\b"
+    r"|what(?:'?s| is) (?:on )?my (?:calendar|agenda|schedule)\b"
+    r"|is [^?.!]{1,40} (?:on|in) my (?:calendar|agenda|schedule)\b"
+    r"|(?:when|what time) is my (?:next )?(?:meeting|appointment|call)\b"
+    r"|(?:add|put|schedule|book|move|cancel|delete|erase|remove|clear)\b[^.?!]{0,40}\b(?:to|from|on|in|off) my "
+    r"(?:calendar|agenda|schedule)\b|clear my (?:calendar|agenda|schedule)\b"
+    r")"
+)
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """What retrieval found for a message: how well the knowledge base covers it."""
@@ -183,6 +205,11 @@ class Evidence:
     strong: bool = False  # so clearly about an article that it is IT whatever the router thinks
     content: bool = False  # the article shares a word with the message beyond "broken", "help", "again"
     unknown_name: bool = False  # the message names a system (not an English word) that no article mentions
+
+
+def asks_an_assistant(text: str) -> bool:
+    """True for a request to read, search or edit one's own mail or calendar that names no problem."""
+    return bool(_ASSISTANT_REQUEST.search(text)) and not carries_a_problem(text)
 
 
 def carries_a_problem(text: str) -> bool:
@@ -267,6 +294,9 @@ def decide(text: str, route: Route, history: Sequence[Turn] = (), *, threshold: 
     if looks_like_abuse(text):
         return Decision(Action.REJECT, "out_of_scope", max(route.confidence, 0.99), "harmful request")
 
+    if asks_an_assistant(text):
+        return Decision(Action.REJECT, "out_of_scope", route.confidence, "assistant request")
+
     platform = detect_platform(text)
     topic, answers, shown, history_platform = _current_topic(history)
     if topic is not None:
@@ -286,7 +316,10 @@ def decide(text: str, route: Route, history: Sequence[Turn] = (), *, threshold: 
             return Decision(Action.ANSWER, topic, route.confidence, "next steps", follow_up=True,
                             platform=platform or history_platform, exclude=shown)
 
-    urgent = urgent_intent(text, route) or (route.intent if route.urgent and route.confidence >= threshold else None)
+    # The router's own sense of urgency, without a rule to back it, only when it is sure of the topic: an unsure
+    # "needs a human now" was mostly an unfamiliar system's fault ("the invoice tile isn't showing").
+    urgent = urgent_intent(text, route) or (
+        route.intent if route.urgent and route.confidence >= max(threshold, URGENT_CONFIDENCE) else None)
     if urgent:
         return Decision(Action.ESCALATE, urgent, route.confidence, "needs a human now", platform=platform)
     action = default_action(route.intent)

@@ -34,7 +34,7 @@ from answers.normalize import normalize_slack_text
 __all__ = ["Route", "IntentRouter", "train_router", "load_or_train_router", "CASCADE_THRESHOLD", "URGENT_SHARE"]
 
 log = logging.getLogger(__name__)
-_FORMAT_VERSION = 5  # bump when training changes, so cached routers retrain
+_FORMAT_VERSION = 6  # bump when training changes, so cached routers retrain
 CASCADE_THRESHOLD = 0.70
 URGENT_SHARE = 0.4
 DEFAULT_C = 10.0
@@ -84,11 +84,13 @@ class _Models:
     memory_labels: np.ndarray | None = None  # column of each training line's label in the classifiers' classes
 
 
-_SPELLINGS = re.compile(r"\be-mails?\b")  # one word for the features: "e-mail" is "email"
+# One word for the features, as the training lines spell it: "e-mail" is "email", "pass word" is "password".
+_SPELLINGS = re.compile(r"\b(e-mail|pass[- ]word|user[- ]name)(s?)\b")
 
 
 def _clean(texts: list[str]) -> list[str]:
-    return [_SPELLINGS.sub(lambda m: m.group(0).replace("-", ""), normalize_slack_text(t).lower()) for t in texts]
+    return [_SPELLINGS.sub(lambda m: re.sub(r"[- ]", "", m.group(1)) + m.group(2), normalize_slack_text(t).lower())
+            for t in texts]
 
 
 class IntentRouter:
