@@ -244,6 +244,9 @@ def test_kb_check_names_every_problem_on_its_own_line(tmp_path):
     ok = subprocess.run([sys.executable, "-m", "bot", "kb", "check", str(REPO / "data" / "eval" / "org_kb")],
                         capture_output=True, text=True, cwd=REPO)
     assert ok.returncode == 0 and "12 articles OK" in ok.stdout
+    fresh = subprocess.run([sys.executable, "-m", "bot", "kb", "check", str(REPO / "data" / "eval" / "northwind" / "kb")],
+                           capture_output=True, text=True, cwd=REPO)
+    assert fresh.returncode == 0 and "10 articles OK" in fresh.stdout
 
 
 def test_a_broken_article_is_skipped_when_the_bot_runs_but_not_by_the_strict_loader(tmp_path, caplog):
