@@ -113,6 +113,26 @@ def known_issues_cleared(*, which: str, cleared: Sequence[tuple[int, str]]) -> M
     return plain_message(f":white_check_mark: Cleared known issue {ended}.")
 
 
+def known_issue_announcement(*, text: str, topic: str, created_by: str, expires_at: datetime) -> Message:
+    """The status channel's post when an agent posts a known issue (``text`` as stored: redacted)."""
+    until = f"<!date^{int(expires_at.timestamp())}^{{date_short_pretty}} {{time}}|{expires_at:%Y-%m-%d %H:%M} UTC>"
+    line = (f":rotating_light: *Known issue: {escape(topic_label(topic))}.* {escape(text)} "
+            f"(posted by {_posted_by(created_by)}, until {until} unless cleared sooner)")[:3000]
+    return {"text": line, "blocks": [_section(line)]}
+
+
+def with_note(message: Message, note: str) -> Message:
+    """``message`` with one more line at the end."""
+    return {"text": f"{message['text']}\n{note}", "blocks": [*message.get("blocks", []), _section(note[:3000])]}
+
+
+def known_issue_ended(*, topic: str, cleared_by: str) -> Message:
+    """The status channel's post when an agent clears a known issue."""
+    line = (f":white_check_mark: *Resolved: {escape(topic_label(topic))}.* The known issue was cleared by "
+            f"{_posted_by(cleared_by)}.")
+    return {"text": line, "blocks": [_section(line)]}
+
+
 def unknown_topic_message(name: str, close: Sequence[str]) -> Message:
     """One line for a known issue's topic that is neither a built-in topic nor an article's."""
     hint = f" Did you mean {', '.join(f'`{c}`' for c in close)}?" if close else " Use a topic such as `vpn` or `email`."

@@ -64,7 +64,7 @@ TOKEN_SOURCES = {
     "SLACK_APP_TOKEN": "Basic Information > App-Level Tokens (xapp-…)",
 }
 # Settings that name a Slack channel: an id (C…), or a name that `itbot run` turns into one
-CHANNEL_SETTINGS = ("escalation_channel", "digest_channel")
+CHANNEL_SETTINGS = ("escalation_channel", "digest_channel", "status_channel")
 
 
 def proxy_address(url: str) -> tuple[str, int, tuple[str, str] | None] | None:
@@ -148,6 +148,7 @@ class Settings(BaseSettings):
     # Helpdesk workflow
     escalation_channel: str | None = None
     digest_channel: str | None = None
+    status_channel: str | None = None  # where known issues are announced when posted and cleared (optional)
     digest_cron: str = "0 2 * * *"
     digest_questions: int = Field(default=0, ge=0)
     timezone: str = "UTC"
@@ -211,8 +212,8 @@ class Settings(BaseSettings):
     phishing_report_email: str = _ORG.phishing_report_email
 
     @field_validator("slack_bot_token", "slack_app_token", "adapter", "slack_api_url", "https_proxy", "no_proxy",
-                     "escalation_channel", "digest_channel", "agent_usergroup", "llm_url", "llm_model", "llm_api_key",
-                     mode="before")
+                     "escalation_channel", "digest_channel", "status_channel", "agent_usergroup", "llm_url", "llm_model",
+                     "llm_api_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():

@@ -100,6 +100,41 @@ def test_an_agents_known_issue_tops_vpn_answers_only_until_it_is_cleared(bot):
     assert "No known issues" in json.dumps(slash(bot, "known", MALLORY.id))
 
 
+STATUS = "C0ITSTATUS"
+
+
+def test_the_status_channel_hears_of_an_outage_when_it_is_posted_and_when_it_is_cleared(make_bot):
+    bot = make_bot(status_channel=STATUS)
+    fake = bot.fake
+    slash(bot, f"known vpn: VPN is down in Berlin, the temporary password is {SECRET}", AGENT.id)
+    [posted] = fake.wait_until(lambda: fake.messages(STATUS), timeout=10, what="the announcement")
+    assert "Known issue: VPN" in posted["text"] and "VPN is down in Berlin" in posted["text"]
+    assert SECRET not in json.dumps(posted)  # as stored: redacted
+    assert f"<@{AGENT.id}>" in posted["text"]
+    slash(bot, "known clear vpn", AGENT.id)
+    ended = fake.wait_until(lambda: fake.messages(STATUS)[1:], timeout=10, what="the all-clear")
+    assert "Resolved: VPN" in ended[0]["text"]
+    slash(bot, "known clear vpn", AGENT.id)  # nothing in force: nothing to announce
+    assert len(fake.messages(STATUS)) == 2
+
+
+def test_a_status_channel_the_bot_is_not_in_still_stores_the_notice_and_tells_the_agent(make_bot):
+    bot = make_bot(status_channel=STATUS)
+    bot.fake.leave_channel(STATUS)
+    reply = slash(bot, f"known vpn: {OUTAGE}", AGENT.id)
+    assert "Known issue #1 posted" in json.dumps(reply)
+    assert "Not announced" in json.dumps(reply) and "not_in_channel" in json.dumps(reply)
+    assert [n.topic for n in conversation.current_known_issues(bot.services.sessions)] == ["vpn"]
+    _, vpn = bot.ask(VPN_QUESTION)
+    assert OUTAGE in first_block(vpn)
+
+
+def test_without_a_status_channel_nothing_is_announced(bot):
+    before = len(bot.fake.calls("chat.postMessage"))
+    slash(bot, f"known vpn: {OUTAGE}", AGENT.id)
+    assert not [c for c in bot.fake.calls("chat.postMessage")[before:] if c.params.get("channel") == STATUS]
+
+
 def test_a_non_agent_cannot_post_or_clear_a_known_issue(bot):
     refused = slash(bot, f"known vpn: {OUTAGE}", MALLORY.id)
     assert "Only helpdesk agents" in json.dumps(refused)

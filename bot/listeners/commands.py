@@ -7,6 +7,7 @@ and end it with ``/itsupport known clear <topic|id>``.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -18,6 +19,8 @@ from bot.incoming import Incoming
 from bot.listeners.home import refresh_homes
 from bot.listeners.intake import receive, run_for_user, take_question
 from storage import repository as repo
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -100,30 +103,56 @@ def _post_known(services: "Services", client: "WebClient", command: dict[str, An
         message = blocks.plain_message(":no_entry: Only helpdesk agents can post or clear known issues. "
                                        "`/itsupport known` lists the current ones.")
     else:
-        message = _change_known(services, user, known)
+        message, announcements = _change_known(services, user, known)
         # the notice is on every Home tab: republish the open ones (an outage is news now, not at the next visit)
         refresh_homes(services, client, [user, *sorted(services.known_agents()), *services.home_viewers.users()])
+        message = _announce(services, client, announcements, message)
     post_in_place(client, channel=command["channel_id"], thread_ts=None, user_id=user, ephemeral=True,
                   message=message, response_url=command.get("response_url"))
 
 
-def _change_known(services: "Services", user: str, known: tuple[Any, ...]) -> blocks.Message:
-    """Post or clear a known issue for an agent; the message that tells them what happened."""
+def _change_known(services: "Services", user: str,
+                  known: tuple[Any, ...]) -> tuple[blocks.Message, list[blocks.Message]]:
+    """Post or clear a known issue for an agent: the message that tells them what happened, and the posts for the
+    status channel (none when nothing changed)."""
     kb_topics = services.engine.kb.topics()
     if known[0] == "clear":
         if not known[1]:
             return blocks.plain_message("Say which: `/itsupport known clear <topic|id>` (`/itsupport known` lists "
-                                        "them).")
+                                        "them)."), []
         ended = clear_known_issue(services.sessions, which=known[1], cleared_by=user, kb_topics=kb_topics)
-        return blocks.known_issues_cleared(which=known[1], cleared=[(n.id, n.topic) for n in ended])
+        return (blocks.known_issues_cleared(which=known[1], cleared=[(n.id, n.topic) for n in ended]),
+                [blocks.known_issue_ended(topic=n.topic, cleared_by=user) for n in ended])
     _, name, text, lasts = known
     topic, close = known_topic(name, kb_topics)
     if topic is None:
-        return blocks.unknown_topic_message(name, close)
+        return blocks.unknown_topic_message(name, close), []
     if not text:
-        return blocks.plain_message(f"Usage: {KNOWN_USAGE}.")
+        return blocks.plain_message(f"Usage: {KNOWN_USAGE}."), []
     notice = post_known_issue(services.sessions, topic=topic, text=text, created_by=user, lasts=lasts)
-    return blocks.known_issue_posted(issue_id=notice.id, topic=topic, expires_at=notice.expires_at)
+    return (blocks.known_issue_posted(issue_id=notice.id, topic=topic, expires_at=notice.expires_at),
+            [blocks.known_issue_announcement(text=notice.text, topic=topic, created_by=user,
+                                             expires_at=notice.expires_at)])
+
+
+def _announce(services: "Services", client: "WebClient", posts: list[blocks.Message],
+              message: blocks.Message) -> blocks.Message:
+    """Post ``posts`` in the status channel (ITBOT_STATUS_CHANNEL), if one is set; the agent's ``message``, with a
+    line added when Slack refused (the notice itself is stored and shown either way)."""
+    from slack_sdk.errors import SlackApiError
+
+    channel = services.settings.status_channel
+    if not channel or not posts:
+        return message
+    try:
+        for post in posts:
+            client.chat_postMessage(channel=channel, text=post["text"], blocks=post["blocks"], unfurl_links=False)
+    except SlackApiError as error:
+        code = error.response.get("error", "unknown error") if error.response is not None else "unknown error"
+        log.warning("could not announce the known issue in %s: %s", channel, code)
+        return blocks.with_note(message, f":warning: Not announced in <#{channel}>: Slack said `{code}` (invite the "
+                                         "bot to the channel, or check ITBOT_STATUS_CHANNEL).")
+    return message
 
 
 def register(app: "App", services: "Services") -> None:
