@@ -127,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unseen", type=int, default=20,
                         help="questions about the organisation's own articles, which no training example saw (0: none)")
     parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--runtime", default=None, choices=["auto", "torch", "onnx"],
+                        help="decoding runtime (default: the service's, ITBOT_LLM_RUNTIME)")
+    parser.add_argument("--onnx-precision", default=None, choices=["int8", "int4", "fp32"],
+                        help="ONNX weights (default: the service's, ITBOT_ONNX_PRECISION)")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "adapter_compare.json")
     args = parser.parse_args(argv)
     if not (Path(args.adapter) / "adapter_config.json").is_file():
@@ -139,7 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     from llm.model_files import resolve_model
     from llm.service import load_generator
 
+    from llm.onnx_export import pick_runtime
+
     settings = Settings(_env_file=None)
+    runtime = args.runtime or settings.llm_runtime
+    precision = args.onnx_precision or settings.onnx_precision
+    resolved = pick_runtime(runtime, quantization=args.quantization)
     every = [row for row in read_jsonl(SFT_DIR / "test.jsonl.gz") if row["action"] == "answer"]
     limit = args.limit if 0 < args.limit < len(every) else len(every)
     rows = [every[i * len(every) // limit] for i in range(limit)]  # evenly spread: the split is grouped by intent
@@ -147,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                                  "python": platform.python_version(), "processor": platform.processor()},
                      "model": args.model, "adapter": os.path.relpath(args.adapter, REPO), "mode": "llm",
-                     "quantization": args.quantization, "max_new_tokens": args.max_new_tokens,
+                     "quantization": args.quantization, "runtime": resolved,
+                     "onnx_precision": precision if resolved == "onnx" else None, "max_new_tokens": args.max_new_tokens,
                      "questions": len(rows), "runs": {}}
     unseen_kb, unseen = unseen_articles_rows(args.unseen) if args.unseen else (None, [])
     results["unseen_questions"] = len(unseen)
@@ -155,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {args.model}" + (f" + {adapter}" if adapter else ""), file=sys.stderr)
         generator = load_generator(model, adapter=adapter, quantization=args.quantization, cache_dir=settings.cache_dir,
                                    dtype=args.dtype, max_new_tokens=args.max_new_tokens, timeout_s=300.0,
-                                   merge_adapter=True)
+                                   merge_adapter=True, runtime=runtime, onnx_precision=precision)
         try:
             config = dataclasses.replace(settings.engine_config(), answer_mode="llm")
             engine = build_engine(config, generator=generator, withhold_ungrounded=False)
