@@ -195,6 +195,7 @@ _ASSISTANT_REQUEST = re.compile(
     r")"
 )
 
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """What retrieval found for a message: how well the knowledge base covers it."""

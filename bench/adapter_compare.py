@@ -141,9 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     from data import SFT_DIR
     from data.utterances import read_jsonl
     from llm.model_files import resolve_model
-    from llm.service import load_generator
-
     from llm.onnx_export import pick_runtime
+    from llm.service import load_generator
 
     settings = Settings(_env_file=None)
     runtime = args.runtime or settings.llm_runtime

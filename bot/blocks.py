@@ -82,6 +82,11 @@ def _clock(at: datetime) -> str:
     return f"<!date^{int(at.timestamp())}^{{time}}|{at:%H:%M} UTC>"
 
 
+def _day_and_clock(at: datetime) -> str:
+    """A date and time each reader sees in their own time zone, with a UTC fallback."""
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{at:%Y-%m-%d %H:%M} UTC>"
+
+
 def known_issue_line(*, text: str, created_at: datetime, created_by: str, topic: str | None = None) -> str:
     """The notice of a known issue, as shown above an answer (and, with its ``topic``, on the Home tab)."""
     about = f"*{escape(topic_label(topic))}:* " if topic else ""
@@ -99,8 +104,8 @@ def known_issues_message(lines: Sequence[str]) -> Message:
 
 def known_issue_posted(*, issue_id: int, topic: str, expires_at: datetime) -> Message:
     """What an agent who posted a known issue is told."""
-    until = f"<!date^{int(expires_at.timestamp())}^{{date_short_pretty}} {{time}}|{expires_at:%Y-%m-%d %H:%M} UTC>"
-    text = (f":white_check_mark: Known issue #{issue_id} posted for *{escape(topic_label(topic))}* until {until}: "
+    text = (f":white_check_mark: Known issue #{issue_id} posted for *{escape(topic_label(topic))}* until "
+            f"{_day_and_clock(expires_at)}: "
             f"answers on this topic now start with it. `/itsupport known clear {issue_id}` ends it sooner.")
     return {"text": text, "blocks": [_section(text)]}
 
@@ -115,15 +120,9 @@ def known_issues_cleared(*, which: str, cleared: Sequence[tuple[int, str]]) -> M
 
 def known_issue_announcement(*, text: str, topic: str, created_by: str, expires_at: datetime) -> Message:
     """The status channel's post when an agent posts a known issue (``text`` as stored: redacted)."""
-    until = f"<!date^{int(expires_at.timestamp())}^{{date_short_pretty}} {{time}}|{expires_at:%Y-%m-%d %H:%M} UTC>"
     line = (f":rotating_light: *Known issue: {escape(topic_label(topic))}.* {escape(text)} "
-            f"(posted by {_posted_by(created_by)}, until {until} unless cleared sooner)")[:3000]
+            f"(posted by {_posted_by(created_by)}, until {_day_and_clock(expires_at)} unless cleared sooner)")[:3000]
     return {"text": line, "blocks": [_section(line)]}
-
-
-def with_note(message: Message, note: str) -> Message:
-    """``message`` with one more line at the end."""
-    return {"text": f"{message['text']}\n{note}", "blocks": [*message.get("blocks", []), _section(note[:3000])]}
 
 
 def known_issue_ended(*, topic: str, cleared_by: str) -> Message:
@@ -131,6 +130,11 @@ def known_issue_ended(*, topic: str, cleared_by: str) -> Message:
     line = (f":white_check_mark: *Resolved: {escape(topic_label(topic))}.* The known issue was cleared by "
             f"{_posted_by(cleared_by)}.")
     return {"text": line, "blocks": [_section(line)]}
+
+
+def with_note(message: Message, note: str) -> Message:
+    """``message`` with one more line at the end."""
+    return {"text": f"{message['text']}\n{note}", "blocks": [*message.get("blocks", []), _section(note[:3000])]}
 
 
 def unknown_topic_message(name: str, close: Sequence[str]) -> Message:
@@ -244,9 +248,8 @@ def ticket_line(ticket: "TicketState") -> str:
         return (f":warning: Ticket failed: {escape(ticket.error or 'refused')}. It is not retried: open it by hand "
                 "(the conversation is in this thread)")
     if ticket.attempts and ticket.next_attempt_at:
-        at = ticket.next_attempt_at  # a time each reader sees in their own time zone, with a UTC fallback
         return (f":hourglass: Ticket pending (attempt {ticket.attempts} failed: {escape(ticket.error or '?')}; "
-                f"next try at <!date^{int(at.timestamp())}^{{time}}|{at:%H:%M} UTC>)")
+                f"next try at {_clock(ticket.next_attempt_at)})")
     return ":hourglass: Ticket pending"
 
 

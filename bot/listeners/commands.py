@@ -18,6 +18,7 @@ from bot.delivery import post_in_place
 from bot.incoming import Incoming
 from bot.listeners.home import refresh_homes
 from bot.listeners.intake import receive, run_for_user, take_question
+from bot.working import slack_error
 from storage import repository as repo
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ def _announce(services: "Services", client: "WebClient", posts: list[blocks.Mess
         for post in posts:
             client.chat_postMessage(channel=channel, text=post["text"], blocks=post["blocks"], unfurl_links=False)
     except SlackApiError as error:
-        code = error.response.get("error", "unknown error") if error.response is not None else "unknown error"
+        code = slack_error(error)
         log.warning("could not announce the known issue in %s: %s", channel, code)
         return blocks.with_note(message, f":warning: Not announced in <#{channel}>: Slack said `{code}` (invite the "
                                          "bot to the channel, or check ITBOT_STATUS_CHANNEL).")
