@@ -125,10 +125,12 @@ NAMED = 3.0  # IDF mass of distinctive words shared with the question from which
 NAMED_WIN = 1.4  # bonus of an organisation's article that names the system: above the router's built-in topic
 COVERED = 0.45  # cosine similarity from which a built-in article answers on its own
 TOPIC_COVERED = 0.30  # ... an article of the topic the router picked, however unsure
-OWN_COVERED = 0.37  # ... an organisation's article (the router cannot vouch for its topic)
-NAMED_COVERED = 0.32  # ... an organisation's article that names the system
-STRONG = 0.55  # cosine similarity from which an organisation's article makes a message IT whatever the router says
-NAMED_STRONG = 0.30  # ... when it also names the system
+# An organisation's article answers when it fits the question: cosine similarity plus this weight times the share of
+# the question's own words it uses ("book a meeting room" shares only "book" with the travel-booking article).
+COVERAGE_WEIGHT = 0.3
+OWN_FIT = 0.45  # fit from which an organisation's article covers an IT question
+STRONG_FIT = 0.65  # ... from which it makes a message IT whatever the router says
+NAMED_STRONG_FIT = 0.55  # ... when it also names the system
 
 
 class AnswerEngine:
@@ -269,11 +271,15 @@ class AnswerEngine:
         own = best.article.intent is None
         # An article of the router's topic covers the question unless it is hardly related at all.
         on_topic = best.article.intent == route.intent and best.dense >= TOPIC_COVERED
-        covered = trusted or on_topic or best.dense >= (OWN_COVERED if own else COVERED) or (
-            own and named and best.dense >= NAMED_COVERED) or (own and best.anchored >= 2 * NAMED)
-        strong = own and best.content and (best.dense >= STRONG or (named and best.dense >= NAMED_STRONG))
+        fit = best.dense + COVERAGE_WEIGHT * best.coverage
+        if own:
+            covered = fit >= OWN_FIT or best.anchored >= 2 * NAMED
+            strong = best.content and (fit >= STRONG_FIT or (named and fit >= NAMED_STRONG_FIT))
+        else:
+            covered = trusted or on_topic or best.dense >= COVERED
+            strong = False
         return Evidence(topic=best.article.topic, score=best.dense, covered=covered, strong=strong,
-                        content=best.content, unknown_name=bool(self.retriever.unknown_names(text)))
+                        content=best.content, unknown_name=bool(self.retriever.unknown_names(text)), own=own)
 
     # -- composition -------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ __all__ = ["Turn", "Decision", "Evidence", "decide", "looks_like_injection", "lo
 
 CLARIFY_THRESHOLD = 0.25
 MAX_ANSWERS_BEFORE_ESCALATION = 2
+OWN_DOUBT = 0.6  # below this "not IT" confidence, an organisation's article that covers a problem answers it
 URGENT_CONFIDENCE = 0.5  # router confidence from which its "needs a human now" alone escalates
 
 # intent names no one writes in a message by accident ("label: printer" may be a sticker)
@@ -128,7 +129,7 @@ _SOLVED = re.compile(
 _COMPROMISE = (
     re.compile(r"(?i)\b(entered|typed|put in|gave|given|submitted|shared|told|sent|read out)\b(?![^.!?]{0,40}\b(wrong|incorrect|too many|mistyped)\b)"
                r"[^.!?]{0,40}\b(password|credentials?|creds|login details|verification code|mfa code|one[- ]time code|"
-               r"codes?|otp|bank details)\b"),
+               r"codes?|otp|bank details)\b(?![- ]protect)"),
     re.compile(r"(?i)\b(gave|granted|allowed|let)\b[^.!?]{0,30}\bremote (access|control|session)\b"),
     re.compile(r"(?i)\bapproved\b[^.!?]{0,40}\b(mfa|push|prompts?|requests?|sign-?ins?|duo|okta)\b"
                r"[^.!?]{0,60}\b(didn'?t|did not|wasn'?t|not me|by accident|accidentally|worried|wouldn'?t stop)\b"),
@@ -147,8 +148,10 @@ _LOSS = re.compile(
     r"\b(laptop|macbook|notebook|computer|phone|iphone|android|ipad|tablet|device)\b"
     r"(?!\s*(charger|bag|case|cable|adapter|sleeve|stand|pen|mouse|dongle|password))"
     # "... and the Toughbook is gone"
-    r"|\b(laptop|macbook|notebook|toughbook|computer|phone|iphone|ipad|tablet|device)\b (is|was|are|were|has) "
-    r"(gone|missing|been (stolen|taken|nicked))\b"
+    r"|\b(laptop|macbook|notebook|toughbook|computer|phone|iphone|ipad|tablet|device)\b "
+    r"((is|was|are|were|got) )?(gone|missing|stolen)\b"
+    r"|\b(laptop|macbook|notebook|toughbook|computer|phone|iphone|ipad|tablet|device)\b (has|have) been "
+    r"(stolen|taken|nicked)\b"
 )
 
 
@@ -172,7 +175,8 @@ _NAMES_A_PERSON = re.compile(
 
 # A message that reports a problem or asks for something concrete: it gets an answer, not "tell me more".
 _PROBLEM = re.compile(
-    r"(?i)\b(not|n't|never|cannot|can ?not|unable|won'?t|doesn'?t|isn'?t|aren'?t|broken|broke|down|fail\w*|error\w*|"
+    r"(?i)\b(not|n't|never|cannot|can ?not|unable|(ca|could|did|has|have|was|were|wo|does|is|are)n'?t|"
+    r"broken|broke|down|fail\w*|error\w*|"
     r"crash\w*|stuck|frozen|freez\w*|slow|blocked|locked|expired|missing|lost|forgot\w*|reset|issues?|problems?|troubles?|"
     r"help with|how (do|can|to)|where (do|can|is)|need|want|request|install|set ?up|connect\w*|access|login|log ?in|"
     r"sign ?in|keeps?|stopped|no longer|wrong|denied|black|blank|flicker\w*|no (sound|signal|internet|audio|video))\b"
@@ -206,6 +210,7 @@ class Evidence:
     strong: bool = False  # so clearly about an article that it is IT whatever the router thinks
     content: bool = False  # the article shares a word with the message beyond "broken", "help", "again"
     unknown_name: bool = False  # the message names a system (not an English word) that no article mentions
+    own: bool = False  # the best article is the organisation's own (its topic is not one the router learnt)
 
 
 def asks_an_assistant(text: str) -> bool:
@@ -319,8 +324,10 @@ def decide(text: str, route: Route, history: Sequence[Turn] = (), *, threshold: 
 
     # The router's own sense of urgency, without a rule to back it, only when it is sure of the topic: an unsure
     # "needs a human now" was mostly an unfamiliar system's fault ("the invoice tile isn't showing").
+    # Nor when the organisation's own article clearly answers it: the router learnt urgency from the built-in topics.
     urgent = urgent_intent(text, route) or (
-        route.intent if route.urgent and route.confidence >= max(threshold, URGENT_CONFIDENCE) else None)
+        route.intent if route.urgent and route.confidence >= max(threshold, URGENT_CONFIDENCE)
+        and not (evidence is not None and evidence.own and evidence.strong) else None)
     if urgent:
         return Decision(Action.ESCALATE, urgent, route.confidence, "needs a human now", platform=platform)
     action = default_action(route.intent)
@@ -346,7 +353,9 @@ def _decide_with_evidence(text: str, route: Route, action: Action, evidence: Evi
             return unknown_fault
         if evidence.strong:  # the organisation's own KB clearly answers it ("the HR portal shows a blank page")
             return Decision(Action.ANSWER, topic, route.confidence, "knowledge base", platform=platform)
-        if confident:
+        # The router learnt "not IT" from everyday questions, not from an organisation's own systems: unless it is
+        # sure, a problem that one of the organisation's articles covers is answered from it.
+        if confident and not (evidence.own and route.confidence < OWN_DOUBT):
             return Decision(Action.REJECT, route.intent, route.confidence, route.intent, platform=platform)
         if evidence.covered and evidence.content and problem:
             return Decision(Action.ANSWER, topic, route.confidence, "terse", platform=platform)
@@ -360,7 +369,9 @@ def _decide_with_evidence(text: str, route: Route, action: Action, evidence: Evi
             return Decision(Action.CLARIFY, route.intent, route.confidence, route.intent, platform=platform)
         return Decision(Action.CLARIFY, route.intent, route.confidence, "low confidence", platform=platform)
     if route.intent == "human_request":
-        if not _NAMES_A_PERSON.search(text):  # help with a topic, not a person: answer it, or ask which problem
+        # help with a topic, not a person (or, as far as the router can tell, a problem the organisation's own article
+        # covers): answer it, or ask which problem
+        if not _NAMES_A_PERSON.search(text) or (evidence.own and evidence.covered and route.confidence < OWN_DOUBT):
             if evidence.covered and evidence.content and (problem or evidence.strong):
                 return Decision(Action.ANSWER, topic, route.confidence, "terse", platform=platform)
             return Decision(Action.CLARIFY, "vague", route.confidence, "low confidence", platform=platform)

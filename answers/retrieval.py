@@ -49,6 +49,11 @@ GENERIC = frozenset((
     "ok okay hi hello thanks thank pls plz yes yeah back same new use using used try tried trying go going get "
     "getting know see look today now just really also any all some one wrong right properly happened anymore weird "
     "strange odd mess messed bad".split()))
+# Words for what someone wants done, not for what it is done in: "book" a meeting room is not the travel-booking
+# article's business. They still count towards a match, but never make an article "name" the question's system.
+ACTIONS = frozenset((
+    "book booking booked reserve reservation request requested order ordered submit submitted apply cancel cancelled "
+    "change changed make create add remove delete move find check show look give take put send sent".split()))
 ANCHOR_DF = 3  # a word used by at most this many articles names what they are about
 TITLE_ANCHOR_DF = 8  # ... or by at most this many (or this share of them), when it is in the article's title,
 TITLE_ANCHOR_SHARE = 0.15  # topic or keywords: the article is about what the word names
@@ -86,6 +91,7 @@ class Hit:
     anchored: float = 0.0  # IDF mass of the question's distinctive words (used by few articles) this article has
     content: bool = False  # the article shares a word with the question beyond "broken", "help", "again"...
     names: bool = False  # its title, topic or keywords name something the question names ("FabID", "Keeper")
+    coverage: float = 0.0  # share of the question's own words (not "broken", "help", "again") the article uses
 
 
 def _units(article: Article, org: OrgProfile) -> list[tuple[str, str, int]]:
@@ -221,12 +227,13 @@ class Retriever:
         raw = self.bm25(terms) if terms else [0.0] * len(self._docs)
         top = max(raw, default=0.0) or 1.0
         dense, passages = self._dense_scores(vector)
-        distinctive = {t for t in terms if self._df.get(t, 0) and self._df[t] <= ANCHOR_DF}
+        distinctive = {t for t in terms if self._df.get(t, 0) and self._df[t] <= ANCHOR_DF and t not in ACTIONS}
         title_limit = max(TITLE_ANCHOR_DF, TITLE_ANCHOR_SHARE * len(self._docs))
         knows = getattr(self._embedder, "knows_word", lambda word: True)
-        named = {t for t in terms if t not in GENERIC and len(t) > 2 and 0 < self._df.get(t, 0) <= title_limit
+        named = {t for t in terms if t not in GENERIC and t not in ACTIONS and len(t) > 2 and 0 < self._df.get(t, 0) <= title_limit
                  and (self._df[t] <= ANCHOR_DF or not knows(t))}  # a name ("FabID"), not a word ("website")
         content = {t for t in terms if t not in GENERIC and len(t) > 1}
+        own_words = [t for t in terms if t not in GENERIC and len(t) > 2]
         hits = []
         for i, article in enumerate(self._kb.articles):
             lexical = raw[i] / (raw[i] + BM25_HALF)
@@ -238,7 +245,8 @@ class Retriever:
                 score = raw[i] / top
             hits.append(Hit(article=article, score=score, dense=float(dense[i]), lexical=raw[i],
                             passage=int(passages[i]), anchored=anchored, names=bool(in_title),
-                            content=any(t in doc for t in content)))
+                            content=any(t in doc for t in content),
+                            coverage=sum(t in doc for t in own_words) / len(own_words) if own_words else 0.0))
         return hits
 
     def rank(

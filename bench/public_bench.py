@@ -114,6 +114,11 @@ ORG_SETS = {
     "fabrikam": (EVAL / "org_kb", EVAL / "org_questions.jsonl", EVAL / "uncovered_questions.jsonl"),
     "northwind": (EVAL / "northwind" / "kb", EVAL / "northwind" / "questions.jsonl",
                   EVAL / "northwind" / "uncovered.jsonl"),
+    "tailspin": (EVAL / "tailspin" / "kb", EVAL / "tailspin" / "questions.jsonl", EVAL / "tailspin" / "uncovered.jsonl"),
+    "woodgrove": (EVAL / "woodgrove" / "kb", EVAL / "woodgrove" / "questions.jsonl",
+                  EVAL / "woodgrove" / "uncovered.jsonl"),
+    "proseware": (EVAL / "proseware" / "kb", EVAL / "proseware" / "questions.jsonl",
+                  EVAL / "proseware" / "uncovered.jsonl"),
 }
 
 
@@ -199,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
               f"of {r['it_requests']}; greetings {r['greetings_greeted_share']:.2%}, "
               f"human requests escalated {r['human_requests_escalated_share']:.2%}")
     if "org" in sections:
-        for name, key in (("fabrikam", "organisation_kb"), ("northwind", "organisation_kb_northwind")):
+        for name, key in (("fabrikam", "organisation_kb"), ("northwind", "organisation_kb_northwind"),
+                          ("tailspin", "organisation_kb_tailspin"), ("woodgrove", "organisation_kb_woodgrove"),
+                          ("proseware", "organisation_kb_proseware")):
             results[key] = o = org(settings, progress, name)
             print(f"Organisation KB ({name}): right article {o['answered_from_the_right_article']:.2%} (with "
                   f"examples {o['with_examples']:.2%}, without {o['without_examples']:.2%}); uncovered answered "

@@ -168,6 +168,37 @@ def test_an_it_problem_no_article_covers_is_said_so_with_first_steps_and_a_perso
     assert covered.action == "answer" and covered.intent == "printer"
 
 
+TRAVEL = """---
+id: globetrot-travel
+title: Book business travel in Globetrot
+topic: business travel
+---
+Globetrot books flights, trains and hotels for work trips within the travel policy.
+
+1. Open **Globetrot** from the app launcher and sign in with your work account.
+2. Click **New trip**, enter where and when you are going, and pick flights or trains and a hotel.
+3. A hotel above the city rate needs a reason: choose one under **Out of policy reason**.
+4. Click **Send for approval**; your manager approves the trip before anything is booked.
+
+## Change or cancel a trip
+1. Open **My trips**, pick the trip and click **Change** or **Cancel**.
+"""
+
+
+def test_an_article_that_only_shares_the_verb_does_not_answer_another_request(tmp_path, cache_dir):
+    # "Book" a meeting room is not the travel-booking article's business: declined as not IT, not answered from it.
+    shutil.copytree(REPO / "data" / "kb", tmp_path / "kb" / "builtin")
+    (tmp_path / "kb" / "travel").mkdir()
+    (tmp_path / "kb" / "travel" / "globetrot.md").write_text(TRAVEL, encoding="utf-8")
+    engine = _engine_for(tmp_path / "kb", cache_dir)
+    for request in ("how do I book a meeting room for thursday", "how do i book a desk in the office for tomorrow"):
+        answer = engine.answer(request)
+        assert answer.article != "globetrot-travel", request
+        assert answer.action == "reject", (request, answer.action, answer.reason)
+    trip = engine.answer("need flights and a hotel for the lyon trip next week, how do i book them")
+    assert trip.action == "answer" and trip.article == "globetrot-travel"
+
+
 def test_a_terse_problem_gets_an_answer_and_topic_buttons_not_a_question(engine):
     answer = engine.answer("mouse not working")
     assert answer.action == "answer" and answer.intent == "hardware"

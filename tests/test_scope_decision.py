@@ -1,0 +1,69 @@
+"""The three-way scope decision when the organisation's own article and the router disagree.
+
+The router learnt "not IT", "a person, please" and "needs a human now" from everyday questions and the built-in
+topics, never from an organisation's own systems. These stories pin down when the organisation's article wins.
+"""
+
+from __future__ import annotations
+
+from answers.policy import Evidence, decide
+from answers.router import Route
+
+
+def _route(intent: str, confidence: float, *, urgency: float = 0.0) -> Route:
+    rest = 1.0 - confidence
+    return Route(intent=intent, label=intent, confidence=confidence, urgency=urgency,
+                 ranked=((intent, confidence), ("software_issue" if intent != "software_issue" else "email", rest)))
+
+
+# The organisation's dictation article fits the question well; the router is only half sure it is not IT.
+COVERED_OWN = Evidence(topic="dictation", score=0.47, covered=True, strong=False, content=True, own=True)
+
+
+def test_an_unsure_not_it_verdict_yields_to_the_organisations_article_that_covers_the_problem():
+    text = "dragon keeps typing the wrong drug name, how do i fix it"
+    decision = decide(text, _route("out_of_scope", 0.45), evidence=COVERED_OWN)
+    assert decision.action.value == "answer" and decision.intent == "dictation"
+
+
+def test_a_sure_not_it_verdict_still_declines_unless_the_article_clearly_answers():
+    text = "how do i book a meeting room for thursday"
+    decision = decide(text, _route("out_of_scope", 0.89), evidence=COVERED_OWN)
+    assert decision.action.value == "reject"
+    strong = Evidence(topic="dictation", score=0.7, covered=True, strong=True, content=True, own=True)
+    assert decide(text, _route("out_of_scope", 0.89), evidence=strong).action.value == "answer"
+
+
+def test_a_built_in_article_does_not_overrule_an_unsure_not_it_verdict():
+    text = "how do i update my bank details for my salary"
+    built_in = Evidence(topic="email", score=0.47, covered=True, strong=False, content=True, own=False)
+    assert decide(text, _route("out_of_scope", 0.45), evidence=built_in).action.value == "reject"
+
+
+def test_someone_else_holding_a_record_open_is_a_problem_to_answer_not_a_request_for_a_person():
+    text = "cant get into a patient chart, says someone else has it open since 6am, what do i do"
+    decision = decide(text, _route("human_request", 0.39), evidence=COVERED_OWN)
+    assert decision.action.value == "answer"
+    # ... but a clear request for a person still reaches one
+    decision = decide("can someone from IT call me please", _route("human_request", 0.9), evidence=COVERED_OWN)
+    assert decision.action.value == "escalate"
+
+
+def test_the_routers_own_urgency_yields_to_an_article_that_clearly_answers_but_a_rule_does_not():
+    strong = Evidence(topic="clinical messaging", score=0.6, covered=True, strong=True, content=True, own=True)
+    text = "not getting any alerts on my work iphone for the secure msgs, missed 2 urgent ones"
+    decision = decide(text, _route("mobile_device", 0.7, urgency=0.9), evidence=strong)
+    assert decision.action.value == "answer"
+    weak = Evidence(topic="clinical messaging", score=0.4, covered=True, strong=False, content=True, own=True)
+    assert decide(text, _route("mobile_device", 0.7, urgency=0.9), evidence=weak).reason == "needs a human now"
+    stolen = "my work phone was stolen on the train, the messaging app is on it"
+    assert decide(stolen, _route("mobile_device", 0.7), evidence=strong).reason == "needs a human now"
+
+
+def test_a_password_protected_file_is_not_a_password_given_away():
+    text = "client sent payslips as a password protected pdf and the upload wont take it"
+    route = Route(intent="software_issue", label="software_issue", confidence=0.6,
+                  ranked=(("software_issue", 0.6), ("phishing", 0.3), ("email", 0.1)))
+    assert decide(text, route, evidence=COVERED_OWN).reason != "needs a human now"
+    shared = "i sent my password to someone who said they were from IT"
+    assert decide(shared, route, evidence=COVERED_OWN).reason == "needs a human now"
