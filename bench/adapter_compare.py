@@ -20,9 +20,9 @@ wrote, not the curated steps the bot would show instead. For each model:
   the answer contains;
 * latency per answer (p50, p95) and decoding speed.
 
-The same figures for ``--unseen`` questions about the organisation's twelve own articles (``data/eval/org_kb``,
-which no training example contains), answered from the built-in KB plus those articles: whether the adapter learnt to
-condense any article it is given, or only the 72 it was trained on.
+The same figures for ``--unseen`` questions about five organisations' own articles (the KBs of
+``bench/public_bench.py``, which no training example contains), answered from the built-in KB plus those articles:
+whether the adapter learnt to condense any article it is given, or only the 72 it was trained on.
 
 Targets of the LLM issue: the adapter passes the guard on at least 90% of its answers, and its ROUGE-L is at least
 0.15 above the base model's. Results go to ``bench/results/adapter_compare.json`` with the machine.
@@ -94,21 +94,25 @@ def evaluate(engine, generator, rows: list[dict]) -> dict:
 
 
 def unseen_articles_rows(limit: int) -> tuple[Path, list[dict]]:
-    """A KB with the organisation's twelve own articles (data/eval/org_kb, never in any training example) and
-    questions about them, each with the condensed reply of the article it is about as the reference."""
+    """A KB with five organisations' own articles (``bench/public_bench.ORG_SETS``: 58 articles, never in any training
+    example) and questions about them, evenly spread over the five, each with the condensed reply of the article it is
+    about as the reference."""
     import shutil
     import tempfile
 
     from answers.kb import load_kb
     from answers.org import OrgProfile
+    from bench.public_bench import ORG_SETS
     from data.utterances import read_jsonl
     from training.sft_data import condensed_reply
 
     folder = Path(tempfile.mkdtemp(prefix="itbot-unseen-kb-"))
     shutil.copytree(REPO / "data" / "kb", folder / "builtin")
-    shutil.copytree(REPO / "data" / "eval" / "org_kb", folder / "fabrikam")
+    every = []
+    for name, (articles, questions, _uncovered) in ORG_SETS.items():
+        shutil.copytree(articles, folder / name)
+        every += read_jsonl(questions)
     kb = load_kb(folder)
-    every = read_jsonl(REPO / "data" / "eval" / "org_questions.jsonl")
     limit = limit if 0 < limit < len(every) else len(every)
     rows = [every[i * len(every) // limit] for i in range(limit)]
     return folder, [{"text": row["text"], "sources": [row["article"]],
@@ -129,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--runtime", default=None, choices=["auto", "torch", "onnx"],
                         help="decoding runtime (default: the service's, ITBOT_LLM_RUNTIME)")
-    parser.add_argument("--onnx-precision", default=None, choices=["int8", "int4", "fp32"],
+    parser.add_argument("--onnx-precision", default=None, choices=["int8", "int8-head", "int4", "fp32"],
                         help="ONNX weights (default: the service's, ITBOT_ONNX_PRECISION)")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "adapter_compare.json")
     args = parser.parse_args(argv)

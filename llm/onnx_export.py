@@ -33,7 +33,7 @@ __all__ = ["PRECISIONS", "RUNTIMES", "MISSING_RUNTIME", "onnx_available", "pick_
 log = logging.getLogger(__name__)
 
 RUNTIMES = ("auto", "torch", "onnx")
-PRECISIONS = ("int4", "int8", "fp32")
+PRECISIONS = ("int4", "int8", "int8-head", "fp32")
 MISSING_RUNTIME = ("ITBOT_LLM_RUNTIME=onnx needs ONNX Runtime GenAI: `pip install onnxruntime-genai onnx onnx-ir` "
                    "(or set ITBOT_LLM_RUNTIME=torch)")
 _FORMAT = "2"  # bump when the builder options below change
@@ -165,10 +165,10 @@ def _save_merged(model_path: str | Path, adapter: str | Path, folder: Path) -> N
 
 
 def _build(source: Path, staging: Path, *, precision: str, scratch: Path) -> None:
-    if precision == "int8":  # the float32 export, its matrix products then quantized (see _quantize_int8)
+    if precision in ("int8", "int8-head"):  # the float32 export, its matrix products then quantized (_quantize_int8)
         float32 = scratch / "fp32"
         _run_builder(source, float32, precision="fp32", scratch=scratch)
-        _quantize_int8(float32, staging)
+        _quantize_int8(float32, staging, keep_head=precision == "int8-head")
         return
     _run_builder(source, staging, precision=precision, scratch=scratch)
 
@@ -193,12 +193,14 @@ def _run_builder(source: Path, staging: Path, *, precision: str, scratch: Path) 
         raise ModelError(f"the ONNX export of {source.name} failed ({detail}): set ITBOT_LLM_RUNTIME=torch")
 
 
-def _quantize_int8(float32: Path, staging: Path) -> None:
+def _quantize_int8(float32: Path, staging: Path, *, keep_head: bool = False) -> None:
     """int8 weights per output channel, activations quantized on the fly: ONNX Runtime's u8s8 GEMM (VNNI).
 
     On the prompt's pass that kernel is about twice as fast as int4's MatMulNBits on this kind of CPU (a 600-token
     prompt: 0.38 s against 0.75 s in the same run), for a larger file and somewhat slower decoding (memory-bound).
+    ``keep_head`` leaves the LM head (the product that picks each next token) in float32.
     """
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     staging.mkdir(parents=True)
@@ -208,8 +210,13 @@ def _quantize_int8(float32: Path, staging: Path) -> None:
     quiet = _DropAdvice()  # the quantizer's advice to pre-process (shape inference) is for vision models
     logging.getLogger().addFilter(quiet)
     try:
+        head = [node.name for node in onnx.load(str(float32 / "model.onnx"), load_external_data=False).graph.node
+                if node.op_type == "MatMul" and "lm_head" in node.name] if keep_head else []
+        if keep_head and not head:
+            raise ModelError("the ONNX export has no LM head MatMul to keep in float32: use ITBOT_ONNX_PRECISION=int8")
         quantize_dynamic(str(float32 / "model.onnx"), str(staging / "model.onnx"), weight_type=QuantType.QInt8,
-                         per_channel=True, op_types_to_quantize=["MatMul"], use_external_data_format=True)
+                         per_channel=True, op_types_to_quantize=["MatMul"], use_external_data_format=True,
+                         nodes_to_exclude=head)
     except Exception as error:  # noqa: BLE001 - onnxruntime raises plain exceptions of many kinds
         raise ModelError(f"the int8 quantization of the ONNX export failed ({error.__class__.__name__}: "
                          f"{str(error)[:160]}): set ITBOT_ONNX_PRECISION=int4 or ITBOT_LLM_RUNTIME=torch") from None
@@ -224,7 +231,8 @@ class _DropAdvice(logging.Filter):
 
 def _remove_stale(current: Path) -> None:
     """Exports of earlier weights of the same model and precision are never used again."""
-    prefix = current.name.rsplit("-", 1)[0] + "-"
-    for other in current.parent.glob(prefix + "*"):
-        if other != current and other.is_dir() and (other / "genai_config.json").is_file():
+    stem = current.name.rsplit("-", 1)[0]  # <model>-<precision>: "int8" must not match "int8-head"
+    for other in current.parent.glob(stem + "-*"):
+        if other != current and other.name.rsplit("-", 1)[0] == stem and other.is_dir() \
+                and (other / "genai_config.json").is_file():
             shutil.rmtree(other, ignore_errors=True)

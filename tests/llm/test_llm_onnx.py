@@ -226,3 +226,18 @@ def test_the_embedded_model_answers_a_second_question_on_the_same_article_from_i
     finally:
         warm_service.close()
         cold_service.close()
+
+
+@needs_onnx
+def test_int8_with_the_lm_head_in_float_keeps_that_one_product_and_lives_beside_plain_int8(llama_dir, tmp_path):
+    """int8-head: every matrix product quantized but the LM head, which picks each next token; its export and the
+    plain int8 one share the cache without removing each other."""
+    import onnx
+
+    head = export_onnx(llama_dir, cache_dir=tmp_path, precision="int8-head")
+    nodes = onnx.load(str(head / "model.onnx"), load_external_data=False).graph.node
+    assert [n.name for n in nodes if n.op_type == "MatMul"] == [n.name for n in nodes if "lm_head" in n.name
+                                                                and n.op_type == "MatMul"] != []
+    assert any(n.op_type in ("DynamicQuantizeMatMul", "MatMulInteger") for n in nodes)
+    plain = export_onnx(llama_dir, cache_dir=tmp_path, precision="int8")
+    assert head.is_dir() and plain.is_dir() and head != plain
