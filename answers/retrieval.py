@@ -230,7 +230,8 @@ class Retriever:
         distinctive = {t for t in terms if self._df.get(t, 0) and self._df[t] <= ANCHOR_DF and t not in ACTIONS}
         title_limit = max(TITLE_ANCHOR_DF, TITLE_ANCHOR_SHARE * len(self._docs))
         knows = getattr(self._embedder, "knows_word", lambda word: True)
-        named = {t for t in terms if t not in GENERIC and t not in ACTIONS and len(t) > 2 and 0 < self._df.get(t, 0) <= title_limit
+        named = {t for t in terms if t not in GENERIC and t not in ACTIONS and len(t) > 2
+                 and 0 < self._df.get(t, 0) <= title_limit
                  and (self._df[t] <= ANCHOR_DF or not knows(t))}  # a name ("FabID"), not a word ("website")
         content = {t for t in terms if t not in GENERIC and len(t) > 1}
         own_words = [t for t in terms if t not in GENERIC and len(t) > 2]
