@@ -135,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="decoding runtime (default: the service's, ITBOT_LLM_RUNTIME)")
     parser.add_argument("--onnx-precision", default=None, choices=["int8", "int8-head", "int4", "fp32"],
                         help="ONNX weights (default: the service's, ITBOT_ONNX_PRECISION)")
+    parser.add_argument("--adapter-only", action="store_true",
+                        help="skip the base model (a runtime or precision compared on the adapter alone; no targets)")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "adapter_compare.json")
     args = parser.parse_args(argv)
     if not (Path(args.adapter) / "adapter_config.json").is_file():
@@ -164,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
                      "questions": len(rows), "runs": {}}
     unseen_kb, unseen = unseen_articles_rows(args.unseen) if args.unseen else (None, [])
     results["unseen_questions"] = len(unseen)
-    for name, adapter in (("base", None), ("adapter", args.adapter)):
+    models = (("adapter", args.adapter),) if args.adapter_only else (("base", None), ("adapter", args.adapter))
+    for name, adapter in models:
         print(f"{name}: {args.model}" + (f" + {adapter}" if adapter else ""), file=sys.stderr)
         generator = load_generator(model, adapter=adapter, quantization=args.quantization, cache_dir=settings.cache_dir,
                                    dtype=args.dtype, max_new_tokens=args.max_new_tokens, timeout_s=300.0,
@@ -180,19 +183,22 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             generator.close()
 
-    base, tuned = results["runs"]["base"], results["runs"]["adapter"]
-    results["targets"] = {
-        "adapter_guard_pass_rate_at_least_0.90": (tuned["guard_pass_rate"] or 0) >= GUARD_TARGET,
-        "rouge_l_gain": round(tuned["rouge_l"] - base["rouge_l"], 4),
-        "rouge_l_gain_at_least_0.15": tuned["rouge_l"] - base["rouge_l"] >= ROUGE_GAIN_TARGET,
-    }
+    tuned = results["runs"]["adapter"]
+    if not args.adapter_only:
+        base = results["runs"]["base"]
+        results["targets"] = {
+            "adapter_guard_pass_rate_at_least_0.90": (tuned["guard_pass_rate"] or 0) >= GUARD_TARGET,
+            "rouge_l_gain": round(tuned["rouge_l"] - base["rouge_l"], 4),
+            "rouge_l_gain_at_least_0.15": tuned["rouge_l"] - base["rouge_l"] >= ROUGE_GAIN_TARGET,
+        }
     print(f"\n{'':<27}{'guard':>7}{'ROUGE-L':>9}{'steps':>7}{'wrote':>9}{'p50 ms':>9}{'p95 ms':>9}{'tok/s':>7}")
     for name, r in results["runs"].items():
         guard = f"{r['guard_pass_rate']:.0%}" if r["guard_pass_rate"] is not None else "-"
         speed = f"{r['decode_tokens_per_s']:.0f}" if r["decode_tokens_per_s"] else "-"
         print(f"{name:<27}{guard:>7}{r['rouge_l']:>9.3f}{r['steps_covered']:>7.0%}{r['model_wrote']:>5}/{r['questions']:<3}"
               f"{r['latency_ms']['p50']:>9}{r['latency_ms']['p95']:>9}{speed:>7}")
-    print(f"targets: {json.dumps(results['targets'])}")
+    if "targets" in results:
+        print(f"targets: {json.dumps(results['targets'])}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.output}", file=sys.stderr)

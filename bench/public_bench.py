@@ -174,12 +174,56 @@ def own(engine) -> dict:
     return out
 
 
+ORG_KEYS = (("fabrikam", "organisation_kb"), ("northwind", "organisation_kb_northwind"),
+            ("tailspin", "organisation_kb_tailspin"), ("woodgrove", "organisation_kb_woodgrove"),
+            ("proseware", "organisation_kb_proseware"))
+RIGHT_TARGET, UNCOVERED_TARGET = 0.90, 0.05
+
+
+def org_chart(results: dict, path: Path) -> Path:
+    """A PNG of the organisation-KB figures, one pair of bars per company, with the two targets as dashed lines."""
+    from matplotlib.figure import Figure
+
+    rows = [(name.capitalize(), results[key]) for name, key in ORG_KEYS if key in results]
+    if not rows:
+        raise ValueError("no organisation-KB results to chart: run with --only org first")
+    figure = Figure(figsize=(7.5, 3.6), dpi=110)
+    axes = figure.add_subplot()
+    xs = range(len(rows))
+    right = [r["answered_from_the_right_article"] * 100 for _, r in rows]
+    wrong = [r["uncovered_answered_from_an_org_article"] * 100 for _, r in rows]
+    bars = axes.bar([x - 0.2 for x in xs], right, width=0.4, color="#2b7bb9", label="answered from the right article")
+    axes.bar_label(bars, fmt="%.0f", fontsize=8)
+    bars = axes.bar([x + 0.2 for x in xs], wrong, width=0.4, color="#d9534f",
+                    label="uncovered answered from one of its articles")
+    axes.bar_label(bars, fmt="%.0f", fontsize=8)
+    axes.axhline(RIGHT_TARGET * 100, color="#2b7bb9", linestyle="--", linewidth=1)
+    axes.axhline(UNCOVERED_TARGET * 100, color="#d9534f", linestyle="--", linewidth=1)
+    axes.set_xticks(list(xs), [f"{name}\n{r['articles']} articles" for name, r in rows], fontsize=8)
+    axes.set_ylim(0, 122)
+    axes.set_ylabel("% of questions")
+    axes.set_title("A company's own KB: right answers and near misses (targets dashed)", fontsize=10)
+    axes.legend(fontsize=8, loc="upper center", ncol=2, frameon=False)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="test", choices=["train", "val", "test"], help="CLINC150 split")
     parser.add_argument("--only", action="append", choices=["clinc", "rasa", "org", "own"])
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "public.json")
+    parser.add_argument("--chart", type=Path, nargs="?", const=REPO / "docs" / "img" / "organisation-kbs.png",
+                        help="only (re)draw the organisation-KB chart from the results in --out")
     args = parser.parse_args(argv)
+    if args.chart is not None:
+        try:
+            print(f"wrote {org_chart(json.loads(args.out.read_text(encoding='utf-8')), args.chart)}")
+        except (OSError, ValueError) as error:
+            parser.exit(1, f"no chart: {error}\n")
+        return 0
     sections = args.only or ["clinc", "rasa", "org", "own"]
 
     from rich.progress import track
@@ -204,9 +248,7 @@ def main(argv: list[str] | None = None) -> int:
               f"of {r['it_requests']}; greetings {r['greetings_greeted_share']:.2%}, "
               f"human requests escalated {r['human_requests_escalated_share']:.2%}")
     if "org" in sections:
-        for name, key in (("fabrikam", "organisation_kb"), ("northwind", "organisation_kb_northwind"),
-                          ("tailspin", "organisation_kb_tailspin"), ("woodgrove", "organisation_kb_woodgrove"),
-                          ("proseware", "organisation_kb_proseware")):
+        for name, key in ORG_KEYS:
             results[key] = o = org(settings, progress, name)
             print(f"Organisation KB ({name}): right article {o['answered_from_the_right_article']:.2%} (with "
                   f"examples {o['with_examples']:.2%}, without {o['without_examples']:.2%}); uncovered answered "

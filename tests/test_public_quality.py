@@ -3,6 +3,8 @@ organisation-KB fixture. The full figures come from ``bench/public_bench.py``; t
 
 from __future__ import annotations
 
+import pytest
+
 from bench import public_bench
 
 
@@ -29,3 +31,12 @@ def test_a_team_kb_answers_questions_about_its_own_systems(cache_dir):
     assert result["answered_from_the_right_article"] >= 0.75, result["misses"][:10]
     assert result["without_examples"] >= 0.7
     assert result["uncovered_answered_from_an_org_article"] <= 0.08, result["uncovered_wrong"]
+
+
+def test_the_organisation_kb_chart_draws_one_pair_of_bars_per_company(tmp_path):
+    figures = {"answered_from_the_right_article": 0.9, "uncovered_answered_from_an_org_article": 0.1, "articles": 12}
+    path = public_bench.org_chart({"organisation_kb": figures, "organisation_kb_tailspin": figures},
+                                  tmp_path / "chart.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+    with pytest.raises(ValueError, match="no organisation-KB results"):
+        public_bench.org_chart({"clinc150": {}}, tmp_path / "none.png")
