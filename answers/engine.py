@@ -118,6 +118,7 @@ _SUSPICION = re.compile(
     r"qr|gift cards?|wire|invoice|urgent|verify|report\w*|unknown|random|strangers?|out of the blue|legit\w*|real|"
     r"really|genuine|one of ours|from (you|it|us)|asking (me )?(for|to)|wants? me to|call(ed|er)?|texts?|sms)\b"
 )
+WORDLESS_MARGIN = 0.15  # cosine by which an article using all the question's words beats a wordless topic article
 TERSE_WORDS = 6  # an answer to a message this short offers other topics as buttons, in case it guessed wrong
 ROUTER_TRUST = 0.5  # router confidence from which its built-in topic wins (bonus TOPIC_WIN)
 TOPIC_WIN = 1.0
@@ -252,8 +253,13 @@ class AnswerEngine:
         else:
             it_probability = sum(p for intent, p in route.ranked if intent in IT_INTENTS)
             suspicious = bool(_SUSPICION.search(text))
-            ranked = [replace(h, score=h.score + self._bonus(h, route, it_probability, suspicious=suspicious))
-                      for h in hits]
+            # The router's topic names a drawer, not an article: an article of that topic that uses none of the
+            # question's own words gets no bonus when another article uses them all and matches clearly better
+            # ("webcam not working": no hardware article mentions a webcam, the meetings camera article does).
+            exact = max((h.dense for h in hits if h.coverage >= 1.0), default=-1.0)
+            ranked = [replace(h, score=h.score + (
+                0.0 if h.coverage == 0.0 and h.article.intent is not None and exact >= h.dense + WORDLESS_MARGIN
+                else self._bonus(h, route, it_probability, suspicious=suspicious))) for h in hits]
         ranked.sort(key=lambda h: -h.score)
         return ranked[:limit]
 

@@ -48,7 +48,7 @@ GENERIC = frozenset((
     "need want thing stuff something anything everything nothing doesn don didn isn wasn won cant can't wont dont "
     "ok okay hi hello thanks thank pls plz yes yeah back same new use using used try tried trying go going get "
     "getting know see look today now just really also any all some one wrong right properly happened anymore weird "
-    "strange odd mess messed bad".split()))
+    "strange odd mess messed bad dead died dying".split()))
 # Words for what someone wants done, not for what it is done in: "book" a meeting room is not the travel-booking
 # article's business. They still count towards a match, but never make an article "name" the question's system.
 ACTIONS = frozenset((
@@ -227,7 +227,8 @@ class Retriever:
         raw = self.bm25(terms) if terms else [0.0] * len(self._docs)
         top = max(raw, default=0.0) or 1.0
         dense, passages = self._dense_scores(vector)
-        distinctive = {t for t in terms if self._df.get(t, 0) and self._df[t] <= ANCHOR_DF and t not in ACTIONS}
+        distinctive = {t for t in terms if self._df.get(t, 0) and self._df[t] <= ANCHOR_DF
+                       and t not in ACTIONS and t not in GENERIC}
         title_limit = max(TITLE_ANCHOR_DF, TITLE_ANCHOR_SHARE * len(self._docs))
         knows = getattr(self._embedder, "knows_word", lambda word: True)
         named = {t for t in terms if t not in GENERIC and t not in ACTIONS and len(t) > 2

@@ -187,6 +187,16 @@ def test_outlook_that_will_not_open_gets_the_outlook_steps_not_generic_app_ones(
     assert "safe mode" in answer.answer
 
 
+@pytest.mark.parametrize("text, article", [
+    ("Webcam not working", "meetings-camera-mic-windows"),  # no hardware article mentions a webcam
+    ("my webcam is not working", "meetings-camera-mic-windows"),
+    ("keyboard dead", "hardware-keyboard-mouse-bluetooth"),  # "dead" says something is wrong, not what
+])
+def test_a_terse_fault_gets_the_article_about_the_thing_named_not_just_its_topic(engine, text, article):
+    answer = engine.answer(text)
+    assert answer.action == "answer" and answer.article == article
+
+
 def test_email_that_will_not_take_the_password_starts_with_a_sign_in_on_the_web(engine):
     answer = engine.answer("I'm having trouble logging into my work email")
     assert (answer.action, answer.intent) == ("answer", "email")
