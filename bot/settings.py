@@ -135,7 +135,8 @@ class Settings(BaseSettings):
     generation_timeout_s: float = Field(default=30.0, gt=0)
     # How the local model decodes: onnx (ONNX Runtime, quantized, prefix caching), torch, or auto (onnx when installed)
     llm_runtime: Literal["auto", "torch", "onnx"] = "auto"
-    # The ONNX export's weights: int8 (the fastest prompt pass), int4 (smallest, fastest decoding) or fp32
+    # The ONNX export's weights: int8 (the fastest prompt pass), int8-head (its LM head in float32), int4 (smallest,
+    # fastest decoding) or fp32
     onnx_precision: Literal["int8", "int8-head", "int4", "fp32"] = "int8"
     # An OpenAI-compatible model server (vLLM, TGI, Ollama, `transformers serve`) instead of the local model
     llm_url: str | None = None
