@@ -225,7 +225,8 @@ class AnswerEngine:
 
     # -- retrieval ---------------------------------------------------------------------------
 
-    def _bonus(self, hit: Hit, route: Route, it_probability: float, *, suspicious: bool = True) -> float:
+    def _bonus(self, hit: Hit, route: Route, it_probability: float, *, suspicious: bool = True,
+               exact: float = -1.0) -> float:
         """The router's topic preference for one article.
 
         A confident router picks the built-in topic. The router knows nothing of the organisation's own topics, so
@@ -234,6 +235,11 @@ class AnswerEngine:
         """
         article = hit.article
         if article.intent is not None:
+            # The router's topic names a drawer, not an article: one that uses none of the question's own words gets
+            # no bonus when another uses them all (cosine ``exact``) and matches clearly better ("webcam not
+            # working": no hardware article mentions a webcam, the meetings camera article does).
+            if hit.coverage == 0.0 and exact >= hit.dense + WORDLESS_MARGIN:
+                return 0.0
             if article.intent == route.intent and route.confidence >= ROUTER_TRUST:
                 return TOPIC_WIN
             if article.intent == "phishing" and not suspicious:
@@ -253,13 +259,9 @@ class AnswerEngine:
         else:
             it_probability = sum(p for intent, p in route.ranked if intent in IT_INTENTS)
             suspicious = bool(_SUSPICION.search(text))
-            # The router's topic names a drawer, not an article: an article of that topic that uses none of the
-            # question's own words gets no bonus when another article uses them all and matches clearly better
-            # ("webcam not working": no hardware article mentions a webcam, the meetings camera article does).
-            exact = max((h.dense for h in hits if h.coverage >= 1.0), default=-1.0)
-            ranked = [replace(h, score=h.score + (
-                0.0 if h.coverage == 0.0 and h.article.intent is not None and exact >= h.dense + WORDLESS_MARGIN
-                else self._bonus(h, route, it_probability, suspicious=suspicious))) for h in hits]
+            exact = max((h.dense for h in hits if h.coverage >= 1.0), default=-1.0)  # best that uses all its words
+            ranked = [replace(h, score=h.score + self._bonus(h, route, it_probability, suspicious=suspicious,
+                                                             exact=exact)) for h in hits]
         ranked.sort(key=lambda h: -h.score)
         return ranked[:limit]
 
