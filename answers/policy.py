@@ -149,9 +149,7 @@ _LOSS = re.compile(
     r"(?!\s*(charger|bag|case|cable|adapter|sleeve|stand|pen|mouse|dongle|password))"
     # "... and the Toughbook is gone"
     r"|\b(laptop|macbook|notebook|toughbook|computer|phone|iphone|ipad|tablet|device)\b "
-    r"((is|was|are|were|got) )?(gone|missing|stolen)\b"
-    r"|\b(laptop|macbook|notebook|toughbook|computer|phone|iphone|ipad|tablet|device)\b (has|have) been "
-    r"(stolen|taken|nicked)\b"
+    r"(((is|was|are|were|got) )?(gone|missing|stolen)|(has|have) been (stolen|taken|nicked))\b"
 )
 
 

@@ -121,6 +121,7 @@ def unseen_articles_rows(limit: int) -> tuple[Path, list[dict]]:
 
 def main(argv: list[str] | None = None) -> int:
     from llm.model_files import EMBEDDED_ADAPTER, EMBEDDED_MODEL
+    from llm.onnx_export import PRECISIONS, RUNTIMES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--adapter", default=str(EMBEDDED_ADAPTER), help="LoRA adapter folder (default: the shipped one)")
@@ -129,11 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", default=None, help="weights dtype (default: the service's)")
     parser.add_argument("--limit", type=int, default=40, help="evenly spread questions (0: every answer question)")
     parser.add_argument("--unseen", type=int, default=20,
-                        help="questions about the organisation's own articles, which no training example saw (0: none)")
+                        help="questions about five organisations' own articles, which no training example saw (0: none)")
     parser.add_argument("--max-new-tokens", type=int, default=256)
-    parser.add_argument("--runtime", default=None, choices=["auto", "torch", "onnx"],
+    parser.add_argument("--runtime", default=None, choices=RUNTIMES,
                         help="decoding runtime (default: the service's, ITBOT_LLM_RUNTIME)")
-    parser.add_argument("--onnx-precision", default=None, choices=["int8", "int8-head", "int4", "fp32"],
+    parser.add_argument("--onnx-precision", default=None, choices=PRECISIONS,
                         help="ONNX weights (default: the service's, ITBOT_ONNX_PRECISION)")
     parser.add_argument("--adapter-only", action="store_true",
                         help="skip the base model (a runtime or precision compared on the adapter alone; no targets)")

@@ -256,6 +256,7 @@ def _load_average() -> list[float] | None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from llm.model_files import EMBEDDED_MODEL
+    from llm.onnx_export import PRECISIONS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=EMBEDDED_MODEL, help="hub id or folder (default: the embedded SmolLM2)")
@@ -265,7 +266,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="repeat for several (default: none and 4bit)")
     parser.add_argument("--runtime", action="append", choices=["torch", "onnx"],
                         help="repeat for several (default: torch); onnx runs only with --quantization none")
-    parser.add_argument("--onnx-precision", action="append", choices=["int8", "int4", "fp32"],
+    parser.add_argument("--onnx-precision", action="append", choices=PRECISIONS,
                         help="the ONNX export's weights; repeat for several (default: int8)")
     parser.add_argument("--quality", type=int, default=0,
                         help="also answer this many held-out questions through the engine and compare runtimes")

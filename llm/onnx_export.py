@@ -203,6 +203,10 @@ def _quantize_int8(float32: Path, staging: Path, *, keep_head: bool = False) -> 
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    head = [node.name for node in onnx.load(str(float32 / "model.onnx"), load_external_data=False).graph.node
+            if node.op_type == "MatMul" and "lm_head" in node.name] if keep_head else []
+    if keep_head and not head:
+        raise ModelError("the ONNX export has no LM head MatMul to keep in float32: use ITBOT_ONNX_PRECISION=int8")
     staging.mkdir(parents=True)
     for file in float32.iterdir():
         if not file.name.startswith("model.onnx"):
@@ -210,10 +214,6 @@ def _quantize_int8(float32: Path, staging: Path, *, keep_head: bool = False) -> 
     quiet = _DropAdvice()  # the quantizer's advice to pre-process (shape inference) is for vision models
     logging.getLogger().addFilter(quiet)
     try:
-        head = [node.name for node in onnx.load(str(float32 / "model.onnx"), load_external_data=False).graph.node
-                if node.op_type == "MatMul" and "lm_head" in node.name] if keep_head else []
-        if keep_head and not head:
-            raise ModelError("the ONNX export has no LM head MatMul to keep in float32: use ITBOT_ONNX_PRECISION=int8")
         quantize_dynamic(str(float32 / "model.onnx"), str(staging / "model.onnx"), weight_type=QuantType.QInt8,
                          per_channel=True, op_types_to_quantize=["MatMul"], use_external_data_format=True,
                          nodes_to_exclude=head)
