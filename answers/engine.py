@@ -126,12 +126,18 @@ NAMED = 3.0  # IDF mass of distinctive words shared with the question from which
 NAMED_WIN = 1.4  # bonus of an organisation's article that names the system: above the router's built-in topic
 COVERED = 0.45  # cosine similarity from which a built-in article answers on its own
 TOPIC_COVERED = 0.30  # ... an article of the topic the router picked, however unsure
-# An organisation's article answers when it fits the question: cosine similarity plus this weight times the share of
-# the question's own words it uses ("book a meeting room" shares only "book" with the travel-booking article).
+# An organisation's article answers when it fits the question. Its match is cosine similarity plus this weight times
+# the share of the question's own words it uses ("book a meeting room" shares only "book" with the travel-booking
+# article); its fit, what decides, reads the best single sentence of the article instead of the best unit (does it say
+# what the question asks, not only what it is about) and adds the match's lead over the organisation's next article
+# (a question that could as well be about two articles is about neither, usually). Chosen in session 14 on five
+# companies' sets (docs/answer-engine.md).
 COVERAGE_WEIGHT = 0.3
-OWN_FIT = 0.45  # fit from which an organisation's article covers an IT question
-STRONG_FIT = 0.65  # ... from which it makes a message IT whatever the router says
-NAMED_STRONG_FIT = 0.55  # ... when it also names the system
+LEAD_CAP = 0.2  # a lead counts up to this much: with few articles of its own, an organisation's leads are all large
+OWN_FIT = 0.7  # fit from which an organisation's article covers an IT question
+STRONG_FIT = 0.8  # ... from which it makes a message IT whatever the router says
+NAMED_STRONG_FIT = 0.7  # ... when it also names the system
+OWN_FIRST = 0.9  # ... from which it answers in place of a built-in article that matches better (its own steps)
 
 
 class AnswerEngine:
@@ -207,7 +213,7 @@ class AnswerEngine:
             route = self.router.route(safe, dense=vector)
         scored = self.retriever.score(safe, vector=vector)  # once per message: ranking below only re-weighs it
         hits = self._rank(scored, route, picked=picked, text=safe)
-        evidence = self._evidence(hits, route, safe)
+        evidence = self._evidence(hits, route, safe, scored)
         decision = decide(safe, route, history, threshold=self.clarify_threshold, evidence=evidence)
         if picked and route.intent in self._topics and decision.action is not Action.REJECT \
                 and decision.reason != "needs a human now" and not decision.follow_up:
@@ -263,9 +269,39 @@ class AnswerEngine:
             ranked = [replace(h, score=h.score + self._bonus(h, route, it_probability, suspicious=suspicious,
                                                              exact=exact)) for h in hits]
         ranked.sort(key=lambda h: -h.score)
+        if not picked:
+            ranked = self._own_first(ranked, scored)
         return ranked[:limit]
 
-    def _evidence(self, hits: list[Hit], route: Route, text: str) -> Evidence:
+    @staticmethod
+    def own_fit(best: Hit, scored: Sequence[Hit]) -> float:
+        """How well an organisation's article fits a question: its best sentence, the share of the question's words
+        it uses, and its lead over the organisation's next best article, up to ``LEAD_CAP``."""
+        def match(hit: Hit) -> float:
+            return hit.dense + COVERAGE_WEIGHT * hit.coverage
+
+        others = [match(h) for h in scored if h.article.intent is None and h.article.id != best.article.id]
+        if not others:  # the organisation's only article: its lead over the built-in ones
+            others = [match(h) for h in scored if h.article.id != best.article.id]
+        lead = min(match(best) - max(others), LEAD_CAP) if others else 0.0
+        sentence = best.sentence if best.sentence > -1.0 else best.dense
+        return sentence + COVERAGE_WEIGHT * best.coverage + lead
+
+    def _own_first(self, hits: list[Hit], scored: Sequence[Hit]) -> list[Hit]:
+        """The organisation's best article first when it fits the question well on its own and a built-in article
+        leads: the organisation's steps name its own portal, VPN client and phone number."""
+        if not hits or hits[0].article.intent is None or not self.retriever.dense:
+            return hits
+        own = [h for h in scored if h.article.intent is None]
+        if not own:
+            return hits
+        best = max(own, key=lambda h: h.dense + COVERAGE_WEIGHT * h.coverage)
+        if self.own_fit(best, scored) < OWN_FIRST:
+            return hits
+        ranked = {h.article.id: h for h in hits}
+        return [ranked.get(best.article.id, best)] + [h for h in hits if h.article.id != best.article.id]
+
+    def _evidence(self, hits: list[Hit], route: Route, text: str, scored: Sequence[Hit] = ()) -> Evidence:
         if not hits:
             return Evidence()
         best = hits[0]
@@ -279,9 +315,9 @@ class AnswerEngine:
         own = best.article.intent is None
         # An article of the router's topic covers the question unless it is hardly related at all.
         on_topic = best.article.intent == route.intent and best.dense >= TOPIC_COVERED
-        fit = best.dense + COVERAGE_WEIGHT * best.coverage
         if own:
-            covered = fit >= OWN_FIT or best.anchored >= 2 * NAMED
+            fit = self.own_fit(best, scored or hits)
+            covered = fit >= OWN_FIT
             strong = best.content and (fit >= STRONG_FIT or (named and fit >= NAMED_STRONG_FIT))
         else:
             covered = trusted or on_topic or best.dense >= COVERED

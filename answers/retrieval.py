@@ -5,6 +5,9 @@ Two signals, fused per article:
 * **dense**: MiniLM sentence embeddings of each article's title (with its
   keywords), each example question and each body passage; an article scores
   its best unit, so a long article is found by the section that answers.
+* **sentence**: for the organisation's own articles, the best cosine with one
+  sentence or step of the body: whether the article says what the question
+  asks, not only what it is about (the scope decision reads it).
 * **lexical**: Okapi BM25 over the article's title, keywords and examples
   (weighted up) and its body; it catches product names and error codes that an
   embedding blurs.
@@ -33,7 +36,7 @@ from answers.org import OrgProfile, fill_placeholders
 __all__ = ["Hit", "Retriever", "tokenize", "INDEX_VERSION"]
 
 log = logging.getLogger(__name__)
-INDEX_VERSION = 2  # bump when the units change, so cached indexes rebuild
+INDEX_VERSION = 3  # bump when the units change, so cached indexes rebuild
 
 _WORD = re.compile(r"[a-z0-9]+")
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
@@ -65,6 +68,9 @@ BM25_WEIGHT = 0.35
 BM25_HALF = 8.0
 PLATFORM_STEP = 0.2  # an article for the user's platform up, one for another platform down
 UNIT_WEIGHTS = {"title": 1.0, "example": 1.0, "passage": 0.95}
+SENTENCE_WORDS = 3  # shorter lines ("Open **Settings**.") say too little to stand alone
+_LIST_MARK = re.compile(r"^\s*(?:\d+[.)]|[-*+]|#+)\s*")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 def tokenize(text: str) -> list[str]:
@@ -92,6 +98,7 @@ class Hit:
     content: bool = False  # the article shares a word with the question beyond "broken", "help", "again"...
     names: bool = False  # its title, topic or keywords name something the question names ("FabID", "Keeper")
     coverage: float = 0.0  # share of the question's own words (not "broken", "help", "again") the article uses
+    sentence: float = -1.0  # best cosine with one sentence of an organisation's article's body (-1: not indexed)
 
 
 def _units(article: Article, org: OrgProfile) -> list[tuple[str, str, int]]:
@@ -105,6 +112,16 @@ def _units(article: Article, org: OrgProfile) -> list[tuple[str, str, int]]:
         heading = f"{passage.heading}. " if passage.heading else ""
         units.append(("passage", f"{title}. {heading}{fill_placeholders(passage.text, org)}", i))
     return units
+
+
+def _sentences(article: Article, org: OrgProfile) -> list[str]:
+    """The sentences and steps of an article's body, one per line or sentence, list marks and headings removed."""
+    sentences = []
+    for line in fill_placeholders(article.body, org).splitlines():
+        for part in _SENTENCE_END.split(_LIST_MARK.sub("", line).strip()):
+            if len(part.split()) >= SENTENCE_WORDS:
+                sentences.append(part)
+    return sentences
 
 
 class Retriever:
@@ -140,6 +157,8 @@ class Retriever:
         self._passage = np.zeros(0, dtype=np.int32)
         self._unit_weight = np.zeros(0, dtype=np.float32)
         self._vectors: np.ndarray | None = None
+        self._sentence_owner = np.zeros(0, dtype=np.int32)
+        self._sentence_vectors: np.ndarray | None = None
         if embedder is not None:
             self._build_dense(org, cache_dir)
 
@@ -153,6 +172,15 @@ class Retriever:
                 passage.append(passage_index)
                 weight.append(UNIT_WEIGHTS[kind])
                 texts.append(text)
+        units = len(texts)
+        # The organisation's own articles: their sentences too (the router knows the built-in ones' topics).
+        sentence_owner = []
+        for index, article in enumerate(self._kb.articles):
+            if article.intent is None:
+                for sentence in _sentences(article, org):
+                    sentence_owner.append(index)
+                    texts.append(sentence)
+        self._sentence_owner = np.array(sentence_owner, dtype=np.int32)
         self._owner = np.array(owner, dtype=np.int32)
         self._passage = np.array(passage, dtype=np.int32)
         self._unit_weight = np.array(weight, dtype=np.float32)
@@ -162,14 +190,16 @@ class Retriever:
             try:
                 vectors = np.load(path)
                 if vectors.shape == (len(texts), self._embedder.dimension):
-                    self._vectors = vectors.astype(np.float32)
+                    vectors = vectors.astype(np.float32)
+                    self._vectors, self._sentence_vectors = vectors[:units], vectors[units:]
                     return
             except (OSError, ValueError):
                 pass
             log.warning("knowledge-base index %s unreadable; rebuilding", path)
         log.info("indexing the knowledge base: %d articles, %d passages and questions (cached for next time)",
                  len(self._kb), len(texts))
-        self._vectors = vectors = self._embedder.encode(texts)
+        vectors = self._embedder.encode(texts)
+        self._vectors, self._sentence_vectors = vectors[:units], vectors[units:]
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -216,6 +246,13 @@ class Retriever:
         passage[self._owner[order]] = self._passage[order]
         return best, passage
 
+    def _sentence_scores(self, vector: np.ndarray | None) -> np.ndarray:
+        best = np.full(len(self._kb.articles), -1.0, dtype=np.float32)
+        if self._sentence_vectors is None or vector is None or not len(self._sentence_vectors):
+            return best
+        np.maximum.at(best, self._sentence_owner, self._sentence_vectors @ vector.astype(np.float32))
+        return best
+
     def score(self, query: str, *, vector: np.ndarray | None = None) -> list[Hit]:
         """Every article's match with ``query``, in knowledge-base order (rank them with :meth:`rank`).
 
@@ -227,6 +264,7 @@ class Retriever:
         raw = self.bm25(terms) if terms else [0.0] * len(self._docs)
         top = max(raw, default=0.0) or 1.0
         dense, passages = self._dense_scores(vector)
+        sentences = self._sentence_scores(vector)
         distinctive = {t for t in terms if self._df.get(t, 0) and self._df[t] <= ANCHOR_DF
                        and t not in ACTIONS and t not in GENERIC}
         title_limit = max(TITLE_ANCHOR_DF, TITLE_ANCHOR_SHARE * len(self._docs))
@@ -248,7 +286,8 @@ class Retriever:
             hits.append(Hit(article=article, score=score, dense=float(dense[i]), lexical=raw[i],
                             passage=int(passages[i]), anchored=anchored, names=bool(in_title),
                             content=any(t in doc for t in content),
-                            coverage=sum(t in doc for t in own_words) / len(own_words) if own_words else 0.0))
+                            coverage=sum(t in doc for t in own_words) / len(own_words) if own_words else 0.0,
+                            sentence=float(sentences[i])))
         return hits
 
     def rank(

@@ -16,11 +16,12 @@ Sections (kb mode, this machine):
   with an article of the expected topic, greetings and requests for a person.
 * ``org``: the built-in KB plus the articles of one company's own systems, half without example questions:
   questions about them answered from the right article (target 90%), questions about systems nothing covers
-  answered from one of them (target at most 5%). Five companies (``ORG_SETS``): "fabrikam" (data/eval/org_kb,
+  answered from one of them (target at most 5%). Seven companies (``ORG_SETS``): "fabrikam" (data/eval/org_kb,
   twelve articles, 120 + 60 questions; the engine's thresholds were chosen looking at it, so a regression check),
-  then "northwind", "tailspin", "woodgrove" and "proseware" (data/eval/<name>, 10-12 articles, 60 + 30 questions,
-  many uncovered ones near misses on purpose), each written by a helper who saw neither the engine nor the other
-  sets and measured once before any change; only those first figures are independent (docs/answer-engine.md).
+  then "northwind", "tailspin", "woodgrove", "proseware", "litware" and "adatum" (data/eval/<name>, 10-12
+  articles, 60 + 30 questions, many uncovered ones near misses on purpose), each written by a helper who saw neither
+  the engine nor the other sets. A set's figures are independent until someone looks at its misses: the first five
+  have been development sets since (docs/answer-engine.md says which figures are which).
 * ``own``: the project's held-out test split and challenge set (regression: at most 1 point below 0.969 / 0.978 /
   0.974 and 1.000 / 0.997 / 1.000).
 """
@@ -117,8 +118,13 @@ def _org_set(name: str) -> tuple[Path, Path, Path]:
 # Organisation KBs: (folder name, articles, questions about them, questions about systems none of them covers).
 ORG_SETS = {
     "fabrikam": (EVAL / "org_kb", EVAL / "org_questions.jsonl", EVAL / "uncovered_questions.jsonl"),
-    **{name: _org_set(name) for name in ("northwind", "tailspin", "woodgrove", "proseware")},
+    **{name: _org_set(name) for name in ("northwind", "tailspin", "woodgrove", "proseware", "litware", "adatum")},
 }
+
+
+# Sets nobody has looked into yet: their figures are written without the questions missed, so they stay a check on
+# the engine and not a list of things to fix (look, and the set becomes a development set: move it out of here).
+HELD_OUT = frozenset({"litware", "adatum"})
 
 
 def org_key(name: str) -> str:
@@ -157,6 +163,7 @@ def org(settings, progress, name: str = "fabrikam") -> dict:
             wrong.append({"text": row["text"], "got": answer.article})
     n = hits["with_examples_n"] + hits["without_examples_n"]
     shutil.rmtree(folder, ignore_errors=True)
+    held_out = {"held_out": "the questions are not written: see HELD_OUT"}
     return {
         "articles": len(org_ids), "questions": n, "uncovered_questions": len(uncovered),
         "kb_build_s (index only, router cached)": round(build_s, 2),
@@ -164,7 +171,8 @@ def org(settings, progress, name: str = "fabrikam") -> dict:
         "with_examples": round(hits["with_examples"] / hits["with_examples_n"], 4),
         "without_examples": round(hits["without_examples"] / hits["without_examples_n"], 4),
         "uncovered_answered_from_an_org_article": round(len(wrong) / len(uncovered), 4),
-        "misses": misses, "uncovered_wrong": wrong,
+        "misses": [{**held_out, "count": len(misses)}] if name in HELD_OUT else misses,
+        "uncovered_wrong": [{**held_out, "count": len(wrong)}] if name in HELD_OUT else wrong,
     }
 
 

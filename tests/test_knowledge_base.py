@@ -199,6 +199,61 @@ def test_an_article_that_only_shares_the_verb_does_not_answer_another_request(tm
     assert trip.action == "answer" and trip.article == "globetrot-travel"
 
 
+GLOBALPROTECT = """---
+id: contoso-vpn
+title: Connect to the Contoso VPN (GlobalProtect)
+topic: remote access
+---
+Working away from an office, you reach the intranet, file shares and SAP through the **GlobalProtect** VPN.
+
+1. Open **GlobalProtect** from the system tray (the grey globe) and enter the portal `vpn.contoso.test`.
+2. Sign in with your Contoso account and approve the Authenticator prompt on your phone.
+3. If it keeps spinning on **Connecting**, you are probably behind a hotel or guest Wi-Fi login page: open a browser,
+   accept the Wi-Fi terms, then connect again.
+4. If it says **Gateway unreachable**, switch to your phone's hotspot to rule out the network you are on.
+5. GlobalProtect disconnects after 12 hours; connect again to carry on.
+"""
+
+
+def test_the_organisations_own_article_answers_in_place_of_the_built_in_one_it_fits_better(tmp_path, cache_dir):
+    # The built-in VPN articles describe Cisco Secure Client; this company uses GlobalProtect. A question its article
+    # answers gets its steps even though a built-in VPN article matches the words "vpn won't connect" as well.
+    shutil.copytree(REPO / "data" / "kb", tmp_path / "kb" / "builtin")
+    (tmp_path / "kb" / "ours").mkdir()
+    (tmp_path / "kb" / "ours" / "vpn.md").write_text(GLOBALPROTECT, encoding="utf-8")
+    (tmp_path / "kb" / "ours" / "timesheets.md").write_text(TIMESHEETS, encoding="utf-8")
+    engine = _engine_for(tmp_path / "kb", cache_dir)
+    for question in ("vpn wont connect at the hotel, it just spins",
+                     "working from the hotel tonight and the vpn just sits on connecting"):
+        answer = engine.answer(question)
+        assert answer.action == "answer" and answer.article == "contoso-vpn", (question, answer.article)
+    # ... and the built-in articles still answer what the organisation wrote nothing about
+    printer = engine.answer("the printer says offline")
+    assert printer.action == "answer" and printer.intent == "printer"
+
+
+def test_only_the_organisations_articles_are_read_sentence_by_sentence(team_engine):
+    retriever = team_engine.retriever
+    question = "the submit button is greyed out on my hours for last week"
+    hits = {h.article.id: h for h in retriever.score(question, vector=retriever.embed(question))}
+    zephyr = hits["zephyr-timesheets"]
+    assert zephyr.sentence > 0.3  # step 3 says what a greyed-out Submit means
+    assert all(h.sentence == -1.0 for h in hits.values() if h.article.intent is not None)
+
+
+def test_an_articles_sentences_are_its_steps_and_headings_without_their_marks():
+    from answers.org import OrgProfile
+    from answers.retrieval import _sentences
+
+    article = parse_article(TIMESHEETS)
+    sentences = _sentences(article, OrgProfile())
+    assert "Zephyr is where you record the hours you work each week." in sentences
+    assert "Pick the week at the top, fill in your hours per project and click **Submit**." in sentences
+    assert "Periods lock on the 5th of the next month." in sentences  # a step of two sentences is two
+    assert 'Zephyr says "Period locked"' in sentences  # a heading names a situation: it stands on its own
+    assert not any(s.startswith(("1.", "2.", "#")) for s in sentences)
+
+
 def test_a_terse_problem_gets_an_answer_and_topic_buttons_not_a_question(engine):
     answer = engine.answer("mouse not working")
     assert answer.action == "answer" and answer.intent == "hardware"

@@ -6,6 +6,8 @@ topics, never from an organisation's own systems. These stories pin down when th
 
 from __future__ import annotations
 
+import pytest
+
 from answers.policy import Evidence, decide
 from answers.router import Route
 
@@ -67,3 +69,26 @@ def test_a_password_protected_file_is_not_a_password_given_away():
     assert decide(text, route, evidence=COVERED_OWN).reason != "needs a human now"
     shared = "i sent my password to someone who said they were from IT"
     assert decide(shared, route, evidence=COVERED_OWN).reason == "needs a human now"
+
+
+def _hit(article_id: str, *, dense: float, sentence: float, coverage: float, intent: str | None = None):
+    from answers.kb import parse_article
+    from answers.retrieval import Hit
+
+    front = f"---\nid: {article_id}\ntitle: {article_id}\n" + (f"intent: {intent}\n" if intent else "") + "---\n1. Step.\n"
+    return Hit(article=parse_article(front), score=dense, dense=dense, sentence=sentence, coverage=coverage)
+
+
+def test_a_question_that_fits_two_of_the_organisations_articles_alike_fits_neither_as_well():
+    from answers.engine import COVERAGE_WEIGHT, LEAD_CAP, AnswerEngine
+
+    best = _hit("maximo-breakdowns", dense=0.5, sentence=0.55, coverage=0.5)
+    alone = [best, _hit("concur-expenses", dense=0.2, sentence=0.2, coverage=0.0)]
+    alike = [best, _hit("maximo-preventive", dense=0.48, sentence=0.5, coverage=0.5)]
+    clear, torn = AnswerEngine.own_fit(best, alone), AnswerEngine.own_fit(best, alike)
+    assert torn < clear
+    # the lead counts up to LEAD_CAP, however far the organisation's other articles are
+    assert clear == pytest.approx(0.55 + COVERAGE_WEIGHT * 0.5 + LEAD_CAP)
+    # with no other article of its own, the lead is over the built-in articles
+    lone = AnswerEngine.own_fit(best, [best, _hit("vpn-cisco", dense=0.6, sentence=-1.0, coverage=1.0, intent="vpn")])
+    assert lone < 0.55 + COVERAGE_WEIGHT * 0.5
