@@ -193,7 +193,8 @@ def org_chart(results: dict, path: Path) -> Path:
     """A PNG of the organisation-KB figures, one pair of bars per company, with the two targets as dashed lines."""
     from matplotlib.figure import Figure
 
-    rows = [(name.capitalize(), results[org_key(name)]) for name in ORG_SETS if org_key(name) in results]
+    rows = [(name.capitalize() + ("\n(held out)" if name in HELD_OUT else ""), results[org_key(name)])
+            for name in ORG_SETS if org_key(name) in results]
     if not rows:
         raise ValueError("no organisation-KB results to chart: run with --only org first")
     figure = Figure(figsize=(7.5, 3.6), dpi=110)

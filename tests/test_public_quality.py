@@ -40,3 +40,29 @@ def test_the_organisation_kb_chart_draws_one_pair_of_bars_per_company(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
     with pytest.raises(ValueError, match="no organisation-KB results"):
         public_bench.org_chart({"clinc150": {}}, tmp_path / "none.png")
+
+
+def test_a_held_out_companys_missed_questions_are_counted_but_never_written(cache_dir, monkeypatch, tmp_path):
+    from bot.settings import Settings
+
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "kb" / "kiosk.md").write_text(
+        "---\nid: kiosk\ntitle: Fix the library self-service kiosk\n---\n1. Restart the kiosk from the back switch.\n",
+        encoding="utf-8")
+    (tmp_path / "kb" / "rooms.md").write_text(
+        "---\nid: rooms\ntitle: Book a study room\nexamples: [how do I book a study room]\n---\n1. Open RoomPal.\n",
+        encoding="utf-8")
+    questions, uncovered = tmp_path / "questions.jsonl", tmp_path / "uncovered.jsonl"
+    questions.write_text('{"text": "the self-service kiosk in the library is frozen", "article": "kiosk"}\n'
+                         '{"text": "zzz unrelated words about nothing", "article": "rooms"}\n', encoding="utf-8")
+    uncovered.write_text('{"text": "how do I restart the kiosk in the library", "article": null}\n', encoding="utf-8")
+    monkeypatch.setitem(public_bench.ORG_SETS, "secretco", (tmp_path / "kb", questions, uncovered))
+    monkeypatch.setattr(public_bench, "HELD_OUT", frozenset({"secretco"}))
+    result = public_bench.org(Settings(_env_file=None, cache_dir=cache_dir), lambda rows, _: rows, "secretco")
+    assert result["questions"] == 2 and result["answered_from_the_right_article"] < 1.0
+    written = str(result["misses"]) + str(result["uncovered_wrong"])
+    assert "zzz" not in written and "restart" not in written
+    assert result["misses"][0]["count"] == 2 * (1 - result["answered_from_the_right_article"])
+    monkeypatch.setattr(public_bench, "HELD_OUT", frozenset())  # a development set: its misses are listed
+    result = public_bench.org(Settings(_env_file=None, cache_dir=cache_dir), lambda rows, _: rows, "secretco")
+    assert "zzz" in str(result["misses"])

@@ -75,7 +75,8 @@ def _hit(article_id: str, *, dense: float, sentence: float, coverage: float, int
     from answers.kb import parse_article
     from answers.retrieval import Hit
 
-    front = f"---\nid: {article_id}\ntitle: {article_id}\n" + (f"intent: {intent}\n" if intent else "") + "---\n1. Step.\n"
+    intent_line = f"intent: {intent}\n" if intent else ""
+    front = f"---\nid: {article_id}\ntitle: {article_id}\n{intent_line}---\n1. Step.\n"
     return Hit(article=parse_article(front), score=dense, dense=dense, sentence=sentence, coverage=coverage)
 
 
