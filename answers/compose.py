@@ -116,12 +116,17 @@ _KIND = {"password_reset": "sign_in", "account_lockout": "sign_in", "mfa": "sign
          "os_update": "device", "software_install": "request", "access_request": "request", "file_access": "request"}
 
 
-def not_covered_text(org: OrgProfile, *, intent: str | None) -> str:
-    """Say honestly that no article covers this, give safe first steps for its kind, and offer a person."""
+def not_covered_text(org: OrgProfile, *, intent: str | None, closest: str | None = None) -> str:
+    """Say honestly that no article covers this, give safe first steps for its kind, and offer a person; name the
+    ``closest`` article (linked as the source) when there is one worth a look."""
     from answers.org import fill_placeholders
 
     steps = _FIRST_STEPS[_KIND.get(intent or "", "app")]
     numbered = "\n".join(f"{i}. {fill_placeholders(step, org)}" for i, step in enumerate(steps, 1))
-    return ("I don't have an article about this yet, so I can't give you exact steps. A few general first steps "
+    opening = "I don't have an article about this yet, so I can't give you exact steps."
+    if closest:
+        opening = (f"I don't have an article that answers this exactly; the closest one I have is \"{closest}\" "
+                   "(under Sources), in case it helps.")
+    return (f"{opening} A few general first steps "
             f"that often help:\n\n{numbered}\n\nIf that doesn't sort it, press **Talk to a human** and someone from "
             f"{org.helpdesk_name} will take it from here (or call {org.helpdesk_phone}, email {org.helpdesk_email}).")

@@ -138,6 +138,7 @@ OWN_FIT = 0.7  # fit from which an organisation's article covers an IT question
 STRONG_FIT = 0.8  # ... from which it makes a message IT whatever the router says
 NAMED_STRONG_FIT = 0.7  # ... when it also names the system
 OWN_FIRST = 0.9  # ... from which it answers in place of a built-in article that matches better (its own steps)
+MIGHT_HELP = 0.55  # ... from which a question it does not cover is pointed to it ("the closest article I have")
 
 
 class AnswerEngine:
@@ -218,7 +219,12 @@ class AnswerEngine:
         if picked and route.intent in self._topics and decision.action is not Action.REJECT \
                 and decision.reason != "needs a human now" and not decision.follow_up:
             decision = Decision(Action.ANSWER, route.intent, 1.0, "picked topic", platform=decision.platform)
-        reply = self._compose(safe, decision, route, history, mode or self.answer_mode, on_token, vector, scored)
+        related = None
+        if decision.reason == "not covered" and evidence.own and hits and self.retriever.dense \
+                and self.own_fit(hits[0], scored) >= MIGHT_HELP:
+            related = hits[0].article
+        reply = self._compose(safe, decision, route, history, mode or self.answer_mode, on_token, vector, scored,
+                              related=related)
         if redaction.password_shared:
             reply.answer = f"{compose.password_warning(self.org)}\n\n{reply.answer}"
         if truncated:
@@ -337,7 +343,10 @@ class AnswerEngine:
         on_token: Callable[[str], None] | None,
         vector=None,
         scored: list[Hit] | None = None,
+        *,
+        related: Article | None = None,
     ) -> Answer:
+        """The reply for ``decision``; ``related``: the closest article to a question no article covers."""
         org = self.org
         if scored is None:
             scored = self.retriever.score(text, vector=vector)
@@ -367,7 +376,9 @@ class AnswerEngine:
                     limit=1)
                 article = hits[0].article if hits and hits[0].article.intent == decision.intent else None
             if decision.reason == "not covered":
-                return reply(Action.ESCALATE, compose.not_covered_text(org, intent=route.intent))
+                closest = related.render_title(org) if related is not None else None
+                return reply(Action.ESCALATE, compose.not_covered_text(org, intent=route.intent, closest=closest),
+                             [related] if related is not None else [])
             sources = [article] if article else []
             return reply(Action.ESCALATE, compose.escalate_text(org, reason=decision.reason, article=article), sources)
 

@@ -161,7 +161,7 @@ def test_an_it_problem_no_article_covers_is_said_so_with_first_steps_and_a_perso
     engine = _engine_for(tmp_path / "kb", cache_dir)
     answer = engine.answer("the vpn disconnects every ten minutes when I work from home")
     assert answer.action == "escalate" and answer.reason == "not covered"
-    assert answer.article is None
+    assert answer.article is None and answer.sources == []  # no article comes close: none is named
     assert "don't have an article" in answer.answer and "1. " in answer.answer
     assert "Talk to a human" in answer.answer
     covered = engine.answer("the printer says offline")
@@ -230,6 +230,15 @@ def test_the_organisations_own_article_answers_in_place_of_the_built_in_one_it_f
     # ... and the built-in articles still answer what the organisation wrote nothing about
     printer = engine.answer("the printer says offline")
     assert printer.action == "answer" and printer.intent == "printer"
+
+
+def test_a_question_close_to_an_article_it_does_not_answer_is_pointed_to_it_not_answered_from_it(team_engine):
+    # Zephyr's article says how to submit hours, nothing about reminder emails: no steps from it, but it is named
+    answer = team_engine.answer("the timesheet reminder emails stopped coming")
+    assert answer.action == "escalate" and answer.reason == "not covered" and answer.article is None
+    assert [s.id for s in answer.sources] == ["zephyr-timesheets"]
+    assert 'the closest one I have is "Submit or fix your hours in Zephyr' in answer.answer
+    assert "Talk to a human" in answer.answer
 
 
 def test_only_the_organisations_articles_are_read_sentence_by_sentence(team_engine):
