@@ -115,7 +115,7 @@ def _units(article: Article, org: OrgProfile) -> list[tuple[str, str, int]]:
 
 
 def _sentences(article: Article, org: OrgProfile) -> list[str]:
-    """The sentences and steps of an article's body, one per line or sentence, list marks and headings removed."""
+    """An article's sentences, steps and headings, one per line or sentence, without list or heading marks."""
     sentences = []
     for line in fill_placeholders(article.body, org).splitlines():
         for part in _SENTENCE_END.split(_LIST_MARK.sub("", line).strip()):
