@@ -11,6 +11,8 @@ needs only ``id`` and ``title``; everything else is optional:
 ``keywords``, ``examples``  extra words and example questions for retrieval
 ``draft``      true keeps the article out of answers
 ``url``        where the article lives on the intranet (http or https): answers link their sources there
+``replaces``   ids of other articles this one stands in for (the built-in Cisco VPN article when yours is
+               about GlobalProtect): they are left out while this article is in the folder
 
 The body holds the steps, with ``{placeholders}`` filled from the organisation
 profile; ``## `` headings split a long article into passages so retrieval can
@@ -41,7 +43,8 @@ _FRONT_MATTER = re.compile(r"\A\ufeff?---\s*\n(.*?)\n---\s*\n?(.*)\Z", re.S)
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _URL = re.compile(r"^https?://[^\s<>|\"]+$")
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
-_KNOWN_KEYS = frozenset({"id", "title", "topic", "intent", "platforms", "keywords", "examples", "draft", "url"})
+_KNOWN_KEYS = frozenset({"id", "title", "topic", "intent", "platforms", "keywords", "examples", "draft", "url",
+                         "replaces"})
 PASSAGE_WORDS = 120  # sections longer than this are split between steps
 
 
@@ -68,6 +71,7 @@ class Article:
     path: Path | None = None
     draft: bool = False
     url: str | None = None  # the article's page on the intranet, linked from answers
+    replaces: tuple[str, ...] = ()  # ids of articles this one stands in for: left out of the knowledge base
     passages: tuple[Passage, ...] = field(default=(), compare=False)
 
     def render(self, org: OrgProfile) -> str:
@@ -172,6 +176,7 @@ def _parse(text: str, path: Path | None, root: Path | None, *,
         problems.append(f"{where}: unknown placeholders {sorted(bad)}; known: {sorted(PLACEHOLDERS)}")
     keywords = tuple(k.lower() for k in _strings(meta, "keywords", where, problems))
     examples = _strings(meta, "examples", where, problems)
+    replaces = tuple(r.strip() for r in _strings(meta, "replaces", where, problems))
     url = str(meta.get("url") or "").strip() or None
     if url is not None and not _URL.match(url):
         problems.append(f"{where}: url must be an http:// or https:// address without spaces, got {url[:60]!r}")
@@ -180,7 +185,7 @@ def _parse(text: str, path: Path | None, root: Path | None, *,
     article = Article(
         id=str(meta["id"]).strip(), title=str(meta["title"]).strip(), body=body, topic=topic, intent=intent,
         platforms=platforms, keywords=keywords, examples=examples, path=path, draft=bool(meta.get("draft", False)),
-        url=url, passages=split_passages(body),
+        url=url, replaces=replaces, passages=split_passages(body),
     )
     return article, notes
 
@@ -248,7 +253,28 @@ def _read_folder(directory: Path, *, strict_keys: bool = False) -> tuple[list[Ar
             continue
         seen[article.id] = path
         articles.append(article)
+    articles, unknown = _without_replaced(articles)
+    if strict_keys:  # `itbot kb check`: a line each; when the bot runs, a warning (nothing is left out for them)
+        problems.extend(unknown)
+    for line in unknown if not strict_keys else ():
+        log.warning("knowledge base: %s", line)
     return articles, problems
+
+
+def _without_replaced(articles: list[Article]) -> tuple[list[Article], list[str]]:
+    """The articles no other one replaces (``replaces:``), and a line for each replaced id that no article has."""
+    ids = {a.id for a in articles}
+    replaced, unknown = set(), []
+    for article in articles:
+        if article.draft:
+            continue  # a draft replaces nothing until it is published
+        for other in article.replaces:
+            if other == article.id or other not in ids:
+                unknown.append(f"{article.path or article.id}: replaces {other!r}, but no other article has that id "
+                               "(nothing is left out)")
+            else:
+                replaced.add(other)
+    return [a for a in articles if a.id not in replaced], unknown
 
 
 def check_kb(directory: Path) -> tuple[int, list[str]]:

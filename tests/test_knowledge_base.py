@@ -241,6 +241,28 @@ def test_a_question_close_to_an_article_it_does_not_answer_is_pointed_to_it_not_
     assert "Talk to a human" in answer.answer
 
 
+def test_a_teams_article_can_stand_in_for_the_built_in_ones_it_replaces(tmp_path, cache_dir, caplog):
+    vpn_ids = sorted(a.id for a in load_kb(REPO / "data" / "kb").articles if a.intent == "vpn")
+    shutil.copytree(REPO / "data" / "kb", tmp_path / "kb" / "builtin")
+    (tmp_path / "kb" / "ours").mkdir()
+    replacing = GLOBALPROTECT.replace("topic: remote access\n", f"topic: remote access\nreplaces: {vpn_ids}\n")
+    (tmp_path / "kb" / "ours" / "vpn.md").write_text(replacing, encoding="utf-8")
+    kb = load_kb(tmp_path / "kb")
+    assert not [a.id for a in kb.articles if a.id in vpn_ids] and kb.get("contoso-vpn").replaces == tuple(vpn_ids)
+    engine = _engine_for(tmp_path / "kb", cache_dir)
+    answer = engine.answer("how do i get onto the vpn from home")
+    assert answer.action == "answer" and answer.article == "contoso-vpn"
+    # a mistyped id replaces nothing: `itbot kb check` says so, and the running bot warns and keeps every article
+    (tmp_path / "kb" / "ours" / "vpn.md").write_text(
+        GLOBALPROTECT.replace("topic: remote access\n", "topic: remote access\nreplaces: [vpn-cisco-secure-clinet]\n"),
+        encoding="utf-8")
+    count, problems = check_kb(tmp_path / "kb")
+    assert problems == [f"{tmp_path / 'kb' / 'ours' / 'vpn.md'}: replaces 'vpn-cisco-secure-clinet', but no other "
+                        "article has that id (nothing is left out)"]
+    assert len(load_kb(tmp_path / "kb", strict=False).articles) == count
+    assert "vpn-cisco-secure-clinet" in caplog.text
+
+
 def test_only_the_organisations_articles_are_read_sentence_by_sentence(team_engine):
     retriever = team_engine.retriever
     question = "the submit button is greyed out on my hours for last week"
