@@ -141,6 +141,11 @@ OWN_FIRST = 0.9  # ... from which it answers in place of a built-in article that
 MIGHT_HELP = 0.55  # ... from which a question it does not cover is pointed to it ("the closest article I have")
 
 
+def _match(hit: Hit) -> float:
+    """An organisation article's match with a question: cosine plus ``COVERAGE_WEIGHT`` times its word share."""
+    return hit.dense + COVERAGE_WEIGHT * hit.coverage
+
+
 class AnswerEngine:
     """Routes, retrieves, decides and answers. Thread-safe: it holds no per-request state."""
 
@@ -219,10 +224,8 @@ class AnswerEngine:
         if picked and route.intent in self._topics and decision.action is not Action.REJECT \
                 and decision.reason != "needs a human now" and not decision.follow_up:
             decision = Decision(Action.ANSWER, route.intent, 1.0, "picked topic", platform=decision.platform)
-        related = None
-        if decision.reason == "not covered" and evidence.own and hits and self.retriever.dense \
-                and self.own_fit(hits[0], scored) >= MIGHT_HELP:
-            related = hits[0].article
+        related = hits[0].article if decision.reason == "not covered" and evidence.own \
+            and evidence.fit >= MIGHT_HELP else None
         reply = self._compose(safe, decision, route, history, mode or self.answer_mode, on_token, vector, scored,
                               related=related)
         if redaction.password_shared:
@@ -283,13 +286,10 @@ class AnswerEngine:
     def own_fit(best: Hit, scored: Sequence[Hit]) -> float:
         """How well an organisation's article fits a question: its best sentence, the share of the question's words
         it uses, and its lead over the organisation's next best article, up to ``LEAD_CAP``."""
-        def match(hit: Hit) -> float:
-            return hit.dense + COVERAGE_WEIGHT * hit.coverage
-
-        others = [match(h) for h in scored if h.article.intent is None and h.article.id != best.article.id]
+        others = [_match(h) for h in scored if h.article.intent is None and h.article.id != best.article.id]
         if not others:  # the organisation's only article: its lead over the built-in ones
-            others = [match(h) for h in scored if h.article.id != best.article.id]
-        lead = min(match(best) - max(others), LEAD_CAP) if others else 0.0
+            others = [_match(h) for h in scored if h.article.id != best.article.id]
+        lead = min(_match(best) - max(others), LEAD_CAP) if others else 0.0
         sentence = best.sentence if best.sentence > -1.0 else best.dense
         return sentence + COVERAGE_WEIGHT * best.coverage + lead
 
@@ -301,7 +301,7 @@ class AnswerEngine:
         own = [h for h in scored if h.article.intent is None]
         if not own:
             return hits
-        best = max(own, key=lambda h: h.dense + COVERAGE_WEIGHT * h.coverage)
+        best = max(own, key=_match)
         if self.own_fit(best, scored) < OWN_FIRST:
             return hits
         ranked = {h.article.id: h for h in hits}
@@ -321,15 +321,15 @@ class AnswerEngine:
         own = best.article.intent is None
         # An article of the router's topic covers the question unless it is hardly related at all.
         on_topic = best.article.intent == route.intent and best.dense >= TOPIC_COVERED
+        fit = self.own_fit(best, scored or hits) if own else 0.0
         if own:
-            fit = self.own_fit(best, scored or hits)
             covered = fit >= OWN_FIT
             strong = best.content and (fit >= STRONG_FIT or (named and fit >= NAMED_STRONG_FIT))
         else:
             covered = trusted or on_topic or best.dense >= COVERED
             strong = False
         return Evidence(topic=best.article.topic, score=best.dense, covered=covered, strong=strong,
-                        content=best.content, unknown_name=bool(self.retriever.unknown_names(text)), own=own)
+                        content=best.content, unknown_name=bool(self.retriever.unknown_names(text)), own=own, fit=fit)
 
     # -- composition -------------------------------------------------------------------------
 

@@ -176,7 +176,7 @@ def _parse(text: str, path: Path | None, root: Path | None, *,
         problems.append(f"{where}: unknown placeholders {sorted(bad)}; known: {sorted(PLACEHOLDERS)}")
     keywords = tuple(k.lower() for k in _strings(meta, "keywords", where, problems))
     examples = _strings(meta, "examples", where, problems)
-    replaces = tuple(r.strip() for r in _strings(meta, "replaces", where, problems))
+    replaces = _strings(meta, "replaces", where, problems)
     url = str(meta.get("url") or "").strip() or None
     if url is not None and not _URL.match(url):
         problems.append(f"{where}: url must be an http:// or https:// address without spaces, got {url[:60]!r}")
@@ -254,10 +254,11 @@ def _read_folder(directory: Path, *, strict_keys: bool = False) -> tuple[list[Ar
         seen[article.id] = path
         articles.append(article)
     articles, unknown = _without_replaced(articles)
-    if strict_keys:  # `itbot kb check`: a line each; when the bot runs, a warning (nothing is left out for them)
+    if strict_keys:  # `itbot kb check`: a line each
         problems.extend(unknown)
-    for line in unknown if not strict_keys else ():
-        log.warning("knowledge base: %s", line)
+    else:  # the bot runs: a warning each (nothing is left out for them)
+        for line in unknown:
+            log.warning("knowledge base: %s", line)
     return articles, problems
 
 

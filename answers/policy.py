@@ -209,6 +209,7 @@ class Evidence:
     content: bool = False  # the article shares a word with the message beyond "broken", "help", "again"
     unknown_name: bool = False  # the message names a system (not an English word) that no article mentions
     own: bool = False  # the best article is the organisation's own (its topic is not one the router learnt)
+    fit: float = 0.0  # when own: how well it fits the message (``AnswerEngine.own_fit``)
 
 
 def asks_an_assistant(text: str) -> bool:
