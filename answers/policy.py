@@ -143,13 +143,21 @@ _DANGER = re.compile(
     r"on fire|melt\w*|spill\w*|spilt|poured\b[^.!?]{0,20}\b(coffee|water|tea|wine|juice|soda|drink)|got wet|"
     r"water damage\w*|dropped (it )?in(to)? (the )?(water|toilet|sink|bath|pool|sea|lake|river))\b"
 )
+_DEVICE = r"(laptop|macbook|notebook|computer|phone|iphone|android|ipad|tablet|device)"
+# What a device can lose or miss without being lost itself: "lost all my contacts on my phone", "my phone is
+# missing a button", "missing icons on my iPad".
+_PART_OF_IT = (r"(all |my |the |some |its |his |her |a |an )*(contacts|data|files|photos|pictures|messages|texts|"
+               r"emails|apps?|icons?|buttons?|keys?|connection|signal|wi-?fi|internet|sound|audio|charge|battery|"
+               r"settings|notes|screen|updates?|features?)\b")
+_MISSES_A_PART = re.compile(rf"(?i)\b(lost|missing|lose|losing)\b {_PART_OF_IT}|\b(is|are) missing (a|an|the|its|some|one|two)\b")
 _LOSS = re.compile(
-    r"(?i)\b(stolen|stole|lost|left|missing|theft|robbed|snatched)\b[^.!?]{0,40}"
-    r"\b(laptop|macbook|notebook|computer|phone|iphone|android|ipad|tablet|device)\b"
+    rf"(?i)\b(stolen|stole|lost|left|missing|theft|robbed|snatched)\b(?! {_PART_OF_IT})[^.!?]{{0,40}}"
+    rf"\b{_DEVICE}\b"
     r"(?!\s*(charger|bag|case|cable|adapter|sleeve|stand|pen|mouse|dongle|password))"
-    # "... and the Toughbook is gone"
+    # "... and the Toughbook is gone"; "the phone is missing a button" is not
     r"|\b(laptop|macbook|notebook|toughbook|computer|phone|iphone|ipad|tablet|device)\b "
     r"(((is|was|are|were|got) )?(gone|missing|stolen)|(has|have) been (stolen|taken|nicked))\b"
+    r"(?! (a|an|the|its|some|any|one|two|all|every)\b)"
 )
 
 
@@ -169,6 +177,14 @@ _NAMES_A_PERSON = re.compile(
     r"escalat|ticket|incid|inced|hand ?off|case|manager|bot\b|robot|machine|walk|book|appoint|hours|duty|status|"
     r"update on|raise|log (this|it)|p[1-4]\b|inc\d|req\d|ritm|open|issue|mensch|mitarbeiter|t[eé]cnic|soporte|"
     r"servicio|parlar|llam|tel[eé]f|ext\b|extension|number|weekend|hold of|erreichbar|pessoal)|\d{5,}"
+)
+
+# "How do I message whoever is on call for ortho": how to reach someone else (a colleague, a rota, a customer) through
+# the organisation's systems is a question for its articles, not a request for a person from the helpdesk.
+_REACHES_SOMEONE_ELSE = re.compile(
+    r"(?i)\bhow (do|can|could|should|would) (i|we)\b[^.!?]{0,20}\b(msg|message|page|text|contact|reach|ping|email|"
+    r"get hold of)\b(?![^.!?]{0,30}\b(it|i\.t\.?|helpdesk|help ?desk|service ?desk|support|tech\w*|you|human|"
+    r"(a |real |live )?(person|agent)|some(one|body) (in|from|at) (it|i\.t\.?|the helpdesk|support))\b)"
 )
 
 # A message that reports a problem or asks for something concrete: it gets an answer, not "tell me more".
@@ -326,6 +342,7 @@ def decide(text: str, route: Route, history: Sequence[Turn] = (), *, threshold: 
     # Nor when the organisation's own article clearly answers it: the router learnt urgency from the built-in topics.
     urgent = urgent_intent(text, route) or (
         route.intent if route.urgent and route.confidence >= max(threshold, URGENT_CONFIDENCE)
+        and not _MISSES_A_PART.search(text)  # the router learnt "missing" from lost phones, not missing buttons
         and not (evidence is not None and evidence.own and evidence.strong) else None)
     if urgent:
         return Decision(Action.ESCALATE, urgent, route.confidence, "needs a human now", platform=platform)
@@ -367,7 +384,7 @@ def _decide_with_evidence(text: str, route: Route, action: Action, evidence: Evi
         if route.intent == "greeting" and confident:
             return Decision(Action.CLARIFY, route.intent, route.confidence, route.intent, platform=platform)
         return Decision(Action.CLARIFY, route.intent, route.confidence, "low confidence", platform=platform)
-    if route.intent == "human_request":
+    if route.intent == "human_request" and not _REACHES_SOMEONE_ELSE.search(text):
         # help with a topic, not a person (or, as far as the router can tell, a problem the organisation's own article
         # covers): answer it, or ask which problem
         if not _NAMES_A_PERSON.search(text) or (evidence.own and evidence.covered and route.confidence < OWN_DOUBT):

@@ -93,3 +93,23 @@ def test_a_question_that_fits_two_of_the_organisations_articles_alike_fits_neith
     # with no other article of its own, the lead is over the built-in articles
     lone = AnswerEngine.own_fit(best, [best, _hit("vpn-cisco", dense=0.6, sentence=-1.0, coverage=1.0, intent="vpn")])
     assert lone < 0.55 + COVERAGE_WEIGHT * 0.5
+
+
+def test_a_phone_missing_a_part_is_not_a_lost_phone_but_a_missing_phone_still_is():
+    covered = Evidence(topic="mobile_device", score=0.6, covered=True, strong=False, content=True, own=False)
+    sure_and_urgent = _route("mobile_device", 0.6, urgency=0.9)  # the router learnt "missing" from lost phones
+    for text in ("my phone is missing a button", "lost all my contacts on my phone", "missing icons on my iphone",
+                 "my laptop is missing the charger", "lost signal on my phone"):
+        assert decide(text, sure_and_urgent, evidence=covered).reason != "needs a human now", text
+    for text in ("my phone is missing", "lost my work phone on the bus", "my laptop is missing from my desk",
+                 "i think i left my ipad in a taxi", "missing my laptop since friday"):
+        assert decide(text, _route("mobile_device", 0.6), evidence=covered).reason == "needs a human now", text
+
+
+def test_asking_how_to_reach_someone_else_is_a_question_not_a_request_for_a_person():
+    text = "how do i msg whoever is on call for ortho tonight, dont know the residents name"
+    assert decide(text, _route("human_request", 0.7), evidence=COVERED_OWN).action.value == "answer"
+    for text in ("how do i contact the helpdesk", "how can i reach a human", "how do i talk to a person",
+                 "how do i contact someone in IT"):
+        decision = decide(text, _route("human_request", 0.9), evidence=COVERED_OWN)
+        assert (decision.action.value, decision.reason) == ("escalate", "human_request"), text
