@@ -149,7 +149,9 @@ _DEVICE = r"(laptop|macbook|notebook|computer|phone|iphone|android|ipad|tablet|d
 _PART_OF_IT = (r"(all |my |the |some |its |his |her |a |an )*(contacts|data|files|photos|pictures|messages|texts|"
                r"emails|apps?|icons?|buttons?|keys?|connection|signal|wi-?fi|internet|sound|audio|charge|battery|"
                r"settings|notes|screen|updates?|features?)\b")
-_MISSES_A_PART = re.compile(rf"(?i)\b(lost|missing|lose|losing)\b {_PART_OF_IT}|\b(is|are) missing (a|an|the|its|some|one|two)\b")
+_MISSES_A_PART = re.compile(
+    rf"(?i)\b(lost|missing|lose|losing)\b {_PART_OF_IT}|\b(is|are) missing (a|an|the|its|some|one|two)\b"
+)
 _LOSS = re.compile(
     rf"(?i)\b(stolen|stole|lost|left|missing|theft|robbed|snatched)\b(?! {_PART_OF_IT})[^.!?]{{0,40}}"
     rf"\b{_DEVICE}\b"
