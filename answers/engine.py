@@ -17,7 +17,7 @@ from answers.claims import vocabulary
 from answers.grounding import Grounding, GuardedStream
 from llm.errors import ModelError
 from answers.kb import Article, KnowledgeBase, load_kb
-from answers.normalize import MAX_INPUT_CHARS, normalize_slack_text, truncate
+from answers.normalize import MAX_INPUT_CHARS, expand_shorthand, normalize_slack_text, truncate
 from answers.org import OrgProfile
 from answers.policy import CLARIFY_THRESHOLD, Decision, Evidence, Turn, decide
 from answers.redact import redact
@@ -212,12 +212,13 @@ class AnswerEngine:
         redaction = redact(clean)
         safe = redaction.text
         picked = route is not None
-        vector = self.retriever.embed(safe) if safe.strip() else None
+        query = expand_shorthand(safe)  # what retrieval reads: "pw" is a password to the encoder too
+        vector = self.retriever.embed(query) if safe.strip() else None
         if route is None and not safe.strip():
             route = Route.certain("vague")
         elif route is None:
             route = self.router.route(safe, dense=vector)
-        scored = self.retriever.score(safe, vector=vector)  # once per message: ranking below only re-weighs it
+        scored = self.retriever.score(query, vector=vector)  # once per message: ranking below only re-weighs it
         hits = self._rank(scored, route, picked=picked, text=safe)
         evidence = self._evidence(hits, route, safe, scored)
         decision = decide(safe, route, history, threshold=self.clarify_threshold, evidence=evidence)

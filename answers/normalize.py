@@ -10,7 +10,7 @@ import html
 import re
 import unicodedata
 
-__all__ = ["normalize_slack_text", "MAX_INPUT_CHARS", "truncate", "clean_unicode"]
+__all__ = ["normalize_slack_text", "MAX_INPUT_CHARS", "truncate", "clean_unicode", "expand_shorthand"]
 
 MAX_INPUT_CHARS = 3000
 
@@ -68,3 +68,31 @@ def truncate(text: str, limit: int = MAX_INPUT_CHARS) -> tuple[str, bool]:
     cut = text[:limit]
     space = cut.rfind(" ")
     return (cut[:space] if space > limit * 0.8 else cut), True
+
+
+# Chat shorthand spelt out for the sentence encoder, which learnt English from edited text: "pw expired and it wont
+# accept my new one" is about a password. Only words that mean one thing; not "u" ("the U drive"), "hr" (the HR
+# department) or "min" (minimum or minute), nor inside a name ("PW-100"). The router and the rules read the message
+# as written.
+_SHORTHAND = {
+    "pw": "password", "pwd": "password", "pword": "password", "passwd": "password",
+    "tmrw": "tomorrow", "tmr": "tomorrow", "tmrow": "tomorrow", "tomoz": "tomorrow", "yday": "yesterday",
+    "msg": "message", "msgs": "messages", "msging": "messaging", "mins": "minutes",
+    "appt": "appointment", "appts": "appointments", "acct": "account", "accts": "accounts", "dept": "department",
+    "mgr": "manager", "req": "request", "reqs": "requests", "pic": "picture", "pics": "pictures",
+    "pls": "please", "plz": "please", "ur": "your", "b4": "before", "bc": "because", "cuz": "because",
+    "coz": "because", "w/": "with", "w/o": "without", "wfh": "work from home", "thx": "thanks",
+    "sth": "something", "smth": "something", "ppl": "people",
+    "doesnt": "doesn't", "dont": "don't", "cant": "can't", "isnt": "isn't", "didnt": "didn't", "wasnt": "wasn't",
+    "hasnt": "hasn't", "havent": "haven't", "wouldnt": "wouldn't", "couldnt": "couldn't", "shouldnt": "shouldn't",
+    "arent": "aren't", "werent": "weren't", "whats": "what's", "thats": "that's", "im": "I'm", "ive": "I've",
+    "theyre": "they're", "youre": "you're", "wont": "won't", "hows": "how's", "wheres": "where's",
+}
+_SHORTHAND_WORD = re.compile(
+    r"(?i)(?<![\w/'-])(" + "|".join(sorted(map(re.escape, _SHORTHAND), key=len, reverse=True)) + r")(?![\w/'-])"
+)
+
+
+def expand_shorthand(text: str) -> str:
+    """``text`` with chat shorthand written out ("pw" -> "password", "doesnt" -> "doesn't"), for retrieval."""
+    return _SHORTHAND_WORD.sub(lambda m: _SHORTHAND[m.group(1).lower()], text)

@@ -410,3 +410,40 @@ def test_what_counts_as_naming_a_problem(text, problem):
     from answers.policy import carries_a_problem
 
     assert carries_a_problem(text) is problem
+
+
+PASSWORD_RULES = """---
+id: acme-password-rules
+title: Password rules for your Acme account
+---
+Your Acme account password protects email, the intranet and the expenses app.
+
+1. A new password needs at least 14 characters, with no part of your name in it.
+2. You cannot reuse any of your last 10 passwords.
+3. Passwords expire every 180 days; you get a reminder by email 14 days before.
+4. Change it at https://account.acme.test from a work laptop before it expires.
+"""
+
+
+def test_a_question_in_chat_shorthand_is_answered_as_if_written_out(tmp_path, cache_dir):
+    shutil.copytree(REPO / "data" / "kb", tmp_path / "builtin")
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "ours" / "password-rules.md").write_text(PASSWORD_RULES, encoding="utf-8")
+    engine = _engine_for(tmp_path, cache_dir)
+    written_out = engine.answer("can i reuse an old password")
+    assert written_out.article == "acme-password-rules"
+    for shorthand in ("can i reuse an old pw", "can I reuse an old pw?? pls"):
+        answer = engine.answer(shorthand)
+        assert (answer.action, answer.article) == ("answer", "acme-password-rules"), shorthand
+        assert answer.text == shorthand  # what is stored and shown is what the user wrote
+
+
+def test_chat_shorthand_is_written_out_only_where_it_means_one_thing():
+    from answers.normalize import expand_shorthand
+
+    assert expand_shorthand("pw expired and it wont accept my new one") == \
+        "password expired and it won't accept my new one"
+    assert expand_shorthand("msgs not sending w/ attachments since yday") == \
+        "messages not sending with attachments since yesterday"
+    for untouched in ("what's on the U drive", "HR portal", "min and max values", "Swipe to unlock", "PW-100 printer"):
+        assert expand_shorthand(untouched) == untouched
