@@ -138,6 +138,7 @@ OWN_FIT = 0.7  # fit from which an organisation's article covers an IT question
 STRONG_FIT = 0.75  # ... from which it makes a message IT whatever the router says
 NAMED_STRONG_FIT = 0.7  # ... when it also names the system
 OWN_FIRST = 0.9  # ... from which it answers in place of a built-in article that matches better (its own steps)
+OWN_SWAP = 0.8  # ... in place of another of the organisation's articles that ranks first (names the same system)
 MIGHT_HELP = 0.55  # ... from which a question it does not cover is pointed to it ("the closest article I have")
 
 
@@ -295,15 +296,18 @@ class AnswerEngine:
         return sentence + COVERAGE_WEIGHT * best.coverage + lead
 
     def _own_first(self, hits: list[Hit], scored: Sequence[Hit]) -> list[Hit]:
-        """The organisation's best article first when it fits the question well on its own and a built-in article
-        leads: the organisation's steps name its own portal, VPN client and phone number."""
-        if not hits or hits[0].article.intent is None or not self.retriever.dense:
+        """The organisation's best-fitting article first when another leads: a built-in article (when it fits very
+        well: the organisation's steps name its own portal, VPN client and phone number) or another of its own."""
+        if not hits or not self.retriever.dense:
             return hits
         own = [h for h in scored if h.article.intent is None]
         if not own:
             return hits
         best = max(own, key=_match)
-        if self.own_fit(best, scored) < OWN_FIRST:
+        # Ahead of another of the organisation's articles when it fits well (the ranking's word counts can favour an
+        # article that only names the same system); ahead of a built-in one when it fits very well.
+        if hits[0].article.id == best.article.id or self.own_fit(best, scored) < (
+                OWN_SWAP if hits[0].article.intent is None else OWN_FIRST):
             return hits
         ranked = {h.article.id: h for h in hits}
         return [ranked.get(best.article.id, best)] + [h for h in hits if h.article.id != best.article.id]

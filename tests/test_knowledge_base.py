@@ -447,3 +447,16 @@ def test_chat_shorthand_is_written_out_only_where_it_means_one_thing():
         "messages not sending with attachments since yesterday"
     for untouched in ("what's on the U drive", "HR portal", "min and max values", "Swipe to unlock", "PW-100 printer"):
         assert expand_shorthand(untouched) == untouched
+
+
+
+def test_the_article_that_covers_the_question_answers_it_not_another_that_names_the_same_app(tmp_path, cache_dir):
+    """Fabrikam's KB (data/eval/org_kb): its CRM article and its device-enrolment article both name Beacon, and the
+    ranking's word counts put the CRM article first; the enrolment article is the one that says what to do."""
+    shutil.copytree(REPO / "data" / "kb", tmp_path / "builtin")
+    shutil.copytree(REPO / "data" / "eval" / "org_kb", tmp_path / "fabrikam")
+    engine = _engine_for(tmp_path, cache_dir)
+    answer = engine.answer("can I enroll my personal laptop so I can use Beacon on it")
+    assert (answer.action, answer.article) == ("answer", "fab-device-enrolment-intune-jamf")
+    # ... and a question about Beacon itself still gets the CRM article
+    assert engine.answer("customer account missing from my list in beacon").article == "fab-beacon-crm-salesforce"
