@@ -12,7 +12,7 @@ from answers.taxonomy import topic_label
 
 __all__ = [
     "answer_text", "clarify_text", "reject_text", "escalate_text", "password_warning", "DEFAULT_CHOICES",
-    "PLATFORM_NAMES", "truncation_note", "not_covered_text", "contact_line",
+    "PLATFORM_NAMES", "truncation_note", "not_covered_text", "contact_line", "UNSURE",
 ]
 
 DEFAULT_CHOICES = ("password_reset", "mfa", "wifi", "vpn", "email", "software_issue")
@@ -21,10 +21,19 @@ CAPABILITIES = "passwords, locked accounts, MFA, Wi-Fi, VPN, email, phishing, pr
     "hardware, updates, files, work phones, meetings and access requests"
 
 
-def answer_text(article: Article, org: OrgProfile, *, reason: str = "", platform: str | None = None) -> str:
-    """The curated steps of ``article``, with a lead-in for follow-ups."""
+# Said first when an article answers a question only just ("unsure"): more of those answers miss than the others.
+UNSURE = ("This is the closest article I have; it may not be exactly what you asked. If it doesn't fit, press "
+          "**Talk to a human**.")
+
+
+def answer_text(article: Article, org: OrgProfile, *, reason: str = "", platform: str | None = None,
+                unsure: bool = False) -> str:
+    """The curated steps of ``article``, with a lead-in for follow-ups, or saying it may not be what was asked
+    (``unsure``)."""
     lead = ""
-    if reason == "next steps":
+    if unsure:
+        lead = f"{UNSURE}\n\n"
+    elif reason == "next steps":
         lead = "Sorry that didn't do it. Let's try this next:\n\n"
     elif reason == "platform follow-up" and platform in PLATFORM_NAMES:
         lead = f"Thanks! Here are the steps for {PLATFORM_NAMES[platform]}:\n\n"

@@ -460,3 +460,29 @@ def test_the_article_that_covers_the_question_answers_it_not_another_that_names_
     assert (answer.action, answer.article) == ("answer", "fab-device-enrolment-intune-jamf")
     # ... and a question about Beacon itself still gets the CRM article
     assert engine.answer("customer account missing from my list in beacon").article == "fab-beacon-crm-salesforce"
+
+
+def test_an_article_that_only_just_fits_says_it_may_not_be_what_was_asked(tmp_path, cache_dir):
+    from answers.compose import UNSURE
+
+    shutil.copytree(REPO / "data" / "kb", tmp_path / "builtin")
+    shutil.copytree(REPO / "data" / "eval" / "org_kb", tmp_path / "fabrikam")
+    engine = _engine_for(tmp_path, cache_dir)
+    just = engine.answer("dont need visio anymore, how do i give it back so we stop paying for it")
+    assert just.article == "fab-licence-request-licencehub"
+    assert just.answer.startswith(UNSURE) and "Talk to a human" in just.answer
+    sure = engine.answer("how do i enrol my macbook in jamf")
+    assert sure.article == "fab-device-enrolment-intune-jamf" and not sure.answer.startswith(UNSURE)
+    built_in = engine.answer("i forgot my password")
+    assert built_in.action == "answer" and not built_in.answer.startswith(UNSURE)
+    # ... and when the model writes the answer (the lead-in would be lost), it is the notice
+    from answers.engine import AnswerEngine
+    from test_grounding import CannedModel
+
+    model = CannedModel("1. Open **https://licencehub.fabrikam.com** and sign in with FabID.\n"
+                        "2. Open **My licences** and click **Release** so it can be reused.")
+    llm_engine = AnswerEngine(kb=engine.kb, router=engine.router, org=engine.org, retriever=engine.retriever,
+                              answer_mode="llm", generator=model)
+    generated = llm_engine.answer("dont need visio anymore, how do i give it back so we stop paying for it")
+    assert model.calls == 1 and generated.generated_by == "canned"
+    assert not generated.answer.startswith(UNSURE) and generated.notice == UNSURE
