@@ -55,7 +55,9 @@ def test_a_held_out_companys_missed_questions_are_counted_but_never_written(cach
     questions, uncovered = tmp_path / "questions.jsonl", tmp_path / "uncovered.jsonl"
     questions.write_text('{"text": "the self-service kiosk in the library is frozen", "article": "kiosk"}\n'
                          '{"text": "zzz unrelated words about nothing", "article": "rooms"}\n', encoding="utf-8")
-    uncovered.write_text('{"text": "how do I restart the kiosk in the library", "article": null}\n', encoding="utf-8")
+    uncovered.write_text('{"text": "how do I restart the kiosk in the library", "article": null, "kind": "near_miss"}\n'
+                         '{"text": "the canteen card reader wont take my card", "article": null, "kind": "other_system"}\n',
+                         encoding="utf-8")
     monkeypatch.setitem(public_bench.ORG_SETS, "secretco", (tmp_path / "kb", questions, uncovered))
     monkeypatch.setattr(public_bench, "HELD_OUT", frozenset({"secretco"}))
     result = public_bench.org(Settings(_env_file=None, cache_dir=cache_dir), lambda rows, _: rows, "secretco")
@@ -63,6 +65,10 @@ def test_a_held_out_companys_missed_questions_are_counted_but_never_written(cach
     written = str(result["misses"]) + str(result["uncovered_wrong"])
     assert "zzz" not in written and "restart" not in written
     assert result["misses"][0]["count"] == 2 * (1 - result["answered_from_the_right_article"])
+    by_kind = result["uncovered_answered_by_kind"]  # one question of each kind: the two shares average to the whole
+    assert set(by_kind) == {"near_miss", "other_system"}
+    assert (by_kind["near_miss"] + by_kind["other_system"]) / 2 == result["uncovered_answered_from_an_org_article"]
+    assert "canteen" not in str(result)
     monkeypatch.setattr(public_bench, "HELD_OUT", frozenset())  # a development set: its misses are listed
     result = public_bench.org(Settings(_env_file=None, cache_dir=cache_dir), lambda rows, _: rows, "secretco")
     assert "zzz" in str(result["misses"])
