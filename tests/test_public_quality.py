@@ -55,9 +55,10 @@ def test_a_held_out_companys_missed_questions_are_counted_but_never_written(cach
     questions, uncovered = tmp_path / "questions.jsonl", tmp_path / "uncovered.jsonl"
     questions.write_text('{"text": "the self-service kiosk in the library is frozen", "article": "kiosk"}\n'
                          '{"text": "zzz unrelated words about nothing", "article": "rooms"}\n', encoding="utf-8")
-    uncovered.write_text('{"text": "how do I restart the kiosk in the library", "article": null, "kind": "near_miss"}\n'
-                         '{"text": "the canteen card reader wont take my card", "article": null, "kind": "other_system"}\n',
-                         encoding="utf-8")
+    uncovered.write_text(
+        '{"text": "how do I restart the kiosk in the library", "article": null, "kind": "near_miss"}\n'
+        '{"text": "the canteen card reader wont take my card", "article": null, "kind": "other_system"}\n',
+        encoding="utf-8")
     monkeypatch.setitem(public_bench.ORG_SETS, "secretco", (tmp_path / "kb", questions, uncovered))
     monkeypatch.setattr(public_bench, "HELD_OUT", frozenset({"secretco"}))
     result = public_bench.org(Settings(_env_file=None, cache_dir=cache_dir), lambda rows, _: rows, "secretco")
