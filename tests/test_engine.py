@@ -241,6 +241,13 @@ def test_stolen_laptop_escalates(engine):
     assert answer.action == "escalate"
 
 
+def test_a_phone_missing_a_button_gets_repair_steps_not_the_lost_phone_alarm(engine):
+    answer = engine.answer("my phone is missing a button")
+    assert answer.action == "answer" and answer.sources[0].id == "mobile-damaged-phone"
+    lost = engine.answer("lost my work phone on the bus")
+    assert lost.action == "escalate" and lost.sources[0].id == "mobile-lost-stolen-phone"
+
+
 @pytest.mark.parametrize("loss", ["my van was broken into at a customer site and the Toughbook is gone",
                                   "my work phone got wet at the beach and now it won't turn on"])
 def test_a_device_gone_or_under_water_needs_a_human_now(engine, loss):
