@@ -414,17 +414,16 @@ class AnswerEngine:
         article = hits[0].article
         terse = decision.reason == "terse" or (not decision.follow_up and len(text.split()) <= TERSE_WORDS)
         choices = self._switch_choices(route, article) if terse else []
+        hedged = unsure is not None and article.id == unsure.id
         answer = reply(Action.ANSWER, compose.answer_text(article, org, reason=decision.reason,
-                                                          platform=decision.platform,
-                                                          unsure=unsure is not None and article.id == unsure.id),
-                       [article], choices,
-                       intent=article.topic)
+                                                          platform=decision.platform, unsure=hedged),
+                       [article], choices, intent=article.topic)
         grounding = [h.article for h in hits[:GROUNDING_ARTICLES]]
         answer.grounding = [a.id for a in grounding]
         use_model = mode == "llm" or (mode == "hybrid" and self.retriever.best_raw_score(query) < self.hybrid_min_retrieval)
         if use_model:
             self._generate_into(answer, text, grounding, history, on_token)
-            if unsure is not None and article.id == unsure.id and answer.generated_by != "kb" and not answer.notice:
+            if hedged and answer.generated_by != "kb" and not answer.notice:
                 answer.notice = compose.UNSURE  # the generated text replaced the lead-in
         return answer
 

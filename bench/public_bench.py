@@ -129,6 +129,7 @@ ORG_SETS = {
 # the engine and not a list of things to fix (look, and the set becomes a development set: move it out of here).
 HELD_OUT = frozenset({"litware", "adatum", "fourthcoffee", "treyresearch"})
 NAMES = {"fourthcoffee": "Fourth Coffee", "treyresearch": "Trey Research"}  # for the chart; others capitalised
+UNCOVERED_KINDS = ("near_miss", "other_system")  # another task in a covered system; a system nothing covers
 
 
 def org_key(name: str) -> str:
@@ -160,15 +161,15 @@ def org(settings, progress, name: str = "fabrikam") -> dict:
             misses.append({"text": row["text"], "expected": row["article"], "got": answer.article,
                            "action": answer.action, "reason": answer.reason})
     wrong = []
-    by_kind = Counter()
+    asked, answered = Counter(), Counter()  # per kind of uncovered question, where the set labels them
     uncovered = _read(uncovered_file)
     for row in progress(uncovered, f"uncovered systems ({name})"):
         answer = engine.answer(row["text"])
-        kind = row.get("kind")
-        by_kind[f"{kind}_n"] += kind is not None
+        asked[row.get("kind")] += 1
         if answer.article in org_ids:
             wrong.append({"text": row["text"], "got": answer.article})
-            by_kind[kind] += kind is not None
+            answered[row.get("kind")] += 1
+    by_kind = {kind: round(answered[kind] / asked[kind], 4) for kind in UNCOVERED_KINDS if asked[kind]}
     n = hits["with_examples_n"] + hits["without_examples_n"]
     shutil.rmtree(folder, ignore_errors=True)
     held_out = {"held_out": "the questions are not written: see HELD_OUT"}
@@ -179,9 +180,7 @@ def org(settings, progress, name: str = "fabrikam") -> dict:
         "with_examples": round(hits["with_examples"] / hits["with_examples_n"], 4),
         "without_examples": round(hits["without_examples"] / hits["without_examples_n"], 4),
         "uncovered_answered_from_an_org_article": round(len(wrong) / len(uncovered), 4),
-        **({"uncovered_answered_by_kind": {kind: round(by_kind[kind] / by_kind[f"{kind}_n"], 4)
-                                           for kind in ("near_miss", "other_system") if by_kind[f"{kind}_n"]}}
-           if any(by_kind[f"{k}_n"] for k in ("near_miss", "other_system")) else {}),
+        **({"uncovered_answered_by_kind": by_kind} if by_kind else {}),
         "misses": [{**held_out, "count": len(misses)}] if name in HELD_OUT else misses,
         "uncovered_wrong": [{**held_out, "count": len(wrong)}] if name in HELD_OUT else wrong,
     }
