@@ -137,7 +137,7 @@ LEAD_CAP = 0.2  # a lead counts up to this much: with few articles of its own, a
 OWN_FIT = 0.7  # fit from which an organisation's article covers an IT question
 STRONG_FIT = 0.75  # ... from which it makes a message IT whatever the router says
 NAMED_STRONG_FIT = 0.7  # ... when it also names the system
-OWN_FIRST = 0.9  # ... from which it answers in place of a built-in article that matches better (its own steps)
+OWN_FIRST = 0.85  # ... from which it answers in place of a built-in article that matches better (its own steps)
 OWN_SWAP = 0.8  # ... in place of another of the organisation's articles that ranks first (names the same system)
 MIGHT_HELP = 0.55  # ... from which a question it does not cover is pointed to it ("the closest article I have")
 # ... below which it answers saying it may not be what was asked: on the five development sets, of the answers from
