@@ -248,6 +248,14 @@ def test_a_phone_missing_a_button_gets_repair_steps_not_the_lost_phone_alarm(eng
     assert lost.action == "escalate" and lost.sources[0].id == "mobile-lost-stolen-phone"
 
 
+@pytest.mark.parametrize("fault", ["my phone wont charge", "the volume button on my work phone is stuck"])
+def test_a_phone_that_wont_charge_gets_the_phone_steps_not_the_laptop_ones(engine, fault):
+    answer = engine.answer(fault)
+    assert answer.action == "answer" and answer.sources[0].id == "mobile-damaged-phone"
+    laptop = engine.answer("my laptop wont charge")
+    assert laptop.action == "answer" and laptop.sources[0].id == "hardware-laptop-wont-turn-on"
+
+
 @pytest.mark.parametrize("loss", ["my van was broken into at a customer site and the Toughbook is gone",
                                   "my work phone got wet at the beach and now it won't turn on"])
 def test_a_device_gone_or_under_water_needs_a_human_now(engine, loss):

@@ -33,9 +33,10 @@ def test_a_team_kb_answers_questions_about_its_own_systems(cache_dir):
     assert result["uncovered_answered_from_an_org_article"] <= 0.08, result["uncovered_wrong"]
 
 
-def test_the_organisation_kb_chart_draws_one_pair_of_bars_per_company(tmp_path):
+def test_the_organisation_kb_chart_draws_one_group_of_bars_per_company(tmp_path):
     figures = {"answered_from_the_right_article": 0.9, "uncovered_answered_from_an_org_article": 0.1, "articles": 12}
-    path = public_bench.org_chart({"organisation_kb": figures, "organisation_kb_tailspin": figures},
+    labelled = {**figures, "uncovered_answered_by_kind": {"near_miss": 0.2, "other_system": 0.0}}
+    path = public_bench.org_chart({"organisation_kb": figures, "organisation_kb_tailspin": labelled},
                                   tmp_path / "chart.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
     with pytest.raises(ValueError, match="no organisation-KB results"):
