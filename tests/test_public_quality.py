@@ -71,6 +71,8 @@ def test_a_held_out_companys_missed_questions_are_counted_but_never_written(cach
     assert set(by_kind) == {"near_miss", "other_system"}
     assert (by_kind["near_miss"] + by_kind["other_system"]) / 2 == result["uncovered_answered_from_an_org_article"]
     assert "canteen" not in str(result)
+    # answers that say "this is the closest article I have" are counted apart from those given as if sure
+    assert 0 <= result["uncovered_answered_without_the_hedge"] <= result["uncovered_answered_from_an_org_article"]
     monkeypatch.setattr(public_bench, "HELD_OUT", frozenset())  # a development set: its misses are listed
     result = public_bench.org(Settings(_env_file=None, cache_dir=cache_dir), lambda rows, _: rows, "secretco")
     assert "zzz" in str(result["misses"])
