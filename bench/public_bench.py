@@ -19,11 +19,13 @@ Sections (kb mode, this machine):
   answered from one of them (target at most 5%). Eleven companies (``ORG_SETS``): "fabrikam" (data/eval/org_kb,
   twelve articles, 120 + 60 questions; the engine's thresholds were chosen looking at it, so a regression check),
   then "northwind", "tailspin", "woodgrove", "proseware", "litware", "adatum", "fourthcoffee", "treyresearch",
-  "blueyonder" and "humongous" (data/eval/<name>, 10-12 articles, 60 + 30 questions, many uncovered ones near misses on purpose), each written by
-  a helper who saw neither the engine nor the other sets. A set's figures are independent until someone looks at
-  its misses: the first five have been development sets since (docs/answer-engine.md says which figures are which).
-  Where a set's uncovered questions say their ``kind`` ("near_miss": another task in a system an article covers;
-  "other_system": a system nothing covers, the issue's own definition), the share is also given per kind.
+  "blueyonder" and "humongous" (data/eval/<name>, 10-12 articles, 60 + 30 questions, many uncovered ones near
+  misses on purpose), each written by a helper who saw neither the engine nor the other sets. A set's figures are
+  independent until someone looks at its misses: the first five have been development sets since
+  (docs/answer-engine.md says which figures are which). Where a set's uncovered questions say their ``kind``
+  ("near_miss": another task in a system an article covers; "other_system": a system nothing covers, the issue's
+  own definition; every set does since session 16), the share is also given per kind, and the share answered
+  without the "closest article" lead-in.
 * ``own``: the project's held-out test split and challenge set (regression: at most 1 point below 0.969 / 0.978 /
   0.974 and 1.000 / 0.997 / 1.000).
 """
