@@ -144,6 +144,8 @@ MIGHT_HELP = 0.55  # ... from which a question it does not cover is pointed to i
 # an organisation's article with a fit of 0.7-0.8, 8 of 38 were wrong (another article, or a question nothing covers);
 # 0.8-0.9: 5 of 52; from 0.9: 4 of 244.
 OWN_SURE = 0.8
+# OWN_FIRST and OWN_SWAP weigh the best-fitting of the organisation's this many best-matching articles.
+OWN_CANDIDATES = 3
 
 
 def _match(hit: Hit) -> float:
@@ -309,7 +311,11 @@ class AnswerEngine:
         own = [h for h in scored if h.article.intent is None]
         if not own:
             return hits
-        best = max(own, key=_match)
+        # Of the few it matches best (title, examples, passages), the one whose sentences fit the question best: a
+        # question can match the wrong article's units and the right one's sentence ("my lesson swap still says
+        # pending" matched the shift-swap article's title, the lesson-swap article says what "pending" means).
+        candidates = sorted(own, key=_match, reverse=True)[:OWN_CANDIDATES]
+        best = max(candidates, key=lambda h: self.own_fit(h, scored))
         # Ahead of another of the organisation's articles when it fits well (the ranking's word counts can favour an
         # article that only names the same system); ahead of a built-in one when it fits very well.
         if hits[0].article.id == best.article.id or self.own_fit(best, scored) < (

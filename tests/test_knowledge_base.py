@@ -462,6 +462,18 @@ def test_the_article_that_covers_the_question_answers_it_not_another_that_names_
     assert engine.answer("customer account missing from my list in beacon").article == "fab-beacon-crm-salesforce"
 
 
+def test_the_article_whose_sentences_fit_answers_not_the_one_whose_title_matches(tmp_path, cache_dir):
+    """Alpine Ski House's KB (data/eval/alpineski): "swap" matches the staff shift-swap article's title best, but it
+    is the ski-school article that says what a lesson swap stuck on "pending" means."""
+    shutil.copytree(REPO / "data" / "kb", tmp_path / "builtin")
+    shutil.copytree(REPO / "data" / "eval" / "alpineski" / "kb", tmp_path / "alpineski")
+    engine = _engine_for(tmp_path, cache_dir)
+    answer = engine.answer("colleague accepted my lesson swap but it still says swap pending, why?")
+    assert (answer.action, answer.article) == ("answer", "as-snowschool-swap")
+    # ... and a shift swap still gets the shift-swap article
+    assert engine.answer("how do i swap my shift with someone in slopeshift").article == "as-slopeshift-swap-punch"
+
+
 def test_an_article_that_only_just_fits_says_it_may_not_be_what_was_asked(tmp_path, cache_dir):
     from answers.compose import UNSURE
 
