@@ -5,6 +5,7 @@ normalise -> redact secrets -> route -> decide -> retrieve -> compose (KB or mod
 
 from __future__ import annotations
 
+import heapq
 import logging
 import re
 import time
@@ -314,12 +315,11 @@ class AnswerEngine:
         # Of the few it matches best (title, examples, passages), the one whose sentences fit the question best: a
         # question can match the wrong article's units and the right one's sentence ("my lesson swap still says
         # pending" matched the shift-swap article's title, the lesson-swap article says what "pending" means).
-        candidates = sorted(own, key=_match, reverse=True)[:OWN_CANDIDATES]
-        best = max(candidates, key=lambda h: self.own_fit(h, scored))
+        fit, best = max(((self.own_fit(h, scored), h) for h in heapq.nlargest(OWN_CANDIDATES, own, key=_match)),
+                        key=lambda pair: pair[0])
         # Ahead of another of the organisation's articles when it fits well (the ranking's word counts can favour an
         # article that only names the same system); ahead of a built-in one when it fits very well.
-        if hits[0].article.id == best.article.id or self.own_fit(best, scored) < (
-                OWN_SWAP if hits[0].article.intent is None else OWN_FIRST):
+        if hits[0].article.id == best.article.id or fit < (OWN_SWAP if hits[0].article.intent is None else OWN_FIRST):
             return hits
         ranked = {h.article.id: h for h in hits}
         return [ranked.get(best.article.id, best)] + [h for h in hits if h.article.id != best.article.id]
