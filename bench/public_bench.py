@@ -208,7 +208,8 @@ RIGHT_TARGET, UNCOVERED_TARGET = 0.90, 0.05
 
 
 def org_chart(results: dict, path: Path) -> Path:
-    """A PNG of the organisation-KB figures, one pair of bars per company, with the two targets as dashed lines."""
+    """A PNG of the organisation-KB figures, one group of bars per company (right article, uncovered answered and,
+    where the set labels them, those about systems nothing covers), with the two targets as dashed lines."""
     from matplotlib.figure import Figure
 
     rows = [(NAMES.get(name, name.capitalize()) + ("\n(held out)" if name in HELD_OUT else ""), results[org_key(name)])

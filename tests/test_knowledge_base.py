@@ -449,7 +449,6 @@ def test_chat_shorthand_is_written_out_only_where_it_means_one_thing():
         assert expand_shorthand(untouched) == untouched
 
 
-
 def test_the_article_that_covers_the_question_answers_it_not_another_that_names_the_same_app(tmp_path, cache_dir):
     """Fabrikam's KB (data/eval/org_kb): its CRM article and its device-enrolment article both name Beacon, and the
     ranking's word counts put the CRM article first; the enrolment article is the one that says what to do."""
