@@ -18,7 +18,7 @@ from answers.claims import vocabulary
 from answers.grounding import Grounding, GuardedStream
 from llm.errors import ModelError
 from answers.kb import Article, KnowledgeBase, load_kb
-from answers.normalize import MAX_INPUT_CHARS, expand_shorthand, normalize_slack_text, truncate
+from answers.normalize import MAX_INPUT_CHARS, normalize_slack_text, truncate
 from answers.org import OrgProfile
 from answers.policy import CLARIFY_THRESHOLD, Decision, Evidence, Turn, decide
 from answers.redact import redact
@@ -220,13 +220,12 @@ class AnswerEngine:
         redaction = redact(clean)
         safe = redaction.text
         picked = route is not None
-        query = expand_shorthand(safe)  # what retrieval reads: "pw" is a password to the encoder too
-        vector = self.retriever.embed(query) if safe.strip() else None
+        vector = self.retriever.embed(safe) if safe.strip() else None
         if route is None and not safe.strip():
             route = Route.certain("vague")
         elif route is None:
             route = self.router.route(safe, dense=vector)
-        scored = self.retriever.score(query, vector=vector)  # once per message: ranking below only re-weighs it
+        scored = self.retriever.score(safe, vector=vector)  # once per message: ranking below only re-weighs it
         hits = self._rank(scored, route, picked=picked, text=safe)
         evidence = self._evidence(hits, route, safe, scored)
         decision = decide(safe, route, history, threshold=self.clarify_threshold, evidence=evidence)
@@ -306,7 +305,8 @@ class AnswerEngine:
 
     def _own_first(self, hits: list[Hit], scored: Sequence[Hit]) -> list[Hit]:
         """The organisation's best-fitting article first when another leads: a built-in article (when it fits very
-        well: the organisation's steps name its own portal, VPN client and phone number) or another of its own."""
+        well: the organisation's steps name its own portal, VPN client and phone number) or another of its own (when
+        it fits well, or covers the question and the one that leads does not)."""
         if not hits or not self.retriever.dense:
             return hits
         own = [h for h in scored if h.article.intent is None]
@@ -317,9 +317,16 @@ class AnswerEngine:
         # pending" matched the shift-swap article's title, the lesson-swap article says what "pending" means).
         fit, best = max(((self.own_fit(h, scored), h) for h in heapq.nlargest(OWN_CANDIDATES, own, key=_match)),
                         key=lambda pair: pair[0])
-        # Ahead of another of the organisation's articles when it fits well (the ranking's word counts can favour an
-        # article that only names the same system); ahead of a built-in one when it fits very well.
-        if hits[0].article.id == best.article.id or fit < (OWN_SWAP if hits[0].article.intent is None else OWN_FIRST):
+        if hits[0].article.id == best.article.id:
+            return hits
+        if hits[0].article.intent is None:
+            # Ahead of another of the organisation's articles when it fits well (the ranking's word counts can favour
+            # an article that only names the same system), or when it covers the question and that one does not
+            # ("been sat available for 20 mins and not had a single call": the CRM article ranked first).
+            ahead = fit >= OWN_SWAP or (fit >= OWN_FIT and self.own_fit(hits[0], scored) < OWN_FIT)
+        else:  # ahead of a built-in one when it fits very well (the organisation's steps name its own tools)
+            ahead = fit >= OWN_FIRST
+        if not ahead:
             return hits
         ranked = {h.article.id: h for h in hits}
         return [ranked.get(best.article.id, best)] + [h for h in hits if h.article.id != best.article.id]

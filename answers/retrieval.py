@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from answers.kb import Article, KnowledgeBase
+from answers.normalize import expand_shorthand
 from answers.org import OrgProfile, fill_placeholders
 
 __all__ = ["Hit", "Retriever", "tokenize", "INDEX_VERSION"]
@@ -215,8 +216,8 @@ class Retriever:
         return self._vectors is not None
 
     def embed(self, text: str) -> np.ndarray | None:
-        """The question's embedding (None without an embedder)."""
-        return self._embedder.encode([text.lower()])[0] if self._embedder is not None else None
+        """The question's embedding, chat shorthand written out (None without an embedder)."""
+        return self._embedder.encode([expand_shorthand(text).lower()])[0] if self._embedder is not None else None
 
     # -- scoring -----------------------------------------------------------------------------
 
@@ -257,9 +258,11 @@ class Retriever:
         """Every article's match with ``query``, in knowledge-base order (rank them with :meth:`rank`).
 
         Args:
-            query: The user's (normalised) question.
+            query: The user's (normalised) question; chat shorthand is written out here ("pw" is a password to
+                the encoder and to the articles' words too).
             vector: Its embedding (see :meth:`embed`); without it only words count.
         """
+        query = expand_shorthand(query)
         terms = tokenize(query)
         raw = self.bm25(terms) if terms else [0.0] * len(self._docs)
         top = max(raw, default=0.0) or 1.0
@@ -340,7 +343,7 @@ class Retriever:
 
     def best_raw_score(self, query: str) -> float:
         """Unnormalised best BM25 score: how well the KB covers the words at all."""
-        terms = tokenize(query)
+        terms = tokenize(expand_shorthand(query))
         return max(self.bm25(terms), default=0.0) if terms else 0.0
 
     def unknown_names(self, query: str) -> list[str]:
@@ -352,5 +355,5 @@ class Retriever:
         knows = getattr(self._embedder, "knows_word", None)
         if knows is None:
             return []
-        return [t for t in tokenize(query)
+        return [t for t in tokenize(expand_shorthand(query))
                 if len(t) >= 4 and t.isalpha() and t not in self.vocabulary and t not in GENERIC and not knows(t)]

@@ -25,7 +25,8 @@ Sections (kb mode, this machine):
   development sets since (docs/answer-engine.md says which figures are which). Where a set's uncovered questions
   say their ``kind`` ("near_miss": another task in a system an article covers; "other_system": a system nothing
   covers, the issue's own definition; every set does since session 16), the share is also given per kind, and the
-  share answered without the "closest article" lead-in.
+  share answered without the "closest article" lead-in. Every tenth CLINC150 question is asked too, with the
+  company's articles installed: the share answered from one of them ("what time is it" and the timesheet article).
 * ``own``: the project's held-out test split and challenge set (regression: at most 1 point below 0.969 / 0.978 /
   0.974 and 1.000 / 0.997 / 1.000).
 """
@@ -136,14 +137,24 @@ NAMES = {"fourthcoffee": "Fourth Coffee", "treyresearch": "Trey Research", "blue
 UNCOVERED_KINDS = ("near_miss", "other_system")  # another task in a covered system; a system nothing covers
 
 
+def everyday_key(split: str) -> str:
+    """The key of the everyday-questions share in a company's figures."""
+    return f"everyday_answered_from_an_org_article (CLINC150 {split}, every {EVERYDAY_SAMPLE}th)"
+
+
 def org_key(name: str) -> str:
     """The key of a company's figures in bench/results/public.json (Fabrikam's predates the others)."""
     return "organisation_kb" if name == "fabrikam" else f"organisation_kb_{name}"
 
 
-def org(settings, progress, name: str = "fabrikam") -> dict:
+# Every this-many-th CLINC150 question is also asked with each company's KB installed (550 of the test split).
+EVERYDAY_SAMPLE = 10
+
+
+def org(settings, progress, name: str = "fabrikam", *, split: str = "test") -> dict:
     from answers.compose import UNSURE
     from answers.engine import build_engine
+    from data.public_sets import clinc_rows
 
     articles, questions, uncovered_file = ORG_SETS[name]
     folder = Path(tempfile.mkdtemp(prefix="itbot-org-kb-"))
@@ -177,6 +188,13 @@ def org(settings, progress, name: str = "fabrikam") -> dict:
             answered[row.get("kind")] += 1
             confident += not answer.answer.startswith(UNSURE)
     by_kind = {kind: round(answered[kind] / asked[kind], 4) for kind in UNCOVERED_KINDS if asked[kind]}
+    # Everyday questions (CLINC150) with the company's articles installed: does one of them answer "what time is it"?
+    everyday = clinc_rows(split)[::EVERYDAY_SAMPLE]
+    everyday_wrong = []
+    for row in progress(everyday, f"everyday questions ({name})"):
+        answer = engine.answer(row["text"])
+        if answer.article in org_ids:
+            everyday_wrong.append({"text": row["text"], "got": answer.article})
     n = hits["with_examples_n"] + hits["without_examples_n"]
     shutil.rmtree(folder, ignore_errors=True)
     held_out = {"held_out": "the questions are not written: see HELD_OUT"}
@@ -189,8 +207,10 @@ def org(settings, progress, name: str = "fabrikam") -> dict:
         "uncovered_answered_from_an_org_article": round(len(wrong) / len(uncovered), 4),
         "uncovered_answered_without_the_hedge": round(confident / len(uncovered), 4),
         **({"uncovered_answered_by_kind": by_kind} if by_kind else {}),
+        everyday_key(split): round(len(everyday_wrong) / len(everyday), 4),
         "misses": [{**held_out, "count": len(misses)}] if name in HELD_OUT else misses,
         "uncovered_wrong": [{**held_out, "count": len(wrong)}] if name in HELD_OUT else wrong,
+        "everyday_wrong": [{**held_out, "count": len(everyday_wrong)}] if name in HELD_OUT else everyday_wrong[:20],
     }
 
 
@@ -284,12 +304,13 @@ def main(argv: list[str] | None = None) -> int:
               f"human requests escalated {r['human_requests_escalated_share']:.2%}")
     if "org" in sections:
         for name in ORG_SETS:
-            results[org_key(name)] = o = org(settings, progress, name)
+            results[org_key(name)] = o = org(settings, progress, name, split=args.split)
             print(f"Organisation KB ({name}): right article {o['answered_from_the_right_article']:.2%} (with "
                   f"examples {o['with_examples']:.2%}, without {o['without_examples']:.2%}); uncovered answered "
                   f"from one {o['uncovered_answered_from_an_org_article']:.2%}"
                   + "".join(f", {kind} {share:.2%}" for kind, share in o.get("uncovered_answered_by_kind", {}).items())
-                  + f"; without the hedge {o['uncovered_answered_without_the_hedge']:.2%}")
+                  + f"; without the hedge {o['uncovered_answered_without_the_hedge']:.2%}; everyday questions "
+                  f"answered from one {o[everyday_key(args.split)]:.2%}")
     if "own" in sections:
         results["own"] = o = own(engine)
         for name, m in o.items():
