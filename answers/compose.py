@@ -45,14 +45,20 @@ def contact_line(org: OrgProfile) -> str:
     return f"If this doesn't solve it, contact {org.helpdesk_name} at {org.helpdesk_phone} or {org.helpdesk_email}."
 
 
-def clarify_text(org: OrgProfile, *, reason: str, choices: list[str]) -> str:
-    """Ask a focused question; the choices are shown as buttons (or a list on the console)."""
+def clarify_text(org: OrgProfile, *, reason: str, choices: list[str], closest: str | None = None) -> str:
+    """Ask a focused question; the choices are shown as buttons (or a list on the console). ``closest``: the title of
+    the organisation's article that comes close, whose topic is the first choice."""
     if reason == "solved":
         return "Great, glad that's sorted! If anything else comes up, just ask."
     if reason == "greeting":
         return (f"Hi! I'm the IT assistant of {org.helpdesk_name}. I can help with {CAPABILITIES}. "
                 "What's going on? Tell me what you see, for example the app and the error message.")
     options = ", ".join(topic_label(c) for c in choices)
+    if closest and choices:
+        others = ", ".join(topic_label(c) for c in choices[1:])
+        return (f"I want to get this right. The closest article I have is \"{closest}\": pick "
+                f"{topic_label(choices[0])} if that's it" + (f", or another topic ({others})" if others else "")
+                + ", or describe what you see, such as the app, the device and any error message.")
     return ("I want to get this right: what is the problem about? "
             f"Pick the closest topic ({options}), or describe what you see, such as the app, the device and any error "
             "message.")

@@ -232,8 +232,11 @@ class AnswerEngine:
         if picked and route.intent in self._topics and decision.action is not Action.REJECT \
                 and decision.reason != "needs a human now" and not decision.follow_up:
             decision = Decision(Action.ANSWER, route.intent, 1.0, "picked topic", platform=decision.platform)
-        related = hits[0].article if decision.reason == "not covered" and evidence.own \
-            and evidence.fit >= MIGHT_HELP else None
+        # The organisation's article that comes close, named when nothing covers the question or when it is unclear
+        # (offered first among the topics to pick: one click to the article a long question just missed).
+        closest = hits[0].article if evidence.own and evidence.fit >= MIGHT_HELP else None
+        related = closest if decision.reason == "not covered" or (
+            decision.action is Action.CLARIFY and decision.reason not in ("greeting", "solved")) else None
         unsure = hits[0].article if decision.action is Action.ANSWER and evidence.own and evidence.fit < OWN_SURE \
             and not decision.follow_up and decision.reason != "picked topic" else None
         reply = self._compose(safe, decision, route, history, mode or self.answer_mode, on_token, vector, scored,
@@ -371,8 +374,8 @@ class AnswerEngine:
         related: Article | None = None,
         unsure: Article | None = None,
     ) -> Answer:
-        """The reply for ``decision``; ``related``: the closest article to a question no article covers; ``unsure``:
-        an article that answers it only just (said so when the answer is from it)."""
+        """The reply for ``decision``; ``related``: the closest article to a question no article covers or that is
+        unclear; ``unsure``: an article that answers it only just (said so when the answer is from it)."""
         org = self.org
         if scored is None:
             scored = self.retriever.score(text, vector=vector)
@@ -393,7 +396,11 @@ class AnswerEngine:
         if decision.action is Action.CLARIFY:
             reason = {"greeting": "greeting", "solved": "solved"}.get(decision.reason, "vague")
             choices = [] if reason == "solved" else self._choices(route, greeting=reason == "greeting")
-            return reply(Action.CLARIFY, compose.clarify_text(org, reason=reason, choices=choices), choices=choices)
+            if related is not None:
+                choices = [related.topic] + [c for c in choices if c != related.topic][:3]
+            closest = related.render_title(org) if related is not None else None
+            return reply(Action.CLARIFY, compose.clarify_text(org, reason=reason, choices=choices, closest=closest),
+                         choices=choices)
         if decision.action is Action.ESCALATE:
             article = None
             if decision.reason == "needs a human now":

@@ -473,6 +473,26 @@ def test_an_article_that_does_not_cover_the_question_does_not_stand_in_the_way_o
     assert (answer.action, answer.article) == ("answer", "wg-genesys-softphone")
 
 
+def test_a_question_just_short_of_an_article_offers_its_topic_first_and_picking_it_answers(tmp_path, cache_dir):
+    """Fabrikam's HR portal article fits "the submit button is missing on the holiday request form" just under the
+    covering line, so the bot asks; the article is named and its topic is the first button, one click away."""
+    from answers.router import Route
+
+    shutil.copytree(REPO / "data" / "kb", tmp_path / "builtin")
+    shutil.copytree(REPO / "data" / "eval" / "org_kb", tmp_path / "fabrikam")
+    engine = _engine_for(tmp_path, cache_dir)
+    question = "the submit button is missing on the holiday request form"
+    asked = engine.answer(question)
+    assert asked.action == "clarify" and asked.choices[0] == "hr self-service portal"
+    assert "PeopleHub HR portal" in asked.answer and len(asked.choices) == 4
+    picked = engine.answer(question, route=Route.certain(asked.choices[0]))
+    assert (picked.action, picked.article) == ("answer", "fab-peoplehub-hr-portal")
+    # a message that comes close to nothing is asked about the built-in topics, as before
+    vague = engine.answer("it doesn't work")
+    assert vague.action == "clarify" and "closest article" not in vague.answer
+    assert all(choice in engine.router.labels for choice in vague.choices)
+
+
 def test_the_article_that_covers_the_question_answers_it_not_another_that_names_the_same_app(tmp_path, cache_dir):
     """Fabrikam's KB (data/eval/org_kb): its CRM article and its device-enrolment article both name Beacon, and the
     ranking's word counts put the CRM article first; the enrolment article is the one that says what to do."""

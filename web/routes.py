@@ -111,7 +111,7 @@ def api_router(context: WebContext) -> APIRouter:
     config = context.config
     answering = threading.BoundedSemaphore(config.max_concurrent_answers)
     router = APIRouter(prefix="/api")
-    topics = frozenset(INTENTS) | frozenset(context.engine.router.labels)
+    topics = frozenset(INTENTS) | frozenset(context.engine.router.labels) | frozenset(context.engine.kb.topics())
 
     def signed_in(request: Request) -> str | None:
         header = config.trusted_user_header

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -30,6 +31,28 @@ def test_a_question_is_answered_as_a_stream_with_numbered_steps_and_sources(web)
     assert conversation.thread_ts.startswith("web:") and token not in conversation.thread_ts  # only its hash
     assert conversation.team_id == conversation.channel_id == "web"
     assert [m.role for m in _rows(web, Message)] == ["user", "assistant"]
+
+
+def test_an_organisations_own_topic_offered_in_a_prompt_can_be_picked(make_web, tmp_path, cache_dir):
+    import shutil
+    from dataclasses import replace
+
+    from answers.engine import build_engine
+    from bot.settings import Settings
+
+    repo = Path(__file__).resolve().parents[2]
+    shutil.copytree(repo / "data" / "kb", tmp_path / "kb" / "builtin")
+    shutil.copytree(repo / "data" / "eval" / "org_kb", tmp_path / "kb" / "fabrikam")
+    settings = Settings(_env_file=None, cache_dir=cache_dir)
+    web = make_web(engine=build_engine(replace(settings.engine_config(), kb_dir=tmp_path / "kb")))
+    token = web.start()
+    asked = web.ask(token, "the submit button is missing on the holiday request form").event("answer")
+    assert asked["action"] == "clarify"
+    choice = asked["choices"][0]
+    assert choice == {"topic": "hr self-service portal", "label": "Hr self-service portal"}
+    answered = web.ask(token, choice["label"], topic=choice["topic"]).event("answer")
+    assert answered["action"] == "answer"
+    assert answered["sources"][0]["title"].startswith("PeopleHub HR portal")
 
 
 def test_a_follow_up_uses_the_earlier_turns(web):
@@ -244,7 +267,7 @@ def test_itbot_run_serves_the_web_chat_beside_slack_when_the_port_is_set(bot):
 
 def test_an_unexpected_error_is_an_apology_with_a_reference_not_the_error(make_web, engine, caplog):
     class BrokenEngine:
-        answer_mode, router, org = engine.answer_mode, engine.router, engine.org
+        answer_mode, router, org, kb = engine.answer_mode, engine.router, engine.org, engine.kb
 
         def answer(self, *_args, **_kwargs):
             raise RuntimeError("internal detail /etc/itbot password=hunter2")
