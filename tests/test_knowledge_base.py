@@ -469,7 +469,8 @@ def test_an_article_that_does_not_cover_the_question_does_not_stand_in_the_way_o
     shutil.copytree(REPO / "data" / "kb", tmp_path / "builtin")
     shutil.copytree(REPO / "data" / "eval" / "woodgrove" / "kb", tmp_path / "woodgrove")
     engine = _engine_for(tmp_path, cache_dir)
-    answer = engine.answer("been sat available for 20 mins and not had a single call, rest of the team are getting them")
+    answer = engine.answer("been sat available for 20 mins and not had a single call, rest of the team are "
+                           "getting them")
     assert (answer.action, answer.article) == ("answer", "wg-genesys-softphone")
 
 
