@@ -12,7 +12,7 @@ from answers.taxonomy import topic_label
 
 __all__ = [
     "answer_text", "clarify_text", "reject_text", "escalate_text", "password_warning", "DEFAULT_CHOICES",
-    "PLATFORM_NAMES", "truncation_note", "not_covered_text", "contact_line", "UNSURE",
+    "PLATFORM_NAMES", "truncation_note", "not_covered_text", "contact_line", "UNSURE", "SWITCH_PROMPT",
 ]
 
 DEFAULT_CHOICES = ("password_reset", "mfa", "wifi", "vpn", "email", "software_issue")
@@ -43,6 +43,10 @@ def answer_text(article: Article, org: OrgProfile, *, reason: str = "", platform
 def contact_line(org: OrgProfile) -> str:
     """Where to get a person when the steps do not help (the end of a model-written answer)."""
     return f"If this doesn't solve it, contact {org.helpdesk_name} at {org.helpdesk_phone} or {org.helpdesk_email}."
+
+
+# Above the buttons of the other likely topics under an answer to a terse message (Slack and the web chat).
+SWITCH_PROMPT = "Not what you meant? Pick the topic:"
 
 
 def clarify_text(org: OrgProfile, *, reason: str, choices: list[str], closest: str | None = None) -> str:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Sequence
 
 from bot.mrkdwn import escape, split_text, to_mrkdwn
+from answers.compose import SWITCH_PROMPT
 from answers.taxonomy import topic_label
 
 if TYPE_CHECKING:
@@ -169,7 +170,12 @@ def answer_messages(*, answer: str, action: str, sources: Sequence[str | tuple[s
         ] + [_button("Talk to a human", ACTION_HUMAN, value)]})
         return messages  # a question back to the user: nothing to rate yet
     if action in ("answer", "escalate"):
-        last.append({"type": "actions", "elements": [
+        # an answer to a terse message guessed its topic: the other likely ones, one click away
+        switch = [_button(topic_label(c)[:75], f"{ACTION_TOPIC}_{i}", json.dumps({"c": conversation_id, "i": c}))
+                  for i, c in enumerate(choices[:3])] if action == "answer" else []
+        if switch:
+            last.append({"type": "context", "elements": [{"type": "mrkdwn", "text": SWITCH_PROMPT}]})
+        last.append({"type": "actions", "elements": switch + [
             _button("Talk to a human", ACTION_HUMAN, value, "danger" if action == "escalate" else None)]})
     last.append(feedback_block(message_id=message_id, conversation_id=conversation_id))
     return messages

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from answers.compose import SWITCH_PROMPT
 from bot import blocks
 from bot.mrkdwn import split_text, to_mrkdwn
 from bot.ratelimit import RateLimiter
@@ -71,6 +72,22 @@ def test_clarify_offers_topics_as_buttons():
     buttons = message["blocks"][-1]["elements"]
     assert [b["text"]["text"] for b in buttons] == ["Wi-Fi", "VPN", "Talk to a human"]
     assert json.loads(buttons[1]["value"]) == {"c": 2, "i": "vpn"}
+
+
+def test_an_answer_to_a_terse_message_offers_the_other_likely_topics_as_buttons():
+    message = blocks.answer_messages(answer="1. Restart Outlook", action="answer", sources=["Outlook"],
+                                     choices=["software_issue", "slow_computer", "phishing", "vpn"], message_id=1,
+                                     conversation_id=2)[0]
+    actions = next(b for b in message["blocks"] if b["type"] == "actions")
+    labels = [b["text"]["text"] for b in actions["elements"]]
+    assert labels == ["App problems", "Slow computer", "Phishing & scams", "Talk to a human"]
+    assert json.loads(actions["elements"][0]["value"]) == {"c": 2, "i": "software_issue"}
+    assert SWITCH_PROMPT in json.dumps(message["blocks"])
+    assert message["blocks"][-1]["type"] == "context_actions"  # still rated
+    for action in ("escalate", "reject"):  # only an answer guessed a topic
+        other = blocks.answer_messages(answer="text", action=action, sources=[], choices=["vpn"], message_id=1,
+                                       conversation_id=2)[0]
+        assert SWITCH_PROMPT not in json.dumps(other["blocks"]) and blocks.ACTION_TOPIC not in json.dumps(other)
 
 
 def test_broadcast_mentions_are_defused():

@@ -24,6 +24,28 @@ def test_a_dm_gets_a_threaded_answer_with_sources_and_buttons(bot):
     assert 'itbot_intents_total{intent="vpn"} 1.0' in bot.services.metrics.render().decode()
 
 
+def test_a_terse_message_is_answered_with_the_other_likely_topics_one_click_away(bot):
+    """"outlook wont open" is answered on the topic the router guessed (email); the other likely topics are buttons
+    under the answer, and pressing one answers the same question on that topic."""
+    from sqlalchemy import select
+
+    from answers.compose import SWITCH_PROMPT
+    from storage.models import Message
+
+    event, first = bot.ask("outlook wont open")
+    assert SWITCH_PROMPT in json.dumps(first["blocks"])
+    topic_button = f"{blocks.ACTION_TOPIC}_0"
+    picked = next(json.loads(e["value"])["i"] for b in first["blocks"] if b["type"] == "actions"
+                  for e in b["elements"] if e["action_id"] == topic_button)
+    bot.click(topic_button, bot.button_message(event, topic_button))
+    second = bot.final_answer(event, count=2)
+    assert "Sources:" in json.dumps(second["blocks"]) and second["text"] != first["text"]
+    with bot.services.sessions() as session:
+        intents = session.scalars(select(Message.intent).where(Message.role == "assistant")
+                                  .order_by(Message.id.desc()).limit(2)).all()
+    assert intents[0] == picked != intents[1]
+
+
 def test_a_follow_up_in_the_thread_uses_the_earlier_turns(bot):
     _, first = bot.dm("how do I connect to the office wifi")
     bot.final_answer(first)

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from answers.compose import SWITCH_PROMPT
 from answers.taxonomy import topic_label
 from bot.conversation import Question, Reply, answer_question
 from bot.helpdesk import relay_to_agent
@@ -39,10 +40,12 @@ def answer_payload(reply: Reply) -> dict[str, Any]:
     issue of its topic (an outage notice the helpdesk posted)."""
     answer = reply.answer
     assert answer is not None
-    choices = answer.choices[:5] if answer.action == "clarify" else []  # an answer's related topics are not shown
+    # a question back offers topics; an answer to a terse message offers the other likely ones
+    choices = {"clarify": answer.choices[:5], "answer": answer.choices[:3]}.get(answer.action, [])
     return {"message_id": reply.message_id, "text": answer.answer, "action": answer.action,
             "sources": [{"title": s.title} for s in answer.sources],
             "choices": [{"topic": c, "label": topic_label(c)} for c in choices],
+            "choices_prompt": SWITCH_PROMPT if choices and answer.action == "answer" else None,
             "notice": answer.notice, "offer_human": answer.action == "escalate",
             "known_issue": _known_issue(reply)}
 

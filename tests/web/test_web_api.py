@@ -25,7 +25,7 @@ def test_a_question_is_answered_as_a_stream_with_numbered_steps_and_sources(web)
     answer = response.event("answer")
     assert answer["action"] == "answer" and "1. " in answer["text"]
     assert answer["sources"] and all(source["title"] for source in answer["sources"])
-    assert answer["message_id"] > 0 and answer["choices"] == []
+    assert answer["message_id"] > 0
     [conversation] = _rows(web, Conversation)
     assert conversation.source == "web" and conversation.thread_ts == conversation_key(token)
     assert conversation.thread_ts.startswith("web:") and token not in conversation.thread_ts  # only its hash
@@ -53,6 +53,19 @@ def test_an_organisations_own_topic_offered_in_a_prompt_can_be_picked(make_web, 
     answered = web.ask(token, choice["label"], topic=choice["topic"]).event("answer")
     assert answered["action"] == "answer"
     assert answered["sources"][0]["title"].startswith("PeopleHub HR portal")
+
+
+def test_a_terse_answer_offers_the_other_likely_topics_and_picking_one_answers_on_it(web):
+    token = web.start()
+    first = web.ask(token, "outlook wont open").event("answer")
+    assert first["action"] == "answer" and len(first["choices"]) == 3
+    assert first["choices_prompt"] == "Not what you meant? Pick the topic:"
+    choice = first["choices"][0]
+    second = web.ask(token, choice["label"], topic=choice["topic"]).event("answer")
+    assert second["action"] == "answer" and second["sources"] != first["sources"]
+    # a longer question is answered without them
+    assert web.ask(token, "my outlook will not open since this morning, it crashes at the splash screen"
+                   ).event("answer")["choices"] == []
 
 
 def test_a_follow_up_uses_the_earlier_turns(web):

@@ -142,7 +142,9 @@
       node.append(el("p", { class: "sources", text: "Sources: " + answer.sources.map((s) => s.title).join("; ") }));
     }
     if (answer.choices.length) {
-      const choices = el("div", { class: "choices", role: "group", "aria-label": "Choose a topic" });
+      if (answer.choices_prompt) node.append(el("p", { class: "sources", text: answer.choices_prompt }));
+      const label = answer.choices_prompt || "Choose a topic";
+      const choices = el("div", { class: "choices", role: "group", "aria-label": label });
       for (const choice of answer.choices) {
         const button = el("button", { type: "button", class: "choice", text: choice.label });
         button.addEventListener("click", () => ask(choice.label, choice.topic));
