@@ -161,3 +161,23 @@ def test_the_page_shows_the_ticket_and_asks_for_a_rating_once_the_request_is_res
     assert four.get_attribute("aria-pressed") == "true"
     with web.context.sessions.begin() as session:
         assert session.get(Escalation, number).satisfaction == 4
+
+
+def test_a_terse_answer_offers_other_topics_and_a_click_answers_on_one(browser, make_web):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    web = make_web()
+    browser.get(web.url)
+    browser.switch_to.active_element.send_keys("outlook wont open", Keys.ENTER)
+    buttons = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".message.bot .choices button.choice"),
+                    what="the topic buttons")
+    assert len(buttons) == 3 and "Not what you meant?" in browser.find_element(By.CSS_SELECTOR, ".message.bot").text
+    first_sources = browser.find_element(By.CSS_SELECTOR, ".message.bot .sources").text
+    label = buttons[0].text
+    buttons[0].click()
+    answered = _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".message.bot")) == 2 and
+                     d.find_elements(By.CSS_SELECTOR, ".message.bot")[1], what="the answer on the picked topic")
+    _wait(browser, lambda d: "streaming" not in answered.get_attribute("class"), what="the answer to finish")
+    assert label in browser.find_element(By.ID, "messages").text  # the pick shows as the user's message
+    assert "Sources: " in answered.text and first_sources not in answered.text
