@@ -323,7 +323,9 @@ def decide(text: str, route: Route, history: Sequence[Turn] = (), *, threshold: 
     platform = detect_platform(text)
     topic, answers, shown, history_platform = _current_topic(history)
     if topic is not None:
-        new_topic = route.intent in IT_INTENTS and route.intent != topic and route.confidence >= threshold
+        # an IT topic, or one of the organisation's own (only a topic picked from the buttons routes there)
+        new_topic = (route.intent in IT_INTENTS or route.intent not in INTENTS) and route.intent != topic \
+            and route.confidence >= threshold
         if evidence is not None and evidence.strong and evidence.topic not in (None, topic):
             new_topic = True
         words = len(text.split())

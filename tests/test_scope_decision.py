@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from answers.policy import Evidence, decide
+from answers.policy import Evidence, Turn, decide
 from answers.router import Route
 
 
@@ -113,3 +113,16 @@ def test_asking_how_to_reach_someone_else_is_a_question_not_a_request_for_a_pers
                  "how do i contact someone in IT"):
         decision = decide(text, _route("human_request", 0.9), evidence=COVERED_OWN)
         assert (decision.action.value, decision.reason) == ("escalate", "human_request"), text
+
+
+def test_a_topic_picked_from_the_buttons_is_a_new_topic_even_if_the_message_reads_like_a_follow_up():
+    """After an answer on email, the user presses the organisation's "hr self-service portal" button: the question
+    ("the submit button still doesn't show") is re-asked on that topic, not taken as "that didn't work" on email."""
+    history = [Turn("user", "outlook keeps asking for my password"),
+               Turn("assistant", "1. Open Outlook...", intent="email", action="answer", sources=("email-password",))]
+    text = "the submit button still doesn't show on the holiday form"
+    picked = decide(text, _route("hr self-service portal", 1.0), history, evidence=COVERED_OWN)
+    assert not picked.follow_up and picked.action.value == "answer"
+    # a built-in topic picked the same way was already a new topic; a message typed after the answer still follows up
+    assert not decide(text, _route("software_issue", 1.0), history, evidence=COVERED_OWN).follow_up
+    assert decide("still doesn't work", _route("email", 0.8), history, evidence=COVERED_OWN).follow_up
