@@ -13,6 +13,7 @@ from answers.taxonomy import topic_label
 __all__ = [
     "answer_text", "clarify_text", "reject_text", "escalate_text", "password_warning", "DEFAULT_CHOICES",
     "PLATFORM_NAMES", "truncation_note", "not_covered_text", "contact_line", "UNSURE", "SWITCH_PROMPT",
+    "CLOSEST_PROMPT",
 ]
 
 DEFAULT_CHOICES = ("password_reset", "mfa", "wifi", "vpn", "email", "software_issue")
@@ -45,8 +46,10 @@ def contact_line(org: OrgProfile) -> str:
     return f"If this doesn't solve it, contact {org.helpdesk_name} at {org.helpdesk_phone} or {org.helpdesk_email}."
 
 
-# Above the buttons of the other likely topics under an answer to a terse message (Slack and the web chat).
+# Above the buttons of the other likely topics under an answer to a terse message (Slack and the web chat), and
+# above the button of the closest article under "I don't have an article about this".
 SWITCH_PROMPT = "Not what you meant? Pick the topic:"
+CLOSEST_PROMPT = "The closest article I have:"
 
 
 def clarify_text(org: OrgProfile, *, reason: str, choices: list[str], closest: str | None = None) -> str:
@@ -135,17 +138,19 @@ _KIND = {"password_reset": "sign_in", "account_lockout": "sign_in", "mfa": "sign
          "os_update": "device", "software_install": "request", "access_request": "request", "file_access": "request"}
 
 
-def not_covered_text(org: OrgProfile, *, intent: str | None, closest: str | None = None) -> str:
+def not_covered_text(org: OrgProfile, *, intent: str | None, closest: str | None = None,
+                     closest_topic: str | None = None) -> str:
     """Say honestly that no article covers this, give safe first steps for its kind, and offer a person; name the
-    ``closest`` article (linked as the source) when there is one worth a look."""
+    ``closest`` article (linked as the source, its ``closest_topic`` a button) when there is one worth a look."""
     from answers.org import fill_placeholders
 
     steps = _FIRST_STEPS[_KIND.get(intent or "", "app")]
     numbered = "\n".join(f"{i}. {fill_placeholders(step, org)}" for i, step in enumerate(steps, 1))
     opening = "I don't have an article about this yet, so I can't give you exact steps."
     if closest:
+        where = f"press **{topic_label(closest_topic)}** below to see it" if closest_topic else "under Sources"
         opening = (f"I don't have an article that answers this exactly; the closest one I have is \"{closest}\" "
-                   "(under Sources), in case it helps.")
+                   f"({where}), in case it helps.")
     return (f"{opening} A few general first steps "
             f"that often help:\n\n{numbered}\n\nIf that doesn't sort it, press **Talk to a human** and someone from "
             f"{org.helpdesk_name} will take it from here (or call {org.helpdesk_phone}, email {org.helpdesk_email}).")

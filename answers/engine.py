@@ -410,8 +410,11 @@ class AnswerEngine:
                 article = hits[0].article if hits and hits[0].article.intent == decision.intent else None
             if decision.reason == "not covered":
                 closest = related.render_title(org) if related is not None else None
-                return reply(Action.ESCALATE, compose.not_covered_text(org, intent=route.intent, closest=closest),
-                             [related] if related is not None else [])
+                # its topic as a button: the article's steps one click away (a Markdown article may have no link)
+                choices = [related.topic] if related is not None else []
+                text = compose.not_covered_text(org, intent=route.intent, closest=closest,
+                                                closest_topic=related.topic if related is not None else None)
+                return reply(Action.ESCALATE, text, [related] if related is not None else [], choices)
             sources = [article] if article else []
             return reply(Action.ESCALATE, compose.escalate_text(org, reason=decision.reason, article=article), sources)
 

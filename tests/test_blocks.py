@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from answers.compose import SWITCH_PROMPT
+from answers.compose import CLOSEST_PROMPT, SWITCH_PROMPT
 from bot import blocks
 from bot.mrkdwn import split_text, to_mrkdwn
 from bot.ratelimit import RateLimiter
@@ -84,10 +84,17 @@ def test_an_answer_to_a_terse_message_offers_the_other_likely_topics_as_buttons(
     assert json.loads(actions["elements"][0]["value"]) == {"c": 2, "i": "software_issue"}
     assert SWITCH_PROMPT in json.dumps(message["blocks"])
     assert message["blocks"][-1]["type"] == "context_actions"  # still rated
-    for action in ("escalate", "reject"):  # only an answer guessed a topic
-        other = blocks.answer_messages(answer="text", action=action, sources=[], choices=["vpn"], message_id=1,
-                                       conversation_id=2)[0]
-        assert SWITCH_PROMPT not in json.dumps(other["blocks"]) and blocks.ACTION_TOPIC not in json.dumps(other)
+    rejected = blocks.answer_messages(answer="text", action="reject", sources=[], choices=["vpn"], message_id=1,
+                                      conversation_id=2)[0]
+    assert blocks.ACTION_TOPIC not in json.dumps(rejected)
+
+
+def test_no_article_about_it_offers_the_closest_articles_topic_as_a_button():
+    message = blocks.answer_messages(answer="I don't have an article...", action="escalate", sources=["Licences"],
+                                     choices=["software licence", "vpn"], message_id=1, conversation_id=2)[0]
+    actions = next(b for b in message["blocks"] if b["type"] == "actions")
+    assert [b["text"]["text"] for b in actions["elements"]] == ["Software licence", "Talk to a human"]
+    assert CLOSEST_PROMPT in json.dumps(message["blocks"]) and SWITCH_PROMPT not in json.dumps(message["blocks"])
 
 
 def test_broadcast_mentions_are_defused():

@@ -494,6 +494,28 @@ def test_a_question_just_short_of_an_article_offers_its_topic_first_and_picking_
     assert all(choice in engine.router.labels for choice in vague.choices)
 
 
+def test_no_article_about_it_still_puts_the_closest_one_a_click_away(tmp_path, cache_dir):
+    """Fabrikam's licence article comes close to "need ms project for the new planning work" (fit 0.56) without
+    covering it: the reply says so, names the article and offers its topic as a button; pressing it after that
+    reply answers from the article (not as "that didn't work" on the reply's topic)."""
+    from answers.policy import Turn
+    from answers.router import Route
+
+    shutil.copytree(REPO / "data" / "kb", tmp_path / "builtin")
+    shutil.copytree(REPO / "data" / "eval" / "org_kb", tmp_path / "fabrikam")
+    engine = _engine_for(tmp_path, cache_dir)
+    question = "need ms project for the new planning work"
+    reply = engine.answer(question)
+    assert (reply.action, reply.reason, reply.choices) == ("escalate", "not covered", ["software licence"])
+    assert "Request a paid software licence in LicenceHub" in reply.answer and "**Software licence**" in reply.answer
+    history = [Turn("user", question), Turn("assistant", reply.answer, intent=reply.intent, action=reply.action,
+                                            sources=tuple(s.id for s in reply.sources))]
+    picked = engine.answer(question, history, route=Route.certain("software licence"))
+    assert (picked.action, picked.article) == ("answer", "fab-licence-request-licencehub")
+    # nothing close: no button
+    assert engine.answer("our forklift telematics screen shows error E42").choices == []
+
+
 def test_the_article_that_covers_the_question_answers_it_not_another_that_names_the_same_app(tmp_path, cache_dir):
     """Fabrikam's KB (data/eval/org_kb): its CRM article and its device-enrolment article both name Beacon, and the
     ranking's word counts put the CRM article first; the enrolment article is the one that says what to do."""

@@ -53,6 +53,13 @@ def test_an_organisations_own_topic_offered_in_a_prompt_can_be_picked(make_web, 
     answered = web.ask(token, choice["label"], topic=choice["topic"]).event("answer")
     assert answered["action"] == "answer"
     assert answered["sources"][0]["title"].startswith("PeopleHub HR portal")
+    # "no article about this" offers the closest article's topic the same way
+    uncovered = web.ask(token, "need ms project for the new planning work").event("answer")
+    assert uncovered["action"] == "escalate" and uncovered["offer_human"]
+    assert uncovered["choices"] == [{"topic": "software licence", "label": "Software licence"}]
+    assert uncovered["choices_prompt"] == "The closest article I have:"
+    opened = web.ask(token, "Software licence", topic="software licence").event("answer")
+    assert opened["action"] == "answer" and opened["sources"][0]["title"].startswith("Request a paid software")
 
 
 def test_a_terse_answer_offers_the_other_likely_topics_and_picking_one_answers_on_it(web):
