@@ -46,6 +46,35 @@ def test_a_terse_message_is_answered_with_the_other_likely_topics_one_click_away
     assert intents[0] == picked != intents[1]
 
 
+def test_no_article_about_it_puts_the_closest_of_our_articles_one_click_away(make_bot, tmp_path, cache_dir):
+    """With Fabrikam's articles installed, "need ms project for the new planning work" has no article of its own;
+    the reply names the licence article and its topic is a button above "Talk to a human"; pressing it answers
+    from the article in the same thread."""
+    import shutil
+    from dataclasses import replace
+    from pathlib import Path
+
+    from answers.compose import CLOSEST_PROMPT
+    from answers.engine import build_engine
+    from bot.settings import Settings
+
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copytree(repo / "data" / "kb", tmp_path / "kb" / "builtin")
+    shutil.copytree(repo / "data" / "eval" / "org_kb", tmp_path / "kb" / "fabrikam")
+    settings = Settings(_env_file=None, cache_dir=cache_dir)
+    bot = make_bot(engine=build_engine(replace(settings.engine_config(), kb_dir=tmp_path / "kb")))
+    event, first = bot.ask("need ms project for the new planning work")
+    rendered = json.dumps(first["blocks"])
+    assert CLOSEST_PROMPT in rendered and "Request a paid software licence in LicenceHub" in first["text"]
+    buttons = [e["text"]["text"] for b in first["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert buttons == ["Software licence", "Talk to a human"]
+    topic_button = f"{blocks.ACTION_TOPIC}_0"
+    bot.click(topic_button, bot.button_message(event, topic_button))
+    second = bot.final_answer(event, count=2)
+    assert "LicenceHub" in second["text"] and "1. " in second["text"]
+    assert "Request a paid software licence in LicenceHub" in json.dumps(second["blocks"])  # its source
+
+
 def test_a_follow_up_in_the_thread_uses_the_earlier_turns(bot):
     _, first = bot.dm("how do I connect to the office wifi")
     bot.final_answer(first)
