@@ -516,6 +516,26 @@ def test_no_article_about_it_still_puts_the_closest_one_a_click_away(tmp_path, c
     assert engine.answer("our forklift telematics screen shows error E42").choices == []
 
 
+def test_an_answer_that_only_just_fits_offers_the_other_close_articles(tmp_path, cache_dir):
+    """Fabrikam: "getting 'your device is not compliant' when opening atlas" is answered, with the lead-in, from the
+    sign-in article; the device-enrolment article that answers it comes close too, so its topic is a button."""
+    from answers.compose import UNSURE
+    from answers.router import Route
+
+    shutil.copytree(REPO / "data" / "kb", tmp_path / "builtin")
+    shutil.copytree(REPO / "data" / "eval" / "org_kb", tmp_path / "fabrikam")
+    engine = _engine_for(tmp_path, cache_dir)
+    question = "getting 'your device is not compliant' when opening atlas"
+    answer = engine.answer(question)
+    assert answer.action == "answer" and answer.answer.startswith(UNSURE)
+    assert answer.choices == ["device management"]
+    picked = engine.answer(question, route=Route.certain("device management"))
+    assert picked.article == "fab-device-enrolment-intune-jamf"
+    # an answer that fits surely offers none (the question is too long for the terse buttons)
+    sure = engine.answer("I am trying to open the PeopleHub HR portal but it only shows a blank white page")
+    assert sure.article == "fab-peoplehub-hr-portal" and not sure.answer.startswith(UNSURE) and sure.choices == []
+
+
 def test_the_article_that_covers_the_question_answers_it_not_another_that_names_the_same_app(tmp_path, cache_dir):
     """Fabrikam's KB (data/eval/org_kb): its CRM article and its device-enrolment article both name Beacon, and the
     ranking's word counts put the CRM article first; the enrolment article is the one that says what to do."""
