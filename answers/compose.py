@@ -6,6 +6,8 @@ converts them to mrkdwn.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from answers.kb import Article
 from answers.org import OrgProfile
 from answers.taxonomy import topic_label
@@ -13,7 +15,7 @@ from answers.taxonomy import topic_label
 __all__ = [
     "answer_text", "clarify_text", "reject_text", "escalate_text", "password_warning", "DEFAULT_CHOICES",
     "PLATFORM_NAMES", "truncation_note", "not_covered_text", "contact_line", "UNSURE", "SWITCH_PROMPT",
-    "CLOSEST_PROMPT",
+    "CLOSEST_PROMPT", "offered_choices",
 ]
 
 DEFAULT_CHOICES = ("password_reset", "mfa", "wifi", "vpn", "email", "software_issue")
@@ -50,6 +52,15 @@ def contact_line(org: OrgProfile) -> str:
 # above the button of the closest article under "I don't have an article about this".
 SWITCH_PROMPT = "Not what you meant? Pick the topic:"
 CLOSEST_PROMPT = "The closest article I have:"
+
+
+def offered_choices(action: str, choices: Sequence[str]) -> tuple[list[str], str | None]:
+    """The topics a reply shows as buttons (Slack and the web chat alike) and the line above them: a question back
+    offers up to five (its text asks); an answer the other likely topics or close articles; "I don't have an article
+    about this" the closest article's; other replies none."""
+    shown = list(choices[:{"clarify": 5, "answer": 3, "escalate": 1}.get(action, 0)])
+    prompt = {"answer": SWITCH_PROMPT, "escalate": CLOSEST_PROMPT}.get(action) if shown else None
+    return shown, prompt
 
 
 def clarify_text(org: OrgProfile, *, reason: str, choices: list[str], closest: str | None = None) -> str:

@@ -145,7 +145,8 @@ MIGHT_HELP = 0.55  # ... from which a question it does not cover is pointed to i
 # an organisation's article with a fit of 0.7-0.8, 14 of 49 were wrong (another article, or a question nothing
 # covers); 0.8-0.85: 10 of 42; 0.85-0.9: 5 of 36; from 0.9: 17 of 340 (0.8 until the two sets rich in near misses).
 OWN_SURE = 0.85
-# OWN_FIRST and OWN_SWAP weigh the best-fitting of the organisation's this many best-matching articles.
+# OWN_FIRST and OWN_SWAP weigh the best-fitting of the organisation's this many best-matching articles (and a hedged
+# answer offers the others among them that come close).
 OWN_CANDIDATES = 3
 
 
@@ -312,12 +313,17 @@ class AnswerEngine:
         its few best matches, those fitting from ``MIGHT_HELP``, on another topic): on the development sets the right
         article was one of them for 5 of the 6 questions answered from a wrong one, and 3 of 71 hedged right answers
         had any."""
-        own = [h for h in scored if h.article.intent is None and h.article.id != answered.id]
         topics: list[str] = []
-        for hit in heapq.nlargest(OWN_CANDIDATES, own, key=_match):
+        for hit in self._best_matching_own(scored, besides=answered.id):
             if hit.article.topic not in (answered.topic, *topics) and self.own_fit(hit, scored) >= MIGHT_HELP:
                 topics.append(hit.article.topic)
         return topics
+
+    @staticmethod
+    def _best_matching_own(scored: Sequence[Hit], *, besides: str = "") -> list[Hit]:
+        """The organisation's ``OWN_CANDIDATES`` articles (other than ``besides``) that match the question best."""
+        own = (h for h in scored if h.article.intent is None and h.article.id != besides)
+        return heapq.nlargest(OWN_CANDIDATES, own, key=_match)
 
     def _own_first(self, hits: list[Hit], scored: Sequence[Hit]) -> list[Hit]:
         """The organisation's best-fitting article first when another leads: a built-in article (when it fits very
@@ -325,14 +331,13 @@ class AnswerEngine:
         it fits well, or covers the question and the one that leads does not)."""
         if not hits or not self.retriever.dense:
             return hits
-        own = [h for h in scored if h.article.intent is None]
-        if not own:
+        candidates = self._best_matching_own(scored)
+        if not candidates:
             return hits
         # Of the few it matches best (title, examples, passages), the one whose sentences fit the question best: a
         # question can match the wrong article's units and the right one's sentence ("my lesson swap still says
         # pending" matched the shift-swap article's title, the lesson-swap article says what "pending" means).
-        fit, best = max(((self.own_fit(h, scored), h) for h in heapq.nlargest(OWN_CANDIDATES, own, key=_match)),
-                        key=lambda pair: pair[0])
+        fit, best = max(((self.own_fit(h, scored), h) for h in candidates), key=lambda pair: pair[0])
         if hits[0].article.id == best.article.id:
             return hits
         if hits[0].article.intent is None:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Sequence
 
 from bot.mrkdwn import escape, split_text, to_mrkdwn
-from answers.compose import CLOSEST_PROMPT, SWITCH_PROMPT
+from answers.compose import offered_choices
 from answers.taxonomy import topic_label
 
 if TYPE_CHECKING:
@@ -163,21 +163,16 @@ def answer_messages(*, answer: str, action: str, sources: Sequence[str | tuple[s
         titles = "; ".join(_source_link(source) for source in sources)
         last.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f":books: Sources: {titles}"[:3000]}]})
     value = json.dumps({"m": message_id, "c": conversation_id})
-    if action == "clarify" and choices:
-        last.append({"type": "actions", "elements": [
-            _button(topic_label(c)[:75], f"{ACTION_TOPIC}_{i}", json.dumps({"c": conversation_id, "i": c}))
-            for i, c in enumerate(choices[:5])
-        ] + [_button("Talk to a human", ACTION_HUMAN, value)]})
+    shown, prompt = offered_choices(action, choices)
+    topics = [_button(topic_label(c)[:75], f"{ACTION_TOPIC}_{i}", json.dumps({"c": conversation_id, "i": c}))
+              for i, c in enumerate(shown)]
+    if action == "clarify" and topics:
+        last.append({"type": "actions", "elements": topics + [_button("Talk to a human", ACTION_HUMAN, value)]})
         return messages  # a question back to the user: nothing to rate yet
     if action in ("answer", "escalate"):
-        # an answer to a terse message guessed its topic: the other likely ones, one click away; "no article about
-        # this": the closest article's topic
-        switch = [_button(topic_label(c)[:75], f"{ACTION_TOPIC}_{i}", json.dumps({"c": conversation_id, "i": c}))
-                  for i, c in enumerate(choices[:3] if action == "answer" else choices[:1])]
-        if switch:
-            prompt = SWITCH_PROMPT if action == "answer" else CLOSEST_PROMPT
+        if prompt:  # the other likely topics under an answer; the closest article's under "no article about this"
             last.append({"type": "context", "elements": [{"type": "mrkdwn", "text": prompt}]})
-        last.append({"type": "actions", "elements": switch + [
+        last.append({"type": "actions", "elements": topics + [
             _button("Talk to a human", ACTION_HUMAN, value, "danger" if action == "escalate" else None)]})
     last.append(feedback_block(message_id=message_id, conversation_id=conversation_id))
     return messages

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from answers.compose import CLOSEST_PROMPT, SWITCH_PROMPT
+from answers.compose import offered_choices
 from answers.taxonomy import topic_label
 from bot.conversation import Question, Reply, answer_question
 from bot.helpdesk import relay_to_agent
@@ -40,11 +40,7 @@ def answer_payload(reply: Reply) -> dict[str, Any]:
     issue of its topic (an outage notice the helpdesk posted)."""
     answer = reply.answer
     assert answer is not None
-    # a question back offers topics; an answer to a terse message the other likely ones; "no article about this"
-    # the closest article's topic
-    choices = {"clarify": answer.choices[:5], "answer": answer.choices[:3], "escalate": answer.choices[:1]}.get(
-        answer.action, [])
-    prompt = {"answer": SWITCH_PROMPT, "escalate": CLOSEST_PROMPT}.get(answer.action) if choices else None
+    choices, prompt = offered_choices(answer.action, answer.choices)
     return {"message_id": reply.message_id, "text": answer.answer, "action": answer.action,
             "sources": [{"title": s.title} for s in answer.sources],
             "choices": [{"topic": c, "label": topic_label(c)} for c in choices],
