@@ -39,7 +39,24 @@ def test_a_sure_not_it_verdict_still_declines_unless_the_article_clearly_answers
 def test_a_built_in_article_does_not_overrule_an_unsure_not_it_verdict():
     text = "how do i update my bank details for my salary"
     built_in = Evidence(topic="email", score=0.47, covered=True, strong=False, content=True, own=False)
-    assert decide(text, _route("out_of_scope", 0.45), evidence=built_in).action.value == "reject"
+    unsure = Route(intent="out_of_scope", label="out_of_scope", confidence=0.45,
+                   ranked=(("out_of_scope", 0.45), ("os_update", 0.3), ("vague", 0.15), ("greeting", 0.1)))
+    assert decide(text, unsure, evidence=built_in).action.value == "reject"
+
+
+def test_a_request_the_it_topics_share_between_them_is_asked_about_not_turned_away():
+    # "not IT" is the likeliest single label, but the IT topics together are likelier still
+    text = "User account disabled - returning from maternity leave"
+    split = Route(intent="out_of_scope", label="out_of_scope", confidence=0.49,
+                  ranked=(("out_of_scope", 0.49), ("account_lockout", 0.26), ("password_reset", 0.12),
+                          ("access_request", 0.08), ("mfa", 0.04), ("vague", 0.01)))
+    uncovered = Evidence(topic="account_lockout", score=0.31, covered=False, strong=False, content=True)
+    assert decide(text, split, evidence=uncovered).action.value == "clarify"
+    # ... while a message that "not IT" outweighs them all is still declined
+    declined = Route(intent="out_of_scope", label="out_of_scope", confidence=0.55,
+                     ranked=(("out_of_scope", 0.55), ("account_lockout", 0.26), ("password_reset", 0.12),
+                             ("vague", 0.07)))
+    assert decide(text, declined, evidence=uncovered).action.value == "reject"
 
 
 def test_someone_else_holding_a_record_open_is_a_problem_to_answer_not_a_request_for_a_person():
