@@ -20,6 +20,8 @@ CLARIFY_THRESHOLD = 0.25
 MAX_ANSWERS_BEFORE_ESCALATION = 2
 OWN_DOUBT = 0.6  # below this "not IT" confidence, an organisation's article that covers a problem answers it
 URGENT_CONFIDENCE = 0.5  # router confidence from which its "needs a human now" alone escalates
+URGENT_WORDS = 4  # ... in a message of at least this many words ("laptop battery": it learnt "battery" from swollen ones)
+_REPLY_PREFIX = re.compile(r"(?i)^\s*((re|fw|fwd)\s*:\s*)+")  # "RE: FW: laptop battery", a forwarded ticket title
 
 # intent names no one writes in a message by accident ("label: printer" may be a sticker)
 _LABELS = "|".join(sorted((i for i in INTENTS if "_" in i or i in ("greeting", "vague")), key=len, reverse=True))
@@ -355,6 +357,7 @@ def decide(text: str, route: Route, history: Sequence[Turn] = (), *, threshold: 
     # Nor when the organisation's own article clearly answers it: the router learnt urgency from the built-in topics.
     urgent = urgent_intent(text, route) or (
         route.intent if route.urgent and route.confidence >= max(threshold, URGENT_CONFIDENCE)
+        and len(_REPLY_PREFIX.sub("", text).split()) >= URGENT_WORDS  # a couple of words say no emergency
         and not _MISSES_A_PART.search(text)  # the router learnt "missing" from lost phones, not missing buttons
         and not (evidence is not None and evidence.own and evidence.strong) else None)
     if urgent:

@@ -143,3 +143,15 @@ def test_a_topic_picked_from_the_buttons_is_a_new_topic_even_if_the_message_read
     # a built-in topic picked the same way was already a new topic; a message typed after the answer still follows up
     assert not decide(text, _route("software_issue", 1.0), history, evidence=COVERED_OWN).follow_up
     assert decide("still doesn't work", _route("email", 0.8), history, evidence=COVERED_OWN).follow_up
+
+
+def test_a_two_word_message_is_not_an_emergency_on_the_routers_word_alone():
+    # the router learnt "battery" from swollen batteries; "laptop battery" says nothing of danger
+    uneasy = _route("hardware", 0.99, urgency=0.9)
+    hardware = Evidence(topic="hardware", score=0.5, covered=True, strong=False, content=True)
+    assert decide("laptop battery", uneasy, evidence=hardware).action.value == "answer"
+    assert decide("RE: FW: laptop battery", uneasy, evidence=hardware).action.value == "answer"
+    # ... while a longer message the router finds urgent still reaches a person, and a rule needs no length
+    longer = decide("the laptop battery is getting really hot under my hands", uneasy, evidence=hardware)
+    assert longer.reason == "needs a human now"
+    assert decide("battery swollen", uneasy, evidence=hardware).reason == "needs a human now"
