@@ -33,7 +33,9 @@ Sections (kb mode, this machine):
 * ``tickets``: two sets of 300 first-line IT requests and ticket titles in employees' own words (data/eval/tickets
   and data/eval/tickets_heldout, each written blind by a helper in session 18; the first is a regression check since
   its misses were read, the second is held out and its misses are never written): IT requests turned away as not IT
-  (target at most 1%), answered on a right topic (target 90%), asked about; everyday questions given IT steps.
+  (target at most 1%), answered on a right topic (target 90%), asked about; everyday questions given IT steps. With
+  them, data/eval/personal_tech (a development set): 160 everyday personal-technology questions (home broadband, a
+  TV remote, a car's software update) given IT steps, and 80 work IT requests in home words turned away.
 * ``own``: the project's held-out test split and challenge set (regression: at most 1 point below 0.969 / 0.978 /
   0.974 and 1.000 / 0.997 / 1.000).
 """
@@ -164,6 +166,32 @@ def tickets(engine, progress, name: str = "tickets") -> dict:
         "everyday_it_steps": counts["everyday_it_steps"],
         "it_misses": [{"held_out": "the questions are not written", "count": len(misses)}]
         if name.endswith("_heldout") else misses,
+    }
+
+
+def personal_tech(engine, progress) -> dict:
+    """data/eval/personal_tech: everyday personal-technology questions given IT steps; IT requests in home words."""
+    counts: Counter = Counter()
+    wrong = []
+    for row in progress(_read(EVAL / "personal_tech" / "questions.jsonl"), "personal_tech"):
+        answer = engine.answer(row["text"])
+        if row["it"]:
+            counts["it"] += 1
+            counts["it_rejected"] += answer.action == "reject"
+            counts["it_answered"] += answer.action == "answer"
+        else:
+            counts["everyday"] += 1
+            steps = gives_it_steps(answer)
+            counts["everyday_it_steps"] += steps
+            if steps:
+                wrong.append({"text": row["text"], "topic": answer.intent, "article": answer.article})
+    return {
+        "everyday_questions": counts["everyday"],
+        "everyday_it_steps_share": round(counts["everyday_it_steps"] / counts["everyday"], 4),
+        "it_requests": counts["it"],
+        "it_rejected_share": round(counts["it_rejected"] / counts["it"], 4),
+        "it_answered_share": round(counts["it_answered"] / counts["it"], 4),
+        "everyday_given_it_steps": wrong,
     }
 
 
@@ -363,6 +391,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: IT turned away {t['it_rejected_share']:.2%}, right topic {t['it_right_topic_share']:.2%}, asked "
               f"about {t['it_clarified_share']:.2%} of {t['it_requests']}; everyday questions given IT steps "
               f"{t['everyday_it_steps']} of {t['everyday_questions']}")
+    if "tickets" in sections:
+        results["personal_tech"] = p = personal_tech(engine, progress)
+        print(f"personal_tech: everyday questions given IT steps {p['everyday_it_steps_share']:.2%} of "
+              f"{p['everyday_questions']}; IT requests in home words turned away {p['it_rejected_share']:.2%}, "
+              f"answered {p['it_answered_share']:.2%} of {p['it_requests']}")
     if "org" in sections:
         for name in ORG_SETS:
             results[org_key(name)] = o = org(settings, progress, name, split=args.split)
