@@ -147,6 +147,7 @@ def tickets(engine, progress, name: str = "tickets") -> dict:
                 tally["it_clarified"] += answer.action == "clarify"
                 tally["it_escalated"] += answer.action == "escalate"
                 tally["it_right_topic"] += right
+                tally["it_urgent_right_topic"] += answer.reason == "needs a human now" and answer.intent in row["ok"]
             if not right:
                 misses.append({"text": row["text"], "ok": row["ok"], "action": answer.action, "topic": answer.intent,
                                "reason": answer.reason})
@@ -160,6 +161,7 @@ def tickets(engine, progress, name: str = "tickets") -> dict:
         "it_right_topic_share": share(counts, "it_right_topic"),
         "it_clarified_share": share(counts, "it_clarified"),
         "it_escalated_share (a person now, or not covered)": share(counts, "it_escalated"),
+        "it_to_a_person_now_on_a_right_topic_share": share(counts, "it_urgent_right_topic"),
         "by_style": {style: {"it_requests": t["it"], "right_topic": share(t, "it_right_topic"),
                              "rejected": share(t, "it_rejected")} for style, t in sorted(by_style.items())},
         "everyday_questions": counts["everyday"],
