@@ -219,6 +219,21 @@ NAMES = {"fourthcoffee": "Fourth Coffee", "treyresearch": "Trey Research", "blue
 UNCOVERED_KINDS = ("near_miss", "other_system")  # another task in a covered system; a system nothing covers
 
 
+def miss_outcome(answer, org_ids: set[str]) -> str:
+    """What a question about one of the organisation's articles got instead of it."""
+    if answer.article in org_ids:
+        return "another of its articles"
+    if answer.article:
+        return "a built-in article"
+    if answer.action == "reject":
+        return "turned away as not IT"
+    if answer.action == "clarify":
+        return "asked what it is about"
+    if answer.reason == "not covered":
+        return "told no article covers it"
+    return "sent to a person"
+
+
 def everyday_key(split: str) -> str:
     """The key of the everyday-questions share in a company's figures."""
     return f"everyday_answered_from_an_org_article (CLINC150 {split}, every {EVERYDAY_SAMPLE}th)"
@@ -251,6 +266,7 @@ def org(settings, progress, name: str = "fabrikam", *, split: str = "test") -> d
     hits = Counter()
     misses = []
     one_click = 0  # missed, but with the right article's topic among the reply's buttons
+    outcomes: Counter = Counter()  # what the missed questions got instead (a figure even for held-out sets)
     for row in progress(_read(questions), f"organisation KB ({name})"):
         answer = engine.answer(row["text"])
         ok = answer.article == row["article"]
@@ -261,6 +277,7 @@ def org(settings, progress, name: str = "fabrikam", *, split: str = "test") -> d
         if not ok:
             misses.append({"text": row["text"], "expected": row["article"], "got": answer.article,
                            "action": answer.action, "reason": answer.reason})
+            outcomes[miss_outcome(answer, org_ids)] += 1
     wrong = []
     asked, answered = Counter(), Counter()  # per kind of uncovered question, where the set labels them
     uncovered = _read(uncovered_file)
@@ -294,6 +311,7 @@ def org(settings, progress, name: str = "fabrikam", *, split: str = "test") -> d
         "uncovered_answered_without_the_hedge": round(confident / len(uncovered), 4),
         **({"uncovered_answered_by_kind": by_kind} if by_kind else {}),
         everyday_key(split): round(len(everyday_wrong) / len(everyday), 4),
+        "misses_by_outcome": dict(outcomes.most_common()),
         "misses": [{**held_out, "count": len(misses)}] if name in HELD_OUT else misses,
         "uncovered_wrong": [{**held_out, "count": len(wrong)}] if name in HELD_OUT else wrong,
         "everyday_wrong": [{**held_out, "count": len(everyday_wrong)}] if name in HELD_OUT else everyday_wrong[:20],
