@@ -329,3 +329,26 @@ def test_public_fields_match_ask_json(engine):
     assert payload["article"] == "email-outlook-not-syncing"
     assert 0.0 <= payload["confidence"] <= 1.0
     assert payload["latency_ms"] > 0
+
+
+@pytest.mark.parametrize("text, article", [
+    ("Out of office setup help", "email-out-of-office"),
+    ("how do i turn on automatic replies while im on holiday", "email-out-of-office"),
+    ("Error 500 on the HR portal", "software-web-app-errors"),
+    ("expenses site keeps logging me out", "software-web-app-errors"),
+])
+def test_everyday_level_0_requests_get_their_own_built_in_article(engine, text, article):
+    answer = engine.answer(text)
+    assert answer.action == "answer" and answer.article == article
+
+
+def test_a_request_the_classifier_splits_between_not_it_and_it_is_not_turned_away(engine):
+    answer = engine.answer("User account disabled - returning from maternity leave")
+    assert answer.action != "reject"
+    assert "Locked account" in answer.answer or "Locked account" in answer.choices
+
+
+def test_two_words_about_a_laptop_battery_get_the_charging_steps_not_an_emergency(engine):
+    answer = engine.answer("laptop battery")
+    assert answer.action == "answer" and answer.reason != "needs a human now"
+    assert engine.answer("my laptop battery is swollen and the case is bulging").reason == "needs a human now"
