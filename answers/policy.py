@@ -20,7 +20,7 @@ CLARIFY_THRESHOLD = 0.25
 MAX_ANSWERS_BEFORE_ESCALATION = 2
 OWN_DOUBT = 0.6  # below this "not IT" confidence, an organisation's article that covers a problem answers it
 URGENT_CONFIDENCE = 0.5  # router confidence from which its "needs a human now" alone escalates
-URGENT_WORDS = 4  # ... in a message of at least this many words ("laptop battery": it learnt "battery" from swollen ones)
+URGENT_WORDS = 4  # ... in a message this long ("laptop battery": it learnt "battery" from swollen ones)
 _REPLY_PREFIX = re.compile(r"(?i)^\s*((re|fw|fwd)\s*:\s*)+")  # "RE: FW: laptop battery", a forwarded ticket title
 
 # intent names no one writes in a message by accident ("label: printer" may be a sticker)

@@ -408,7 +408,8 @@ def main(argv: list[str] | None = None) -> int:
               f"human requests escalated {r['human_requests_escalated_share']:.2%}")
     for name in TICKET_SETS if "tickets" in sections else ():
         results[name] = t = tickets(engine, progress, name)
-        print(f"{name}: IT turned away {t['it_rejected_share']:.2%}, right topic {t['it_right_topic_share']:.2%}, asked "
+        print(f"{name}: IT turned away {t['it_rejected_share']:.2%}, right topic {t['it_right_topic_share']:.2%}, "
+              f"asked "
               f"about {t['it_clarified_share']:.2%} of {t['it_requests']}; everyday questions given IT steps "
               f"{t['everyday_it_steps']} of {t['everyday_questions']}")
     if "tickets" in sections:
