@@ -336,6 +336,10 @@ def test_public_fields_match_ask_json(engine):
     ("how do i turn on automatic replies while im on holiday", "email-out-of-office"),
     ("Error 500 on the HR portal", "software-web-app-errors"),
     ("expenses site keeps logging me out", "software-web-app-errors"),
+    ("deleted an email by accident, can i get it back", "email-recover-deleted"),
+    ("file too big to email to the client", "email-attachment-too-large"),
+    ("outlook search not working", "email-outlook-search"),
+    ("first day here, how do i log into my new laptop", "access-request-new-laptop-first-sign-in"),
 ])
 def test_everyday_level_0_requests_get_their_own_built_in_article(engine, text, article):
     answer = engine.answer(text)
