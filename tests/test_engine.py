@@ -340,6 +340,7 @@ def test_public_fields_match_ask_json(engine):
     ("file too big to email to the client", "email-attachment-too-large"),
     ("outlook search not working", "email-outlook-search"),
     ("first day here, how do i log into my new laptop", "access-request-new-laptop-first-sign-in"),
+    ("how do i change my email signature", "email-signature"),
 ])
 def test_everyday_level_0_requests_get_their_own_built_in_article(engine, text, article):
     answer = engine.answer(text)
