@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
+import numpy as np
+
 from answers import compose
 from answers.claims import vocabulary
 from answers.grounding import Grounding, GuardedStream
@@ -148,6 +150,8 @@ OWN_SURE = 0.85
 # OWN_FIRST and OWN_SWAP weigh the best-fitting of the organisation's this many best-matching articles (and a hedged
 # answer offers the others among them that come close).
 OWN_CANDIDATES = 3
+FAMILIAR_FIT = 0.5
+FAMILIAR_MARGIN = 0.1
 
 
 def _match(hit: Hit) -> float:
@@ -228,7 +232,7 @@ class AnswerEngine:
             route = self.router.route(safe, dense=vector)
         scored = self.retriever.score(safe, vector=vector)  # once per message: ranking below only re-weighs it
         hits = self._rank(scored, route, picked=picked, text=safe)
-        evidence = self._evidence(hits, route, safe, scored)
+        evidence = self._evidence(hits, route, safe, scored, vector)
         decision = decide(safe, route, history, threshold=self.clarify_threshold, evidence=evidence)
         if picked and route.intent in self._topics and decision.action is not Action.REJECT \
                 and decision.reason != "needs a human now" and not decision.follow_up:
@@ -352,7 +356,8 @@ class AnswerEngine:
         ranked = {h.article.id: h for h in hits}
         return [ranked.get(best.article.id, best)] + [h for h in hits if h.article.id != best.article.id]
 
-    def _evidence(self, hits: list[Hit], route: Route, text: str, scored: Sequence[Hit] = ()) -> Evidence:
+    def _evidence(self, hits: list[Hit], route: Route, text: str, scored: Sequence[Hit] = (),
+                  vector: np.ndarray | None = None) -> Evidence:
         if not hits:
             return Evidence()
         best = hits[0]
@@ -368,13 +373,21 @@ class AnswerEngine:
         on_topic = best.article.intent == route.intent and best.dense >= TOPIC_COVERED
         fit = self.own_fit(best, scored or hits) if own else 0.0
         if own:
-            covered = fit >= OWN_FIT
-            strong = best.content and (fit >= STRONG_FIT or (named and fit >= NAMED_STRONG_FIT))
+            familiar = best.content and fit >= FAMILIAR_FIT and self._familiar(best, vector)
+            covered = fit >= OWN_FIT or familiar
+            strong = familiar or best.content and (fit >= STRONG_FIT or (named and fit >= NAMED_STRONG_FIT))
         else:
             covered = trusted or on_topic or best.dense >= COVERED
             strong = False
         return Evidence(topic=best.article.topic, score=best.dense, covered=covered, strong=strong,
                         content=best.content, unknown_name=bool(self.retriever.unknown_names(text)), own=own, fit=fit)
+
+    def _familiar(self, best: Hit, vector: np.ndarray | None) -> bool:
+        """The message is nearer the organisation's article than the everyday questions the router learnt "not IT"
+        from, by ``FAMILIAR_MARGIN``: the company's own business ("found 3 crushed boxes while picking, what do I do
+        with them"), which the router, never having seen it, calls not IT."""
+        likeness = self.router.everyday_likeness(vector) if vector is not None else None
+        return likeness is not None and best.dense - likeness >= FAMILIAR_MARGIN
 
     # -- composition -------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ DEFAULT_C = 10.0
 NEIGHBOURS = 10
 NEIGHBOUR_TEMPERATURE = 0.05
 NEIGHBOUR_WEIGHT = 0.3
+EVERYDAY_NEIGHBOURS = 3  # nearest "not IT" training lines averaged by IntentRouter.everyday_likeness
 # Balanced class weights: out-of-scope is the largest and most mixed class, and its size alone pulled
 # short IT questions into it (bench/router_cv.py, 5-fold cross-validation on train: out-of-scope F1 0.888 -> 0.901).
 CLASS_WEIGHT = "balanced"
@@ -106,6 +107,10 @@ class IntentRouter:
         self._fast = LinearScorer(models.fast)
         self._full = LinearScorer(models.full) if models.full is not None else None
         self._memory = models.memory.astype(np.float32) if models.memory is not None else None
+        # the memory's "not IT" rows: everyday questions, for everyday_likeness
+        self._not_it = self._memory[np.isin(models.memory_labels, [
+            i for i, label in enumerate(self._labels) if label.partition("__")[0] == "out_of_scope"])] \
+            if self._memory is not None and models.memory_labels is not None else None
 
     @property
     def labels(self) -> list[str]:
@@ -136,6 +141,15 @@ class IntentRouter:
                 for i in unsure:
                     stages[i] = "full"
         return [self._to_route(row, s) for row, s in zip(probabilities, stages)]
+
+    def everyday_likeness(self, dense: np.ndarray) -> float | None:
+        """How close a message is to the everyday questions the router learnt "not IT" from: the mean cosine of its
+        :data:`EVERYDAY_NEIGHBOURS` nearest such training lines (None when the router keeps no training lines)."""
+        if self._not_it is None or not len(self._not_it):
+            return None
+        similarity = self._not_it @ dense
+        k = min(EVERYDAY_NEIGHBOURS, len(similarity))
+        return float(np.partition(similarity, len(similarity) - k)[-k:].mean())
 
     def _with_neighbour_vote(self, probabilities: np.ndarray, dense: np.ndarray) -> np.ndarray:
         """Blend in the vote of the nearest training lines (when the router has them)."""

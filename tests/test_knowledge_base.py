@@ -584,3 +584,73 @@ def test_an_article_that_only_just_fits_says_it_may_not_be_what_was_asked(tmp_pa
     generated = llm_engine.answer("dont need visio anymore, how do i give it back so we stop paying for it")
     assert model.calls == 1 and generated.generated_by == "canned"
     assert not generated.answer.startswith(UNSURE) and generated.notice == UNSURE
+
+
+# A warehouse's own business, which the router never saw: it learnt "not IT" from everyday questions.
+WAREHOUSE = {
+    "damaged.md": """---
+id: acme-damaged-stock
+title: Damaged stock found while picking or receiving
+topic: warehouse
+---
+Anything damaged that you find in the warehouse is put on hold in the handheld so nobody ships it.
+
+1. Scan the item or pallet with your handheld and choose **Hold > Damaged**.
+2. Take two photos and attach them on the handheld's **Evidence** screen.
+3. Move the goods to the red **Quarantine** bay by the returns door.
+4. If a customer or carrier complaint goes with it, pick **Hand to claims**: the claims team picks it up from there.
+""",
+    "returns.md": """---
+id: acme-customer-returns
+title: Book in a customer return at the goods-in desk
+topic: warehouse
+---
+Customer returns arrive at goods-in with a returns label.
+
+1. Scan the returns label with your handheld and choose **Returns > Book in**.
+2. Check the item against the return reason; if it differs, pick **Reason mismatch**.
+3. Put the item on the grey returns rack; the refund is released when the item is booked in.
+""",
+    "handheld.md": """---
+id: acme-handheld-sign-in
+title: Sign in to your warehouse handheld with your badge
+topic: warehouse devices
+---
+Handhelds sign you in with your badge.
+
+1. Hold your badge against the back of the handheld until it beeps.
+2. If it says **Badge not recognised**, your badge is new: it works from the next day.
+3. Until then, sign in with your employee number and the PIN on your welcome letter.
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def warehouse_engine(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path):
+    folder = tmp_path_factory.mktemp("warehouse-kb")
+    shutil.copytree(REPO / "data" / "kb", folder / "builtin")
+    (folder / "ours").mkdir()
+    for name, text in WAREHOUSE.items():
+        (folder / "ours" / name).write_text(text, encoding="utf-8")
+    return _engine_for(folder, cache_dir)
+
+
+def test_the_companys_own_business_is_answered_from_its_article_not_asked_about(warehouse_engine):
+    # The damaged-stock article only just fits (a fit under 0.7), but the question is far nearer it than any
+    # everyday question the router learnt "not IT" from: it is the company's business, answered with the hedge.
+    answer = warehouse_engine.answer("carrier dropped a pallet and half the boxes are wrecked, what now")
+    assert answer.action == "answer" and answer.article == "acme-damaged-stock", (answer.action, answer.reason)
+    assert "closest article I have" in answer.answer
+
+
+def test_everyday_questions_near_the_companys_words_are_still_declined(warehouse_engine):
+    for question in ("my parcel from amazon arrived damaged, how do i get a refund", "what's the weather like tomorrow"):
+        answer = warehouse_engine.answer(question)
+        assert answer.action == "reject" and answer.article is None, (question, answer.action, answer.article)
+
+
+def test_everyday_questions_are_nearer_the_routers_everyday_lines_than_it_requests(warehouse_engine):
+    router, embed = warehouse_engine.router, warehouse_engine.retriever.embed
+    everyday = router.everyday_likeness(embed("what's the weather like tomorrow"))
+    it = router.everyday_likeness(embed("my vpn keeps disconnecting every few minutes"))
+    assert everyday is not None and it is not None and everyday > it + 0.1
