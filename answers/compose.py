@@ -82,8 +82,13 @@ def clarify_text(org: OrgProfile, *, reason: str, choices: list[str], closest: s
             "message.")
 
 
-def reject_text(org: OrgProfile, *, injection: bool = False, harmful: bool = False, assistant: bool = False) -> str:
+def reject_text(org: OrgProfile, *, injection: bool = False, harmful: bool = False, assistant: bool = False,
+                personal: bool = False) -> str:
     """Say politely that this is not something the bot does, and where to go instead."""
+    if personal:
+        return ("That sounds like your own account or device rather than a work one, so it's outside what I can help "
+                "with: the service's or the maker's own support is the place for it. If it is about a work account or "
+                f"a device the company gave you, say so and I'll help. I can help with {CAPABILITIES}.")
     if assistant:
         return ("I can't read, send or change your mail or calendar: Outlook (or Outlook on the web) does that. If "
                 "something in it isn't working, tell me what happens and I'll help you fix it. "

@@ -425,7 +425,8 @@ class AnswerEngine:
         if decision.action is Action.REJECT:
             return reply(Action.REJECT, compose.reject_text(org, injection=decision.reason == "prompt injection",
                                                                   harmful=decision.reason == "harmful request",
-                                                                  assistant=decision.reason == "assistant request"))
+                                                                  assistant=decision.reason == "assistant request",
+                                                                  personal=decision.reason == "personal"))
         if decision.action is Action.CLARIFY:
             reason = {"greeting": "greeting", "solved": "solved"}.get(decision.reason, "vague")
             choices = [] if reason == "solved" else self._choices(route, greeting=reason == "greeting")

@@ -218,6 +218,29 @@ _ASSISTANT_REQUEST = re.compile(
 )
 
 
+# One's own life rather than work: a consumer service, a household device, a bank, a family member's account
+# ("forgot my psn password", "fridge keeps making a clicking noise", "banking app won't accept my fingerprint").
+# Not IT support unless the message also says it is about work ("outlook on my own phone", "a customer's online
+# banking") or the organisation's own article covers it.
+_PERSONAL_LIFE = re.compile(
+    r"(?i)\b(?:netflix|spotify|disney ?\+|disney plus|hulu|hbo|prime video|playstation|ps[345]|psn|xbox|nintendo|"
+    r"steam account|roblox|fortnite|minecraft|twitch|ebay|etsy|vinted|amazon (?:order|parcel|delivery|prime|seller)|"
+    r"online banking|banking app|my bank\b|bank card|credit card|debit card|paypal|venmo|revolut|instagram|facebook|"
+    r"tiktok|snapchat|whatsapp|hotmail|yahoo mail|icloud|fridge|freezer|tumble dryer|washing machine|dishwasher|"
+    r"microwave|boiler|thermostat|tv remote|smart tv|doorbell|sonos|alexa|echo dot|google home|fitbit|smartwatch|"
+    r"apple watch|garmin|kindle|airpods|my car\b|my (?:kid|son|daughter|child|children|kids|mum|mom|dad|parents|"
+    r"grandma|grandad|wife|husband|partner)(?:'s|s')?|\d+ ?(?:yo|year old)(?:'s)?|whole family|personal (?:gmail|"
+    r"email|e-mail|account|phone|laptop|computer|pc|tablet|ipad))"
+)
+_ABOUT_WORK = re.compile(
+    r"(?i)\b(?:work|job|company|office|corporate|business|employer|employee|customers?|clients?|patients?|"
+    r"colleagues?|co-?workers?|manager|staff|shift|teams|outlook|vpn|mfa|sso|citrix|onedrive|sharepoint|slack|zoom|"
+    r"helpdesk|(?-i:IT)|enterprise|payroll|boss|director|ceo|admin(?:istrator)?|authenticator|okta|2fa|"
+    r"verification codes?|bitlocker|guest (?:wi-?fi|network)|junk|spam|(?:mid-)?calls?|meetings?|training|"
+    r"keyboard|mouse|monitor|dock(?:ing station)?|(?<!home )(?<!personal )(?<!own )laptops?)\b"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """What retrieval found for a message: how well the knowledge base covers it."""
@@ -235,6 +258,11 @@ class Evidence:
 def asks_an_assistant(text: str) -> bool:
     """True for a request to read, search or edit one's own mail or calendar that names no problem."""
     return bool(_ASSISTANT_REQUEST.search(text)) and not carries_a_problem(text)
+
+
+def about_personal_life(text: str) -> bool:
+    """True for a message about one's own consumer accounts, household devices or family that says nothing of work."""
+    return bool(_PERSONAL_LIFE.search(text)) and not _ABOUT_WORK.search(text)
 
 
 def carries_a_problem(text: str) -> bool:
@@ -362,6 +390,8 @@ def decide(text: str, route: Route, history: Sequence[Turn] = (), *, threshold: 
         and not (evidence is not None and evidence.own and evidence.strong) else None)
     if urgent:
         return Decision(Action.ESCALATE, urgent, route.confidence, "needs a human now", platform=platform)
+    if about_personal_life(text) and not (evidence is not None and evidence.own and evidence.covered):
+        return Decision(Action.REJECT, "out_of_scope", route.confidence, "personal")
     action = default_action(route.intent)
     platform = platform or history_platform
     if evidence is None:

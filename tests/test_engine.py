@@ -357,3 +357,28 @@ def test_two_words_about_a_laptop_battery_get_the_charging_steps_not_an_emergenc
     answer = engine.answer("laptop battery")
     assert answer.action == "answer" and answer.reason != "needs a human now"
     assert engine.answer("my laptop battery is swollen and the case is bulging").reason == "needs a human now"
+
+
+@pytest.mark.parametrize("question", [
+    "forgot my psn password and the recovery email is an old hotmail i cant access",
+    "someone changed my netflix password, how do i get my account back",
+    "banking app won't accept my fingerprint anymore after i got a new phone",
+    "my xbox update stuck at 0% for an hour",
+    "locked out of my personal gmail after too many wrong tries",
+])
+def test_my_own_accounts_and_gadgets_get_a_pointer_to_their_own_support_not_work_it_steps(engine, question):
+    answer = engine.answer(question)
+    assert (answer.action, answer.reason, answer.article) == ("reject", "personal", None)
+    assert "your own account or device rather than a work one" in answer.answer
+
+
+@pytest.mark.parametrize("question", [
+    "outlook on my own phone keeps asking for my password every day",
+    "I don't want the authenticator on my personal phone, are there other options?",
+    "how do i get my personal tablet on the guest wi-fi",
+    "my kid spilled juice on my work laptop keyboard, what do i do",
+    "got a phishing email on my work outlook pretending to be my bank",
+])
+def test_work_it_on_personal_devices_or_about_family_is_still_helped(engine, question):
+    answer = engine.answer(question)
+    assert answer.action != "reject", answer.reason
