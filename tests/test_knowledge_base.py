@@ -644,7 +644,8 @@ def test_the_companys_own_business_is_answered_from_its_article_not_asked_about(
 
 
 def test_everyday_questions_near_the_companys_words_are_still_declined(warehouse_engine):
-    for question in ("my parcel from amazon arrived damaged, how do i get a refund", "what's the weather like tomorrow"):
+    for question in ("my parcel from amazon arrived damaged, how do i get a refund",
+                     "what's the weather like tomorrow"):
         answer = warehouse_engine.answer(question)
         assert answer.action == "reject" and answer.article is None, (question, answer.action, answer.article)
 
