@@ -655,3 +655,67 @@ def test_everyday_questions_are_nearer_the_routers_everyday_lines_than_it_reques
     everyday = router.everyday_likeness(embed("what's the weather like tomorrow"))
     it = router.everyday_likeness(embed("my vpn keeps disconnecting every few minutes"))
     assert everyday is not None and it is not None and everyday > it + 0.1
+
+
+# A company documents its expenses tool, travel booking and payslips: business the bot answers from their articles.
+EXPENSES_KB = {
+"expenses.md": """---
+id: acme-expenses
+title: Claim expenses and corporate card spend in Spendly
+topic: expenses
+---
+Spendly is where you claim back money you spent for work and reconcile your corporate card.
+
+1. Open **Spendly** and choose **New claim**; photograph each receipt with the Spendly app.
+2. Corporate card transactions appear in Spendly within two working days; match each one to its receipt.
+3. If your corporate card is lost, expired or declined, freeze it in Spendly under **Card > Freeze** and order a
+   replacement there; it arrives in five working days.
+4. Approved claims are paid with the next monthly salary.
+""",
+"travel.md": """---
+id: acme-travel
+title: Book work travel and hotels in Voyago
+topic: travel
+---
+Work trips are booked in Voyago so they follow the travel policy.
+
+1. Open **Voyago**, enter the trip and pick flights, trains and hotels within the policy (marked green).
+2. Your manager approves the trip in Voyago; bookings are confirmed once approved.
+3. To change or cancel a booking, open it in **My trips** and choose **Change** or **Cancel**.
+""",
+"payslips.md": """---
+id: acme-payslips
+title: See your payslips in the Payroll portal
+topic: payroll
+---
+Payslips are published in the Payroll portal on the 25th of each month.
+
+1. Open the **Payroll portal** and sign in with your work account.
+2. Choose **Payslips** and pick the month; download the PDF with **Download**.
+3. If the page is blank, clear the browser's cache or try another browser.
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def expenses_engine(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path):
+    folder = tmp_path_factory.mktemp("expenses-kb")
+    shutil.copytree(REPO / "data" / "kb", folder / "builtin")
+    (folder / "ours").mkdir()
+    for name, text in EXPENSES_KB.items():
+        (folder / "ours" / name).write_text(text, encoding="utf-8")
+    return _engine_for(folder, cache_dir)
+
+
+def test_everyday_questions_about_my_own_bank_card_are_not_answered_from_the_expenses_article(expenses_engine):
+    # They share "card", "expired", "replacement" with it, but are far nearer the everyday questions the router
+    # learnt "not IT" from than the article
+    for question in ("what month is my card expired in", "my credit card got torn and i need a new one"):
+        answer = expenses_engine.answer(question)
+        assert answer.action == "reject" and answer.article is None, (question, answer.action, answer.article)
+
+
+@pytest.mark.parametrize("question", ["how do i submit expenses", "my corporate card got declined at the hotel"])
+def test_the_companys_expenses_questions_are_still_answered_from_its_article(expenses_engine, question):
+    answer = expenses_engine.answer(question)
+    assert answer.action == "answer" and answer.article == "acme-expenses", (answer.action, answer.reason)
