@@ -378,6 +378,10 @@ def test_my_own_accounts_and_gadgets_get_a_pointer_to_their_own_support_not_work
     "how do i get my personal tablet on the guest wi-fi",
     "my kid spilled juice on my work laptop keyboard, what do i do",
     "got a phishing email on my work outlook pretending to be my bank",
+    # a locked-out employee often writes from whatever device is at hand
+    "I'm locked out of my account, writing this from my wife's phone",
+    "my password expired and I'm on my daughter's ipad",
+    "locked out, writing from my personal phone",
 ])
 def test_work_it_on_personal_devices_or_about_family_is_still_helped(engine, question):
     answer = engine.answer(question)
