@@ -57,9 +57,10 @@ CLOSEST_PROMPT = "The closest article I have:"
 def offered_choices(action: str, choices: Sequence[str]) -> tuple[list[str], str | None]:
     """The topics a reply shows as buttons (Slack and the web chat alike) and the line above them: a question back
     offers up to five (its text asks); an answer the other likely topics or close articles; "I don't have an article
-    about this" the closest article's; other replies none."""
-    shown = list(choices[:{"clarify": 5, "answer": 3, "escalate": 1}.get(action, 0)])
-    prompt = {"answer": SWITCH_PROMPT, "escalate": CLOSEST_PROMPT}.get(action) if shown else None
+    about this" and a decline the closest article's; other replies none."""
+    shown = list(choices[:{"clarify": 5, "answer": 3, "escalate": 1, "reject": 1}.get(action, 0)])
+    prompt = {"answer": SWITCH_PROMPT, "escalate": CLOSEST_PROMPT, "reject": CLOSEST_PROMPT}.get(action) \
+        if shown else None
     return shown, prompt
 
 
@@ -80,6 +81,12 @@ def clarify_text(org: OrgProfile, *, reason: str, choices: list[str], closest: s
     return ("I want to get this right: what is the problem about? "
             f"Pick the closest topic ({options}), or describe what you see, such as the app, the device and any error "
             "message.")
+
+
+def closest_pointer(title: str, topic: str) -> str:
+    """Under a decline: the organisation's article that comes close, in case the question is about it after all."""
+    return (f"If this is about your work after all, the closest article I have is \"{title}\": pick "
+            f"{topic_label(topic)} to see it.")
 
 
 def reject_text(org: OrgProfile, *, injection: bool = False, harmful: bool = False, assistant: bool = False,

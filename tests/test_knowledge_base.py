@@ -719,3 +719,12 @@ def test_everyday_questions_about_my_own_bank_card_are_not_answered_from_the_exp
 def test_the_companys_expenses_questions_are_still_answered_from_its_article(expenses_engine, question):
     answer = expenses_engine.answer(question)
     assert answer.action == "answer" and answer.article == "acme-expenses", (answer.action, answer.reason)
+
+
+def test_a_decline_near_one_of_the_companys_articles_offers_it_one_click_away(warehouse_engine):
+    answer = warehouse_engine.answer("the boxes on this pallet are crushed, how do i put it aside")
+    assert answer.action == "reject" and answer.article is None
+    assert answer.choices == ["warehouse"] and "Damaged stock found while picking or receiving" in answer.answer
+    # ... but a plainly everyday question gets the decline alone
+    weather = warehouse_engine.answer("what's the weather like tomorrow")
+    assert weather.action == "reject" and weather.choices == []
