@@ -156,11 +156,11 @@ OWN_CANDIDATES = 3
 FAMILIAR_FIT = 0.5
 FAMILIAR_MARGIN = 0.1
 EVERYDAY_MARGIN = 0.35  # ... and from this much nearer the everyday questions, it is not IT for sharing words with it
+EVERYDAY_SURE_FIT = 0.9  # unless it fits the article this well ("how do i submit expenses")
 # A decline names the organisation's article that comes close (fit from MIGHT_HELP) as a button when the message is at
 # most this much nearer the everyday questions (development sets: the right article one click away for 6 of the 18
 # covered questions declined; a button under 16 of 3,850 everyday questions, 7 of 240 uncovered ones)
 POINTER_MARGIN = 0.1
-EVERYDAY_SURE_FIT = 0.9  # unless it fits the article this well ("how do i submit expenses")
 
 
 def _match(hit: Hit) -> float:
@@ -396,11 +396,11 @@ class AnswerEngine:
                 fit >= STRONG_FIT or (named and fit >= NAMED_STRONG_FIT))
         else:
             covered = trusted or on_topic or best.dense >= COVERED
-            strong = everyday = False
+            strong = False
             nearer = 0.0
         return Evidence(topic=best.article.topic, score=best.dense, covered=covered, strong=strong,
                         content=best.content, unknown_name=bool(self.retriever.unknown_names(text)), own=own, fit=fit,
-                        everyday=own and everyday, nearer=nearer if own else 0.0)
+                        nearer=nearer)
 
     def _nearer_than_everyday(self, best: Hit, vector: np.ndarray | None) -> float:
         """How much nearer (cosine) a message is to the organisation's article ``best`` than to the everyday questions

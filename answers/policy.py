@@ -253,8 +253,9 @@ class Evidence:
     unknown_name: bool = False  # the message names a system (not an English word) that no article mentions
     own: bool = False  # the best article is the organisation's own (its topic is not one the router learnt)
     fit: float = 0.0  # when own: how well it fits the message (``AnswerEngine.own_fit``)
-    everyday: bool = False  # far nearer the everyday questions the router learnt "not IT" from than the article
-    nearer: float = 0.0  # when own: how much nearer the article than those everyday questions (negative: farther)
+    # when own: how much nearer (cosine) the message is to the article than to the everyday questions the router learnt
+    # "not IT" from (negative: nearer those; ``AnswerEngine._nearer_than_everyday``)
+    nearer: float = 0.0
 
 
 def asks_an_assistant(text: str) -> bool:
