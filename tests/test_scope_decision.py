@@ -155,3 +155,13 @@ def test_a_two_word_message_is_not_an_emergency_on_the_routers_word_alone():
     longer = decide("the laptop battery is getting really hot under my hands", uneasy, evidence=hardware)
     assert longer.reason == "needs a human now"
     assert decide("battery swollen", uneasy, evidence=hardware).reason == "needs a human now"
+
+
+def test_ones_own_gadgets_are_declined_unless_the_organisations_article_covers_them():
+    text = "my xbox update stuck at 0% for an hour"
+    built_in = Evidence(topic="os_update", score=0.6, covered=True, strong=False, content=True, own=False)
+    decision = decide(text, _route("os_update", 0.95), evidence=built_in)
+    assert (decision.action.value, decision.reason) == ("reject", "personal")
+    # a games studio documents its console dev kits: its own article covers the question
+    own = Evidence(topic="dev kits", score=0.7, covered=True, strong=True, content=True, own=True, fit=0.9)
+    assert decide(text, _route("os_update", 0.95), evidence=own).action.value == "answer"
