@@ -68,6 +68,15 @@ def _engine_for(kb_dir: Path, cache_dir: Path):
     return build_engine(replace(settings.engine_config(), kb_dir=kb_dir))
 
 
+def _company_engine(folder: Path, articles: dict[str, str], cache_dir: Path):
+    """The real engine on the built-in KB plus a company's own ``articles`` (file name -> Markdown) in ``folder``."""
+    shutil.copytree(REPO / "data" / "kb", folder / "builtin")
+    (folder / "ours").mkdir()
+    for name, text in articles.items():
+        (folder / "ours" / name).write_text(text, encoding="utf-8")
+    return _engine_for(folder, cache_dir)
+
+
 @pytest.fixture(scope="module")
 def team_engine(team_kb: Path, cache_dir: Path):
     return _engine_for(team_kb, cache_dir)
@@ -627,12 +636,7 @@ Handhelds sign you in with your badge.
 
 @pytest.fixture(scope="module")
 def warehouse_engine(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path):
-    folder = tmp_path_factory.mktemp("warehouse-kb")
-    shutil.copytree(REPO / "data" / "kb", folder / "builtin")
-    (folder / "ours").mkdir()
-    for name, text in WAREHOUSE.items():
-        (folder / "ours" / name).write_text(text, encoding="utf-8")
-    return _engine_for(folder, cache_dir)
+    return _company_engine(tmp_path_factory.mktemp("warehouse-kb"), WAREHOUSE, cache_dir)
 
 
 def test_the_companys_own_business_is_answered_from_its_article_not_asked_about(warehouse_engine):
@@ -659,7 +663,7 @@ def test_everyday_questions_are_nearer_the_routers_everyday_lines_than_it_reques
 
 # A company documents its expenses tool, travel booking and payslips: business the bot answers from their articles.
 EXPENSES_KB = {
-"expenses.md": """---
+    "expenses.md": """---
 id: acme-expenses
 title: Claim expenses and corporate card spend in Spendly
 topic: expenses
@@ -672,7 +676,7 @@ Spendly is where you claim back money you spent for work and reconcile your corp
    replacement there; it arrives in five working days.
 4. Approved claims are paid with the next monthly salary.
 """,
-"travel.md": """---
+    "travel.md": """---
 id: acme-travel
 title: Book work travel and hotels in Voyago
 topic: travel
@@ -683,7 +687,7 @@ Work trips are booked in Voyago so they follow the travel policy.
 2. Your manager approves the trip in Voyago; bookings are confirmed once approved.
 3. To change or cancel a booking, open it in **My trips** and choose **Change** or **Cancel**.
 """,
-"payslips.md": """---
+    "payslips.md": """---
 id: acme-payslips
 title: See your payslips in the Payroll portal
 topic: payroll
@@ -699,12 +703,7 @@ Payslips are published in the Payroll portal on the 25th of each month.
 
 @pytest.fixture(scope="module")
 def expenses_engine(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path):
-    folder = tmp_path_factory.mktemp("expenses-kb")
-    shutil.copytree(REPO / "data" / "kb", folder / "builtin")
-    (folder / "ours").mkdir()
-    for name, text in EXPENSES_KB.items():
-        (folder / "ours" / name).write_text(text, encoding="utf-8")
-    return _engine_for(folder, cache_dir)
+    return _company_engine(tmp_path_factory.mktemp("expenses-kb"), EXPENSES_KB, cache_dir)
 
 
 def test_everyday_questions_about_my_own_bank_card_are_not_answered_from_the_expenses_article(expenses_engine):
