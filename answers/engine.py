@@ -24,7 +24,7 @@ from answers.normalize import MAX_INPUT_CHARS, normalize_slack_text, truncate
 from answers.org import OrgProfile
 from answers.policy import CLARIFY_THRESHOLD, Decision, Evidence, Turn, decide
 from answers.redact import redact
-from answers.retrieval import Hit, Retriever
+from answers.retrieval import ADAPTER_PATH, Hit, Retriever, load_adapter
 from answers.router import IntentRouter, Route, load_or_train_router
 from answers.taxonomy import IT_INTENTS, Action
 
@@ -54,6 +54,7 @@ class EngineConfig:
     answer_mode: str = "kb"
     clarify_threshold: float = CLARIFY_THRESHOLD
     hybrid_min_retrieval: float = 6.0
+    query_adapter: Path | None = ADAPTER_PATH  # None: match the organisation's sentences with the encoder alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -591,7 +592,8 @@ def build_engine(config: EngineConfig, *, generator: Generator | None = None,
     rows = [row for path in config.train_files for row in read_jsonl(path)] + router_rows()
     embedder = SentenceEmbedder(cache_dir=config.cache_dir)  # ONNX Runtime, exported once into the cache
     router = load_or_train_router(rows, cache_dir=config.cache_dir, embedder=embedder)
-    retriever = Retriever(kb, embedder=embedder, cache_dir=config.cache_dir, org=config.org)
+    retriever = Retriever(kb, embedder=embedder, cache_dir=config.cache_dir, org=config.org,
+                          adapter=load_adapter(config.query_adapter))
     return AnswerEngine(
         kb=kb, router=router, org=config.org, answer_mode=config.answer_mode, generator=generator,
         clarify_threshold=config.clarify_threshold, hybrid_min_retrieval=config.hybrid_min_retrieval,

@@ -62,7 +62,10 @@ def test_no_article_about_it_puts_the_closest_of_our_articles_one_click_away(mak
     shutil.copytree(repo / "data" / "kb", tmp_path / "kb" / "builtin")
     shutil.copytree(repo / "data" / "eval" / "org_kb", tmp_path / "kb" / "fabrikam")
     settings = Settings(_env_file=None, cache_dir=cache_dir)
-    bot = make_bot(engine=build_engine(replace(settings.engine_config(), kb_dir=tmp_path / "kb")))
+    # the encoder alone: the query adapter learnt from these very Fabrikam questions, and this one sits at the edge
+    # of the licence article's fit without it
+    config = replace(settings.engine_config(), kb_dir=tmp_path / "kb", query_adapter=None)
+    bot = make_bot(engine=build_engine(config))
     event, first = bot.ask("need ms project for the new planning work")
     rendered = json.dumps(first["blocks"])
     assert CLOSEST_PROMPT in rendered and "Request a paid software licence in LicenceHub" in first["text"]

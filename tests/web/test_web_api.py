@@ -44,7 +44,10 @@ def test_an_organisations_own_topic_offered_in_a_prompt_can_be_picked(make_web, 
     shutil.copytree(repo / "data" / "kb", tmp_path / "kb" / "builtin")
     shutil.copytree(repo / "data" / "eval" / "org_kb", tmp_path / "kb" / "fabrikam")
     settings = Settings(_env_file=None, cache_dir=cache_dir)
-    web = make_web(engine=build_engine(replace(settings.engine_config(), kb_dir=tmp_path / "kb")))
+    # the encoder alone: the query adapter learnt from these very Fabrikam questions, and this one sits at the edge
+    # of the licence article's fit without it
+    config = replace(settings.engine_config(), kb_dir=tmp_path / "kb", query_adapter=None)
+    web = make_web(engine=build_engine(config))
     token = web.start()
     asked = web.ask(token, "the submit button is missing on the holiday request form").event("answer")
     assert asked["action"] == "clarify"
