@@ -34,7 +34,7 @@ from answers.kb import Article, KnowledgeBase
 from answers.normalize import expand_shorthand
 from answers.org import OrgProfile, fill_placeholders
 
-__all__ = ["Hit", "Retriever", "tokenize", "INDEX_VERSION", "ADAPTER_PATH", "load_adapter"]
+__all__ = ["Hit", "IndexVectors", "Retriever", "tokenize", "INDEX_VERSION", "ADAPTER_PATH", "load_adapter"]
 
 log = logging.getLogger(__name__)
 INDEX_VERSION = 3  # bump when the units change, so cached indexes rebuild
@@ -119,7 +119,22 @@ def load_adapter(path: Path | None = ADAPTER_PATH) -> np.ndarray | None:
     except (OSError, ValueError) as error:
         log.warning("query adapter %s unreadable (%s); sentences are matched without it", path, error)
         return None
-    return weights if weights.ndim == 2 and weights.shape[0] == weights.shape[1] else None
+    if weights.ndim != 2 or weights.shape[0] != weights.shape[1]:
+        log.warning("query adapter %s is not a square matrix (%s); sentences are matched without it", path,
+                    "x".join(map(str, weights.shape)))
+        return None
+    return weights
+
+
+@dataclass(frozen=True, slots=True)
+class IndexVectors:
+    """The dense index's vectors (what the query adapter learns against): each unit weighted as ranking weighs it,
+    the organisation's articles' sentences, and the knowledge-base position of the article each belongs to."""
+
+    units: np.ndarray
+    unit_owner: np.ndarray
+    sentences: np.ndarray
+    sentence_owner: np.ndarray
 
 
 def _units(article: Article, org: OrgProfile) -> list[tuple[str, str, int]]:
@@ -236,6 +251,18 @@ class Retriever:
     def dense(self) -> bool:
         """True when questions are matched by embeddings as well as words."""
         return self._vectors is not None
+
+    @property
+    def adapter(self) -> np.ndarray | None:
+        """The query adapter the organisation's sentences are read through (None: the encoder alone)."""
+        return self._adapter
+
+    def index_vectors(self) -> IndexVectors | None:
+        """The index's vectors (None without an embedder)."""
+        if self._vectors is None or self._sentence_vectors is None:
+            return None
+        return IndexVectors(units=self._vectors * self._unit_weight[:, None], unit_owner=self._owner,
+                            sentences=self._sentence_vectors, sentence_owner=self._sentence_owner)
 
     def embed(self, text: str) -> np.ndarray | None:
         """The question's embedding, chat shorthand written out (None without an embedder)."""

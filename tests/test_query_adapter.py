@@ -65,9 +65,9 @@ def test_the_shipped_adapter_loads_and_the_bot_uses_it_by_default(cache_dir: Pat
     assert weights is not None and weights.shape == (384, 384) and weights.dtype == np.float32
     assert 0.0 < np.abs(weights).max() < 1.0  # a lean, not a new space
     settings = Settings(_env_file=None, cache_dir=cache_dir)
-    assert build_engine(settings.engine_config()).retriever._adapter is not None
+    assert build_engine(settings.engine_config()).retriever.adapter is not None
     plain = build_engine(replace(settings.engine_config(), query_adapter=None))
-    assert plain.retriever._adapter is None
+    assert plain.retriever.adapter is None
 
 
 def test_a_missing_or_broken_adapter_is_skipped_with_one_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture):
@@ -75,9 +75,13 @@ def test_a_missing_or_broken_adapter_is_skipped_with_one_warning(tmp_path: Path,
     assert load_adapter(None) is None
     broken = tmp_path / "broken.npy"
     broken.write_bytes(b"not an array")
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((384, 10), dtype=np.float32))
     with caplog.at_level(logging.WARNING, logger="answers.retrieval"):
         assert load_adapter(broken) is None
-    assert any("unreadable" in r.getMessage() for r in caplog.records)
+        assert load_adapter(wrong) is None
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("unreadable" in m for m in messages) and any("not a square matrix (384x10)" in m for m in messages)
 
 
 def test_only_the_companys_sentences_are_read_through_the_adapter(company: Path, tmp_path: Path, cache_dir: Path):
@@ -146,10 +150,8 @@ def test_learning_pulls_a_companys_questions_to_their_article_and_pushes_the_oth
             ("how do i book annual leave in shiftbox", -1),  # another task in the same system
             ("can i change my bank details for pay", -1)]
     vectors = np.stack([retriever.embed(text) for text, _ in rows])
-    tiny = CompanySet(name="acme", units=retriever._vectors * retriever._unit_weight[:, None],
-                      unit_owner=retriever._owner, sentences=retriever._sentence_vectors,
-                      sentence_owner=retriever._sentence_owner, questions=vectors,
-                      labels=np.array([label for _, label in rows]), articles=len(ids))
+    tiny = CompanySet.of("acme", retriever, vectors, np.array([label for _, label in rows]), articles=len(ids))
+    assert len(tiny.units) == len(retriever.index_vectors().units)  # both articles are the company's own
     everyday = np.stack([retriever.embed(t) for t in ("what's the weather tomorrow", "play some jazz")])
     weights = train([tiny], everyday)
     assert weights.shape == (384, 384) and np.abs(weights).max() > 0.0

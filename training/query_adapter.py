@@ -72,6 +72,17 @@ class CompanySet:
     labels: np.ndarray  # (q,) article index, -1 for a question no article covers
     articles: int
 
+    @classmethod
+    def of(cls, name: str, retriever, questions: np.ndarray, labels: np.ndarray, *, articles: int) -> CompanySet:
+        """A company's set from the retriever over its ``articles`` articles (their units, when the article is the
+        organisation's own: it has sentences in the index)."""
+        index = retriever.index_vectors()
+        if index is None:
+            raise ValueError("the retriever has no dense index (no sentence encoder)")
+        keep = np.isin(index.unit_owner, index.sentence_owner)
+        return cls(name=name, units=index.units[keep], unit_owner=index.unit_owner[keep], sentences=index.sentences,
+                   sentence_owner=index.sentence_owner, questions=questions, labels=labels, articles=articles)
+
 
 def everyday_vectors(*, cache_dir: Path | None = None, lines: int = EVERYDAY_LINES) -> np.ndarray:
     """``lines`` CLINC150 training questions (a fixed random draw), embedded as the retriever embeds a question."""
@@ -103,16 +114,10 @@ def load_sets(names=None, *, cache_dir: Path | None = None) -> list[CompanySet]:
         kb = load_kb(folder, strict=False)
         retriever = Retriever(kb, embedder=embedder, cache_dir=cache_dir)
         ids = [a.id for a in kb.articles]
-        own = [i for i, a in enumerate(kb.articles) if a.intent is None]
-        keep = np.isin(retriever._owner, own)
         rows = [(r["text"], ids.index(r["article"])) for r in read_jsonl(covered)]
         rows += [(r["text"], -1) for r in read_jsonl(uncovered)]
         vectors = np.stack([retriever.embed(redact(text).text) for text, _ in rows])
-        sets.append(CompanySet(
-            name=name, units=retriever._vectors[keep] * retriever._unit_weight[keep, None],
-            unit_owner=retriever._owner[keep], sentences=retriever._sentence_vectors,
-            sentence_owner=retriever._sentence_owner, questions=vectors,
-            labels=np.array([label for _, label in rows]), articles=len(ids)))
+        sets.append(CompanySet.of(name, retriever, vectors, np.array([label for _, label in rows]), articles=len(ids)))
         log.info("%s: %d articles, %d questions", name, len(ids), len(rows))
     return sets
 
