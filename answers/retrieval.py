@@ -34,7 +34,8 @@ from answers.kb import Article, KnowledgeBase
 from answers.normalize import expand_shorthand
 from answers.org import OrgProfile, fill_placeholders
 
-__all__ = ["Hit", "IndexVectors", "Retriever", "tokenize", "INDEX_VERSION", "ADAPTER_PATH", "load_adapter"]
+__all__ = ["Hit", "IndexVectors", "Retriever", "tokenize", "INDEX_VERSION", "ADAPTER_PATH", "adapt", "load_adapter",
+           "question_text"]
 
 log = logging.getLogger(__name__)
 INDEX_VERSION = 3  # bump when the units change, so cached indexes rebuild
@@ -126,6 +127,17 @@ def load_adapter(path: Path | None = ADAPTER_PATH) -> np.ndarray | None:
     return weights
 
 
+def adapt(vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Question vectors (one, or one per row) read through the query adapter ``weights``: ``normalize(v + v W)``."""
+    moved = vectors + vectors @ weights
+    return moved / np.linalg.norm(moved, axis=-1, keepdims=True)
+
+
+def question_text(text: str) -> str:
+    """What the encoder reads of a (redacted) question: chat shorthand written out, lower case."""
+    return expand_shorthand(text).lower()
+
+
 @dataclass(frozen=True, slots=True)
 class IndexVectors:
     """The dense index's vectors (what the query adapter learns against): each unit weighted as ranking weighs it,
@@ -167,6 +179,11 @@ class Retriever:
                  org: OrgProfile | None = None, k1: float = 1.4, b: float = 0.6,
                  adapter: np.ndarray | None = None) -> None:
         self._kb = kb
+        dimension = getattr(embedder, "dimension", None)
+        if adapter is not None and dimension is not None and adapter.shape[0] != dimension:
+            log.warning("the query adapter is %dx%d but the encoder's vectors have %d values; sentences are matched "
+                        "without it", *adapter.shape, dimension)
+            adapter = None
         self._adapter = adapter
         self._k1, self._b = k1, b
         self._embedder = embedder
@@ -266,7 +283,7 @@ class Retriever:
 
     def embed(self, text: str) -> np.ndarray | None:
         """The question's embedding, chat shorthand written out (None without an embedder)."""
-        return self._embedder.encode([expand_shorthand(text).lower()])[0] if self._embedder is not None else None
+        return self._embedder.encode([question_text(text)])[0] if self._embedder is not None else None
 
     # -- scoring -----------------------------------------------------------------------------
 
@@ -302,9 +319,8 @@ class Retriever:
             return best
         vector = vector.astype(np.float32)
         lift = 0.0
-        if self._adapter is not None and self._adapter.shape[0] == vector.shape[-1]:
-            vector = vector + vector @ self._adapter
-            vector, lift = vector / np.linalg.norm(vector), ADAPTER_LIFT
+        if self._adapter is not None:
+            vector, lift = adapt(vector, self._adapter), ADAPTER_LIFT
         np.maximum.at(best, self._sentence_owner, self._sentence_vectors @ vector + lift)
         return best
 

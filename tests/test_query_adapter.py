@@ -48,8 +48,11 @@ def company(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_adapter_is_learnt_from_the_development_companies_and_never_a_held_out_one():
-    from bench.public_bench import HELD_OUT, ORG_SETS
+    from bench import public_bench
+    from data.org_sets import HELD_OUT, ORG_SETS
     from training.query_adapter import DEV_SETS
+
+    assert public_bench.HELD_OUT is HELD_OUT and public_bench.ORG_SETS is ORG_SETS  # what the benchmark holds out
 
     assert not set(DEV_SETS) & HELD_OUT
     assert set(DEV_SETS) == set(ORG_SETS) - HELD_OUT  # a new development set is learnt from too
@@ -82,6 +85,17 @@ def test_a_missing_or_broken_adapter_is_skipped_with_one_warning(tmp_path: Path,
         assert load_adapter(wrong) is None
     messages = [r.getMessage() for r in caplog.records]
     assert any("unreadable" in m for m in messages) and any("not a square matrix (384x10)" in m for m in messages)
+
+
+def test_an_adapter_for_another_encoder_is_set_aside_with_a_warning(company: Path, cache_dir: Path,
+                                                                   caplog: pytest.LogCaptureFixture):
+    from answers.embedder import SentenceEmbedder
+
+    with caplog.at_level(logging.WARNING, logger="answers.retrieval"):
+        retriever = Retriever(load_kb(company), embedder=SentenceEmbedder(cache_dir=cache_dir), cache_dir=cache_dir,
+                              adapter=np.zeros((256, 256), dtype=np.float32))
+    assert retriever.adapter is None
+    assert any("256x256" in r.getMessage() and "384 values" in r.getMessage() for r in caplog.records)
 
 
 def test_only_the_companys_sentences_are_read_through_the_adapter(company: Path, tmp_path: Path, cache_dir: Path):

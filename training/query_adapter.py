@@ -6,8 +6,9 @@ shift) sits as near the article as the questions it answers. The adapter is one 
 vector ``q`` becomes ``normalize(q + q W)`` before it is compared with the sentences of the organisation's own
 articles (the fit the scope decision reads; the articles' vectors, the index and the router are untouched).
 
-It is learnt on the development companies' sets (``DEV_SETS``: their articles, the questions about them, and the
-questions they do not cover), never on a held-out one (``bench/public_bench.HELD_OUT``): each covered question
+It is learnt on the development companies' sets (``DEV_SETS``, that is ``data.org_sets.DEV_ORG_SETS``: their
+articles, the questions about them, and the questions they do not cover), never on a held-out one
+(``data.org_sets.HELD_OUT``): each covered question
 should find its article's best sentence nearer than any other article's, and each uncovered one should find none
 nearer than a learnt bar (a softmax over the company's articles and a "none" score), and so should everyday
 questions (CLINC150's training lines, ``EVERYDAY_LINES`` of them, weighed ``EVERYDAY_WEIGHT``): without them the
@@ -30,19 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from answers.retrieval import ADAPTER_PATH
+from answers.retrieval import ADAPTER_PATH, adapt
+from data.org_sets import DEV_ORG_SETS as DEV_SETS
 
-__all__ = ["DEV_SETS", "CompanySet", "adapt", "everyday_vectors", "load_sets", "separation", "train", "main"]
+__all__ = ["DEV_SETS", "CompanySet", "everyday_vectors", "load_sets", "separation", "train", "main"]
 
 log = logging.getLogger("training")
 
-EVAL = Path(__file__).resolve().parent.parent / "data" / "eval"
-# The development companies (bench/public_bench.ORG_SETS less HELD_OUT): articles, covered and uncovered questions.
-DEV_SETS = {
-    "fabrikam": (EVAL / "org_kb", EVAL / "org_questions.jsonl", EVAL / "uncovered_questions.jsonl"),
-    **{name: (EVAL / name / "kb", EVAL / name / "questions.jsonl", EVAL / name / "uncovered.jsonl")
-       for name in ("northwind", "tailspin", "woodgrove", "proseware", "alpineski", "wingtip")},
-}
 TAU = 0.05  # softmax temperature over articles
 SMOOTH = 0.02  # an article's score: a soft maximum over its units and sentences at this temperature
 L2 = 0.01  # pull towards the identity (W = 0)
@@ -89,13 +84,13 @@ def everyday_vectors(*, cache_dir: Path | None = None, lines: int = EVERYDAY_LIN
     import random
 
     from answers.embedder import SentenceEmbedder
-    from answers.normalize import expand_shorthand
     from answers.redact import redact
+    from answers.retrieval import question_text
     from data.public_sets import clinc_rows
 
     rows = clinc_rows("train")
     random.Random(0).shuffle(rows)
-    texts = [expand_shorthand(redact(row["text"]).text).lower() for row in rows[:lines]]
+    texts = [question_text(redact(row["text"]).text) for row in rows[:lines]]
     return SentenceEmbedder(cache_dir=cache_dir).encode(texts).astype(np.float32)
 
 
@@ -133,12 +128,6 @@ def _scores(torch, questions, company: CompanySet):
         columns.append(SMOOTH * torch.logsumexp(sims[:, mine] / SMOOTH, 1) if len(mine) else
                        torch.full((len(questions),), -1.0))
     return torch.stack(columns, 1)
-
-
-def adapt(vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``normalize(v + v W)`` for each row of ``vectors``."""
-    moved = vectors + vectors @ weights
-    return moved / np.linalg.norm(moved, axis=-1, keepdims=True)
 
 
 def train(sets: list[CompanySet], everyday: np.ndarray | None = None, *, seed: int = 0) -> np.ndarray:
