@@ -170,3 +170,13 @@ def test_learning_pulls_a_companys_questions_to_their_article_and_pushes_the_oth
     weights = train([tiny], everyday)
     assert weights.shape == (384, 384) and np.abs(weights).max() > 0.0
     assert separation(tiny, weights) > separation(tiny, None)
+
+
+def test_learning_into_a_folder_that_cannot_exist_says_so_in_one_line_at_once(capsys: pytest.CaptureFixture):
+    from training.query_adapter import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--output", "/proc/no-such-folder/adapter.npy"])
+    assert stopped.value.code == 1
+    error = capsys.readouterr().err
+    assert error.startswith("query adapter: ") and "/proc/no-such-folder" in error and error.count("\n") == 1

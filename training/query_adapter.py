@@ -189,6 +189,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=None, help="encoder cache folder (ONNX export)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from llm.errors import KnowledgeBaseError, ModelError
+
+    try:
+        return _run(args)
+    except ImportError as error:
+        parser.exit(1, f"query adapter: {error.name or error} is needed to learn it (make setup installs it)\n")
+    except (ModelError, KnowledgeBaseError, OSError, ValueError, KeyError) as error:
+        parser.exit(1, f"query adapter: {error}\n")
+
+
+def _run(args: argparse.Namespace) -> int:
+    args.output.parent.mkdir(parents=True, exist_ok=True)  # before minutes of work, not after
     sets = load_sets(cache_dir=args.cache_dir)
     everyday = everyday_vectors(cache_dir=args.cache_dir)
     report = {}
@@ -204,7 +216,6 @@ def main(argv: list[str] | None = None) -> int:
         log.info("mean: %.3f -> %.3f", np.mean([r["before"] for r in report.values()]),
                  np.mean([r["after"] for r in report.values()]))
     weights = train(sets, everyday)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     np.save(args.output, weights.astype(np.float16))
     print(json.dumps({"adapter": str(args.output), "sets": list(DEV_SETS), "leave_one_out": report}, indent=1))
     return 0
