@@ -22,7 +22,7 @@ from llm.errors import ModelError
 from answers.kb import Article, KnowledgeBase, load_kb
 from answers.normalize import MAX_INPUT_CHARS, normalize_slack_text, truncate
 from answers.org import OrgProfile
-from answers.policy import CLARIFY_THRESHOLD, Decision, Evidence, Turn, decide
+from answers.policy import CLARIFY_THRESHOLD, Decision, Evidence, Turn, decide, without_device_aside
 from answers.redact import redact
 from answers.retrieval import ADAPTER_PATH, Hit, Retriever, load_adapter
 from answers.router import IntentRouter, Route, load_or_train_router
@@ -233,7 +233,7 @@ class AnswerEngine:
         started = time.perf_counter()
         clean, truncated = truncate(normalize_slack_text(text))
         redaction = redact(clean)
-        safe = redaction.text
+        safe = without_device_aside(redaction.text)  # what it asks, without whose phone it was written on
         picked = route is not None
         vector = self.retriever.embed(safe) if safe.strip() else None
         if route is None and not safe.strip():
@@ -265,7 +265,7 @@ class AnswerEngine:
             reply.answer = f"{compose.password_warning(self.org)}\n\n{reply.answer}"
         if truncated:
             reply.answer = f"{compose.truncation_note(MAX_INPUT_CHARS)}\n\n{reply.answer}"
-        reply.text = safe
+        reply.text = redaction.text
         reply.redacted = redaction.kinds
         reply.truncated = truncated
         reply.latency_ms = (time.perf_counter() - started) * 1000

@@ -14,7 +14,7 @@ from answers.router import Route
 from answers.taxonomy import INTENTS, IT_INTENTS, OTHER_INTENTS, Action, default_action
 
 __all__ = ["Turn", "Decision", "Evidence", "decide", "looks_like_injection", "looks_like_abuse", "urgent_intent",
-           "carries_a_problem", "CLARIFY_THRESHOLD"]
+           "carries_a_problem", "without_device_aside", "CLARIFY_THRESHOLD"]
 
 CLARIFY_THRESHOLD = 0.25
 MAX_ANSWERS_BEFORE_ESCALATION = 2
@@ -140,6 +140,17 @@ _COMPROMISE = (
     re.compile(r"(?i)\b(ran|opened|installed|enabled)\b[^.!?]{0,40}\b(attachment|macro|extension|program|app|file)\b"
                r"[^.!?]{0,40}\b(email|message|link|told|asked)\b[^.!?]{0,60}\b(now|since|weird|redirect\w*|pop-?ups?|encrypt\w*)\b"),
 )
+# An account someone else has taken over ("my work email got hacked", "our instagram account got hacked"): the
+# security team acts now (sessions revoked, password reset), whatever article matches the words. One's own consumer
+# accounts are not the helpdesk's (``about_personal_life``); "how do I know if ..." asks, it does not report.
+_TAKEN_OVER = re.compile(
+    r"(?i)^(?!.*\bhow (do|can|would) (i|you|we) (know|tell|check|find out)\b)(?:.*\b(account|e-?mail|mailbox|inbox|"
+    r"login|page|profile|website|channel|handle|instagram|facebook|linkedin|twitter|tiktok|youtube)\s+"
+    r"(?:\w+\s+){0,2}?(?:was|were|is|are|got|gets|has been|have been|has got|been)\s+(?:\w+\s+)?"
+    r"(hacked|compromised|taken over|hijacked|breached)\b"
+    r"|.*\b(hacked|hijacked|took over|broke into|broken into|got into) (my|our|the|the company'?s|a|an)"
+    r"(?: [\w-]+){0,2} (account|e-?mail|mailbox|page|profile|website|channel)\b)"
+)
 _DANGER = re.compile(
     r"(?i)\b(smok(e|ed|es|ing)|burning smell|smells? (like |of )?burn\w*|sparks?|sparking|swell\w*|swollen|bulg\w*|"
     r"on fire|melt\w*|spill\w*|spilt|poured\b[^.!?]{0,20}\b(coffee|water|tea|wine|juice|soda|drink)|got wet|"
@@ -241,6 +252,33 @@ _ABOUT_WORK = re.compile(
 )
 
 
+# Which device someone writes from, as an aside: "cant get into my account, using my husband's phone to write this".
+# A locked-out employee often has only a family member's phone to hand; the router learnt such phones from questions
+# about the phones themselves, so the aside would turn the message away. It says nothing of the problem.
+_KIN = (r"(?:husband|wife|partner|boyfriend|girlfriend|fianc[eé]e?|son|daughter|kid|child|mum|mom|mother|dad|father|"
+        r"brother|sister|friend|neighbou?r|flatmate|roommate|housemate|colleague|co-?worker|boss|manager|family)")
+_ASIDE_DEVICE = (rf"(?:my |a |the )?{_KIN}'?s'? (?:phone|mobile|cell(?:phone)?|iphone|android|laptop|ipad|tablet|"
+                 r"computer|pc|mac|device)\b(?: to (?:write|send|type|message|text|contact|reach|ask)"
+                 r"(?: (?:this|you|it|the helpdesk|for help))?)?(?: (?:right now|at the moment|for now|atm))?\s*\)?")
+_DEVICE_ASIDE = re.compile(
+    r"(?i)(?:"
+    # "..., using my husband's phone", "(on my mum's laptop)", "and I'm on my daughter's ipad"
+    r"(?:^|[,;(]|\s-|\b(?:and|but|so)\b)\s*(?:i'?m |i am |am )?(?:currently |now |just )?(?:using|on) "
+    # "writing this from my wife's phone", "typing from a friend's laptop"
+    r"|\b(?:i'?m |i am )?(?:writing|typing|texting|sending|messaging)(?: (?:this|you|it))?(?: (?:from|on|with))? "
+    r"|\b(?:i'?m|i am) (?:currently |now |just )?(?:using|on) "
+    rf"){_ASIDE_DEVICE}"
+)
+
+
+def without_device_aside(text: str) -> str:
+    """``text`` without an aside saying whose device it was written from (the whole text if that is all it says)."""
+    stripped = _DEVICE_ASIDE.sub(" ", text)
+    stripped = re.sub(r"\s{2,}", " ", stripped)
+    stripped = re.sub(r"\s+([,.!?])", r"\1", re.sub(r"(?:\s-|[,;])\s*(?=[,.!?;]|$)", "", stripped)).strip(" ,;-")
+    return stripped if len(stripped.split()) >= 2 else text
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """What retrieval found for a message: how well the knowledge base covers it."""
@@ -321,6 +359,8 @@ def urgent_intent(text: str, route: Route) -> str | None:
     # "entered my password ..." is only a compromise when phishing is in the air at all
     first, *specific = _COMPROMISE
     if any(pattern.search(text) for pattern in specific) or (route.probability("phishing") >= 0.1 and first.search(text)):
+        return "phishing"
+    if _TAKEN_OVER.search(text) and not about_personal_life(text):
         return "phishing"
     if route.intent in ("hardware", "mobile_device", "slow_computer", "meetings_av"):
         if _DANGER.search(text) or _LOSS.search(text):

@@ -386,3 +386,40 @@ def test_my_own_accounts_and_gadgets_get_a_pointer_to_their_own_support_not_work
 def test_work_it_on_personal_devices_or_about_family_is_still_helped(engine, question):
     answer = engine.answer(question)
     assert answer.action != "reject", answer.reason
+
+
+@pytest.mark.parametrize("question", [
+    "cant get into my account, using my husband's phone to write this",
+    "cant log in, on my sons ipad right now",
+    "locked out of my account (typing from a friend's laptop)",
+])
+def test_whose_phone_a_locked_out_employee_writes_from_does_not_change_the_answer(engine, question):
+    answer = engine.answer(question)
+    assert (answer.action, answer.intent) == ("answer", "account_lockout"), (answer.action, answer.reason)
+    assert answer.text == question  # what was said is kept as said; only the answer ignores the aside
+
+
+def test_the_family_device_itself_is_still_not_work_it(engine):
+    assert engine.answer("my husband's phone keeps restarting").action == "reject"
+
+
+@pytest.mark.parametrize("question", [
+    "my work email got hacked",
+    "I think my account has been hacked",
+    "our instagram account got hacked",
+    "someone hacked our website",
+])
+def test_an_account_someone_else_has_taken_over_goes_to_a_person_now(engine, question):
+    answer = engine.answer(question)
+    assert (answer.action, answer.reason) == ("escalate", "needs a human now")
+
+
+@pytest.mark.parametrize("question", [
+    "my instagram got hacked",  # one's own consumer account
+    "how do I know if my account was hacked",  # a question, not a report
+    "email says they hacked my webcam and want bitcoin, it even shows an old password of mine. scam right?",
+    "field engineer, my van was broken into at a customer site and the Toughbook is gone",
+])
+def test_hacked_in_other_senses_is_not_a_taken_over_account(engine, question):
+    answer = engine.answer(question)
+    assert (answer.intent, answer.reason) != ("phishing", "needs a human now")
