@@ -3,9 +3,9 @@
 The first token of a 600-token prompt with nothing cached takes about 0.33 s on the int8 ONNX export
 (docs/llm-runtime.md), 41-45% of it in attention, whose CPU kernel computes the masked half of the square too.
 Torch's scaled-dot-product attention skips it when told the mask is causal, so a torch pass that hands its KV cache
-to the ONNX decoder could be quicker. This script times the prompt's pass in torch alone (the embedded SmolLM2, the
-same base weights (timing does not depend on their values), ``attn_implementation="sdpa"``, KV cache returned, logits of the last token only) in float32,
-bfloat16 and with int8 dynamically quantized linear layers::
+to the ONNX decoder could be quicker. This script times the prompt's pass in torch alone (the embedded SmolLM2's
+base weights: timing does not depend on their values; ``attn_implementation="sdpa"``, KV cache returned, logits of
+the last token only) in float32, bfloat16 and with int8 dynamically quantized linear layers::
 
     .venv/bin/python bench/prefill_torch.py --output bench/results/prefill_torch.json
 
