@@ -423,3 +423,19 @@ def test_an_account_someone_else_has_taken_over_goes_to_a_person_now(engine, que
 def test_hacked_in_other_senses_is_not_a_taken_over_account(engine, question):
     answer = engine.answer(question)
     assert (answer.intent, answer.reason) != ("phishing", "needs a human now")
+
+
+@pytest.mark.parametrize(("question", "article"), [
+    ("my screen is flickering", "hardware-display-flicker-resolution"),
+    ("laptop screen is upside down", "hardware-display-flicker-resolution"),
+    ("no sound from my laptop speakers", "hardware-sound-speakers-headphones"),
+    ("how do I take a screenshot", "software-screenshot"),
+    ("how do I print double sided", "printer-double-sided-colour-scan"),
+    ("how do I scan a document to email", "printer-double-sided-colour-scan"),
+    ("wrong time zone after travelling", "os-date-time-wrong"),
+    ("I got a new laptop, how do I transfer my files", "hardware-new-laptop-move-files"),
+    ("emails to external people bounce back", "email-bounced-undeliverable"),
+])
+def test_everyday_level_0_questions_get_the_article_written_for_them(engine, question, article):
+    answer = engine.answer(question)
+    assert (answer.action, answer.article) == ("answer", article)
