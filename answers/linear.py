@@ -1,4 +1,4 @@
-"""The router's fitted TF-IDF features and logistic regressions, applied without scikit-learn's per-call overhead.
+"""The router's fitted TF-IDF features and logistic regressions, applied without scikit-learn.
 
 For one Slack message, ``TfidfVectorizer.transform`` and ``predict_proba``
 spend most of their ~1 ms validating inputs (array checks, dataframe
@@ -8,30 +8,81 @@ and :class:`LinearScorer` do the same arithmetic from the fitted attributes
 (``vocabulary_``, ``idf_``, ``coef_``, ``intercept_``), so the results are
 scikit-learn's to floating-point rounding (``tests/test_router_fast_path.py``
 holds them to 1e-9 on the whole dataset).
+
+They keep plain data only (dicts, NumPy arrays, the analyzers' settings), and split text into n-grams as
+scikit-learn's ``char_wb`` and ``word`` analyzers do, so a compiled router unpickles without importing
+scikit-learn: about a second of every start-up on a small machine.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
 
 __all__ = ["CompiledFeatures", "LinearScorer", "softmax_rows"]
 
+_WHITE_SPACES = re.compile(r"\s\s+")  # as scikit-learn's char_wb analyzer
+
+
+def _char_wb_ngrams(text: str, low: int, high: int) -> list[str]:
+    """Character n-grams inside word boundaries, each word padded with a space (scikit-learn's ``char_wb``)."""
+    ngrams: list[str] = []
+    append = ngrams.append
+    for word in _WHITE_SPACES.sub(" ", text).split():
+        word = f" {word} "
+        length = len(word)
+        for n in range(low, high + 1):
+            offset = 0
+            append(word[offset:offset + n])
+            while offset + n < length:
+                offset += 1
+                append(word[offset:offset + n])
+            if offset == 0:  # a short word is counted once
+                break
+    return ngrams
+
+
+def _word_ngrams(tokens: list[str], low: int, high: int) -> list[str]:
+    """Word n-grams from ``low`` to ``high`` words (scikit-learn's ``word`` analyzer without stop words)."""
+    if high == 1:
+        return tokens
+    grams = list(tokens) if low == 1 else []
+    for n in range(max(low, 2), min(high + 1, len(tokens) + 1)):
+        for i in range(len(tokens) - n + 1):
+            grams.append(" ".join(tokens[i:i + n]))
+    return grams
+
 
 class _Vectorizer:
-    """One fitted ``TfidfVectorizer``: analyzer, vocabulary and idf weights, at a column offset."""
+    """One fitted ``TfidfVectorizer``: how it splits text, its vocabulary and idf weights, at a column offset."""
 
     def __init__(self, fitted: Any, offset: int) -> None:
         if fitted.norm != "l2" or not fitted.use_idf or fitted.binary:
             raise ValueError("only l2-normalised TF-IDF without binary counts is compiled")
-        self.analyze = fitted.build_analyzer()
+        if fitted.analyzer not in ("char_wb", "word") or fitted.preprocessor is not None \
+                or fitted.tokenizer is not None or fitted.strip_accents or fitted.stop_words is not None \
+                or fitted.input != "content":
+            raise ValueError("only char_wb and word analyzers without custom steps or stop words are compiled")
+        self.kind = fitted.analyzer
+        self.ngram_range = tuple(fitted.ngram_range)
+        self.lowercase = bool(fitted.lowercase)
+        self.token_pattern = re.compile(fitted.token_pattern) if self.kind == "word" else None
         self.vocabulary: dict[str, int] = fitted.vocabulary_  # the fitted dict itself: no second copy in memory
         self.idf = np.asarray(fitted.idf_, dtype=np.float64)
         self.sublinear = bool(fitted.sublinear_tf)
         self.offset = offset
         self.width = len(self.idf)
+
+    def analyze(self, text: str) -> list[str]:
+        if self.lowercase:
+            text = text.lower()
+        low, high = self.ngram_range
+        if self.kind == "char_wb":
+            return _char_wb_ngrams(text, low, high)
+        return _word_ngrams(self.token_pattern.findall(text), low, high)
 
     def row(self, text: str) -> tuple[list[int], list[float]]:
         counts: dict[int, int] = {}
@@ -82,11 +133,12 @@ def softmax_rows(scores: np.ndarray) -> np.ndarray:
 
 
 class LinearScorer:
-    """A fitted multinomial ``LogisticRegression``'s weights, laid out for sparse rows."""
+    """A fitted multinomial ``LogisticRegression``'s classes and weights, laid out for sparse rows."""
 
     def __init__(self, model: Any) -> None:
         if len(model.classes_) < 3:
             raise ValueError("only multinomial (3 or more classes) logistic regression is compiled")
+        self.classes = [str(label) for label in model.classes_]
         self.coef = np.asarray(model.coef_, dtype=np.float64)  # classes x features, shared with the model: no copy
         self.intercept = np.asarray(model.intercept_, dtype=np.float64)
 

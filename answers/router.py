@@ -35,6 +35,7 @@ __all__ = ["Route", "IntentRouter", "train_router", "load_or_train_router", "CAS
 
 log = logging.getLogger(__name__)
 _FORMAT_VERSION = 6  # bump when training changes, so cached routers retrain
+_COMPILED_VERSION = 1  # bump when the compiled classes change, so their cache files are rebuilt
 CASCADE_THRESHOLD = 0.70
 URGENT_SHARE = 0.4
 DEFAULT_C = 10.0
@@ -85,6 +86,23 @@ class _Models:
     memory_labels: np.ndarray | None = None  # column of each training line's label in the classifiers' classes
 
 
+@dataclass(slots=True)
+class _Compiled:
+    """The fitted router as plain data (dicts, arrays, settings): unpickling it imports no scikit-learn."""
+
+    features: CompiledFeatures
+    fast: LinearScorer
+    full: LinearScorer | None
+    memory: np.ndarray | None = None
+    memory_labels: np.ndarray | None = None
+
+
+def _compile(models: _Models) -> _Compiled:
+    return _Compiled(CompiledFeatures(models.features), LinearScorer(models.fast),
+                     LinearScorer(models.full) if models.full is not None else None, models.memory,
+                     models.memory_labels)
+
+
 # One word for the features, as the training lines spell it: "e-mail" is "email", "pass word" is "password".
 _SPELLINGS = re.compile(r"\b(e-mail|pass[- ]word|user[- ]name)(s?)\b")
 
@@ -97,20 +115,33 @@ def _clean(texts: list[str]) -> list[str]:
 class IntentRouter:
     """A fitted two-stage classifier with a small, dependency-free interface."""
 
-    def __init__(self, models: _Models, *, embedder: Any | None = None,
-                 cascade_threshold: float = CASCADE_THRESHOLD) -> None:
-        self._models = models
-        self._embedder = embedder if models.full is not None else None
+    def __init__(self, models: _Models | _Compiled, *, embedder: Any | None = None,
+                 cascade_threshold: float = CASCADE_THRESHOLD, fitted_path: Path | None = None) -> None:
+        self._models = models if isinstance(models, _Models) else None  # scikit-learn's, when at hand
+        self._fitted_path = fitted_path  # ... or where they are cached
+        compiled = _compile(models) if isinstance(models, _Models) else models
+        self._as_compiled = compiled
+        self._embedder = embedder if compiled.full is not None else None
         self.cascade_threshold = cascade_threshold
-        self._labels: list[str] = [str(label) for label in models.fast.classes_]
-        self._compiled = CompiledFeatures(models.features)
-        self._fast = LinearScorer(models.fast)
-        self._full = LinearScorer(models.full) if models.full is not None else None
-        self._memory = models.memory.astype(np.float32) if models.memory is not None else None
+        self._labels: list[str] = list(compiled.fast.classes)
+        self._compiled = compiled.features
+        self._fast = compiled.fast
+        self._full = compiled.full
+        self._memory_labels = compiled.memory_labels
+        self._memory = compiled.memory.astype(np.float32) if compiled.memory is not None else None
         # the memory's "not IT" rows: everyday questions, for everyday_likeness
-        self._not_it = self._memory[np.isin(models.memory_labels, [
+        self._not_it = self._memory[np.isin(compiled.memory_labels, [
             i for i, label in enumerate(self._labels) if label.partition("__")[0] == "out_of_scope"])] \
-            if self._memory is not None and models.memory_labels is not None else None
+            if self._memory is not None and compiled.memory_labels is not None else None
+
+    def fitted_models(self) -> _Models:
+        """scikit-learn's fitted models (for tests and benchmarks: answering never needs them)."""
+        if self._models is None:
+            if self._fitted_path is None:
+                raise ValueError("this router was loaded compiled, without its fitted models")
+            with self._fitted_path.open("rb") as handle:
+                self._models = pickle.load(handle)
+        return self._models
 
     @property
     def labels(self) -> list[str]:
@@ -153,9 +184,9 @@ class IntentRouter:
 
     def _with_neighbour_vote(self, probabilities: np.ndarray, dense: np.ndarray) -> np.ndarray:
         """Blend in the vote of the nearest training lines (when the router has them)."""
-        if self._memory is None or self._models.memory_labels is None:
+        if self._memory is None or self._memory_labels is None:
             return probabilities
-        votes = neighbour_votes(dense, self._memory, self._models.memory_labels, probabilities.shape[1])
+        votes = neighbour_votes(dense, self._memory, self._memory_labels, probabilities.shape[1])
         return (1 - NEIGHBOUR_WEIGHT) * probabilities + NEIGHBOUR_WEIGHT * votes
 
     def _to_route(self, row: np.ndarray, stage: str) -> Route:
@@ -226,30 +257,51 @@ def load_or_train_router(rows: list[dict], *, cache_dir: Path | None, embedder: 
     """Load the router for this exact training data from the cache, or train and cache it.
 
     The cache key hashes the training rows, the library versions and whether an
-    embedder is used, so editing the data or upgrading scikit-learn retrains.
+    embedder is used, so editing the data or upgrading scikit-learn retrains. Two files share it: scikit-learn's
+    fitted models (``router-<key>.pkl``) and the same as plain data (``router-<key>.compiled<n>.pkl``), which a
+    start-up reads without importing scikit-learn (about a second on a small machine).
     """
-    import sklearn
+    from importlib import metadata
 
     texts = [row["text"] for row in rows]
     labels = [row["label"] for row in rows]
-    key = (_FORMAT_VERSION, sklearn.__version__, embedder is not None, texts, labels)
+    key = (_FORMAT_VERSION, metadata.version("scikit-learn"), embedder is not None, texts, labels)
     digest = hashlib.sha256(repr(key).encode("utf-8")).hexdigest()[:16]
     path = cache_dir / f"router-{digest}.pkl" if cache_dir else None
+    compiled_path = cache_dir / f"router-{digest}.compiled{_COMPILED_VERSION}.pkl" if cache_dir else None
+    if compiled_path is not None and compiled_path.is_file():
+        try:
+            with compiled_path.open("rb") as handle:
+                compiled = pickle.load(handle)
+            if isinstance(compiled, _Compiled):
+                return IntentRouter(compiled, embedder=embedder, fitted_path=path)
+        except Exception:  # a corrupt or foreign cache file is rebuilt, never fatal
+            pass
+        log.warning("router cache %s unreadable; rebuilding it", compiled_path)
+    router = None
     if path is not None and path.is_file():
         try:
             with path.open("rb") as handle:
-                return IntentRouter(pickle.load(handle), embedder=embedder)
+                router = IntentRouter(pickle.load(handle), embedder=embedder, fitted_path=path)
         except Exception:  # a corrupt or foreign cache file is rebuilt, never fatal
             log.warning("router cache %s unreadable; retraining", path)
-    log.info("training the intent router on %d examples (cached for next time)", len(texts))
-    router = train_router(texts, labels, embedder=embedder)
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{id(router)}.tmp")
-            with tmp.open("wb") as handle:
-                pickle.dump(router._models, handle)
-            tmp.replace(path)
-        except OSError as error:
-            log.warning("could not cache the router in %s (%s)", path.parent, error.strerror)
+    if router is None:
+        log.info("training the intent router on %d examples (cached for next time)", len(texts))
+        router = train_router(texts, labels, embedder=embedder)
+        _write(path, router.fitted_models())
+    _write(compiled_path, router._as_compiled)
     return router
+
+
+def _write(path: Path | None, thing: Any) -> None:
+    """Pickle ``thing`` to ``path`` atomically; a cache that cannot be written is only a warning."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{id(thing)}.tmp")
+        with tmp.open("wb") as handle:
+            pickle.dump(thing, handle)
+        tmp.replace(path)
+    except OSError as error:
+        log.warning("could not cache the router in %s (%s)", path.parent, error.strerror)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.sparse import csr_matrix, hstack
 
 from data.splits import load_split
-from answers.router import NEIGHBOUR_WEIGHT, NEIGHBOURS, _clean
+from answers.router import NEIGHBOUR_WEIGHT, NEIGHBOURS, _clean, load_or_train_router
+
+REPO = Path(__file__).resolve().parents[1]
 
 AWKWARD = ["", "   ", "🙂🙂", "zzzzqqqq xxyy", "a", "VPN VPN VPN vpn vpn", "é è ê ë password RESET",
            "<@U123> *bold* `code` https://example.com/reset?x=1", "x" * 5000]
@@ -33,7 +40,7 @@ def as_matrix(rows: list[tuple[np.ndarray, np.ndarray]], width: int) -> csr_matr
 def test_tfidf_features_equal_scikit_learns(router, questions):
     compiled = router._compiled
     ours = as_matrix(compiled.rows(questions), compiled.width)
-    theirs = router._models.features.transform(questions).tocsr()
+    theirs = router.fitted_models().features.transform(questions).tocsr()
     assert ours.shape == theirs.shape
     difference = abs(ours - theirs)
     assert difference.max() < 1e-9, "a feature value differs from scikit-learn's"
@@ -42,7 +49,7 @@ def test_tfidf_features_equal_scikit_learns(router, questions):
 
 def test_fast_stage_probabilities_equal_scikit_learns(router, questions):
     ours = router._fast.proba(router._compiled.rows(questions))
-    theirs = router._models.fast.predict_proba(router._models.features.transform(questions))
+    theirs = router.fitted_models().fast.predict_proba(router.fitted_models().features.transform(questions))
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-9)
 
 
@@ -52,8 +59,8 @@ def test_full_stage_probabilities_equal_scikit_learns(router, questions):
     sample = questions[::25] + _clean(AWKWARD)
     dense = router._embedder.encode(sample)
     ours = router._full.proba(router._compiled.rows(sample), dense)
-    combined = hstack([router._models.features.transform(sample), csr_matrix(dense)]).tocsr()
-    theirs = router._models.full.predict_proba(combined)
+    combined = hstack([router.fitted_models().features.transform(sample), csr_matrix(dense)]).tocsr()
+    theirs = router.fitted_models().full.predict_proba(combined)
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-7)
 
 
@@ -75,3 +82,35 @@ def test_the_neighbour_vote_credits_each_training_line_to_its_own_label(router):
     own = votes[np.arange(len(rows)), [router.labels.index(row["label"]) for row in rows]]
     # a line is its own nearest neighbour, so its label gets at least an equal share of the vote
     assert (own >= NEIGHBOUR_WEIGHT / NEIGHBOURS - 1e-6).all(), "a neighbour's vote went to another label"
+
+
+def test_a_start_up_reads_the_compiled_router_without_importing_scikit_learn(engine, cache_dir):
+    """scikit-learn (and SciPy under it) took about a second of every start-up to import, for a router that answers
+    with plain dictionaries and arrays: a start-up with warm caches imports neither."""
+    code = ("import sys; from bot.settings import Settings; from answers.engine import build_engine; "
+            f"engine = build_engine(Settings(_env_file=None, cache_dir={str(cache_dir)!r}).engine_config()); "
+            "print(engine.answer('my vpn keeps disconnecting').intent, "
+            "'sklearn' in sys.modules, 'scipy' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert result.stdout.split() == ["vpn", "False", "False"], result.stderr[-2000:]
+
+
+ROWS = [{"text": text, "label": label} for label, texts in {
+    "vpn": ["vpn keeps dropping", "cannot connect to the vpn", "vpn is slow from home"],
+    "printer": ["printer is offline", "paper jam in the printer", "cannot print"],
+    "out_of_scope": ["what is the weather", "book me a table", "tell me a joke"],
+}.items() for text in texts]
+
+
+def test_a_corrupt_compiled_router_is_rebuilt_from_the_fitted_one(tmp_path, caplog):
+    first = load_or_train_router(ROWS, cache_dir=tmp_path)
+    compiled = next(tmp_path.glob("router-*.compiled*.pkl"))
+    compiled.write_bytes(b"not a pickle")
+    with caplog.at_level(logging.INFO, logger="answers.router"):
+        again = load_or_train_router(ROWS, cache_dir=tmp_path)
+    assert "unreadable; rebuilding it" in caplog.text
+    assert "training the intent router" not in caplog.text  # rebuilt from scikit-learn's fitted models
+    assert again.route("the vpn dropped again").intent == first.route("the vpn dropped again").intent == "vpn"
+    assert compiled.read_bytes() != b"not a pickle"
+    np.testing.assert_allclose(load_or_train_router(ROWS, cache_dir=tmp_path).route("printer jam").confidence,
+                               first.route("printer jam").confidence, atol=1e-12)
