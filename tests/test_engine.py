@@ -435,6 +435,7 @@ def test_hacked_in_other_senses_is_not_a_taken_over_account(engine, question):
     ("wrong time zone after travelling", "os-date-time-wrong"),
     ("I got a new laptop, how do I transfer my files", "hardware-new-laptop-move-files"),
     ("emails to external people bounce back", "email-bounced-undeliverable"),
+    ("teams keeps saying I'm offline", "software-teams-not-loading"),
 ])
 def test_everyday_level_0_questions_get_the_article_written_for_them(engine, question, article):
     answer = engine.answer(question)
