@@ -106,6 +106,7 @@ def test_a_corrupt_compiled_router_is_rebuilt_from_the_fitted_one(tmp_path, capl
     first = load_or_train_router(ROWS, cache_dir=tmp_path)
     compiled = next(tmp_path.glob("router-*.compiled*.pkl"))
     compiled.write_bytes(b"not a pickle")
+    caplog.clear()  # the first call's "training" line, when another test left the logger at INFO
     with caplog.at_level(logging.INFO, logger="answers.router"):
         again = load_or_train_router(ROWS, cache_dir=tmp_path)
     assert "unreadable; rebuilding it" in caplog.text
